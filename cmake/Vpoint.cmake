@@ -1,0 +1,31 @@
+# Shared build settings for every vpoint target.
+
+add_library(vpoint_warnings INTERFACE)
+target_compile_options(vpoint_warnings INTERFACE -Wall -Wextra -Wno-missing-field-initializers)
+# Boost.Asio/Beast coroutines; no deprecated Asio names.
+target_compile_definitions(vpoint_warnings INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+
+if(VPOINT_ASAN)
+  target_compile_options(vpoint_warnings INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(vpoint_warnings INTERFACE -fsanitize=address,undefined)
+endif()
+
+# vpoint_library(name SOURCES... DEPS...): a module library with its public headers under include/.
+function(vpoint_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  target_link_libraries(${name} PUBLIC vpoint_warnings ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+endfunction()
+
+# vpoint_add_test(name SOURCES... LIBS...): one Catch2 executable, each TEST_CASE a ctest test.
+function(vpoint_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE vpoint_warnings vpoint_catch_main ${ARG_LIBS})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  catch_discover_tests(${name}
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300
+    EXTRA_ARGS --warn NoAssertions)
+endfunction()
