@@ -1,0 +1,149 @@
+#pragma once
+// Private to the transport: one Redis connection (plain TCP or TLS) with automatic pipelining.
+//
+// Concurrency model: every Connection owns a strand; all of its state (socket, queues, reader) is touched
+// only by coroutines running on that strand, so the io_context may run on several threads without locks.
+// Callers hop onto the strand with co_spawn(strand, ...) and back. No lock is held across I/O.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "vpoint/cache/redis.hpp"
+
+struct redisReader;
+struct redisReply;
+
+namespace vpoint::cache::detail {
+
+using Clock = std::chrono::steady_clock;
+
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string str() const { return host + ":" + std::to_string(port); }
+};
+
+// What every connection of one Client shares.
+struct ConnectionSettings {
+  std::string username;
+  std::string password;
+  int db = 0;
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain TCP
+  bool tls_verify_peer = true;
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds backoff_min{20};
+  std::chrono::milliseconds backoff_max{2000};
+};
+
+// THE one place where socket / TLS / resolver failures become RedisError (style.md: one mapping function).
+RedisError map_error(const boost::system::error_code& ec, std::string_view context);
+
+// RESP encoding via hiredis' redisFormatCommandArgv; appends to `out`.
+void encode_command(const Command& args, std::string& out);
+std::string encode_command(const Command& args);
+
+// One queued payload of `expected` commands written in one piece; completed by the reader (replies), by a
+// connection failure (error) or abandoned by its waiter at the deadline.
+struct Request {
+  explicit Request(const boost::asio::any_io_executor& ex) : signal(ex) {}
+  std::string payload;
+  std::size_t expected = 1;
+  Clock::time_point deadline;
+  std::vector<Reply> replies;
+  std::optional<RedisError> error;
+  bool written = false;    // bytes handed to the socket: a failure now must not be retried (may have run)
+  bool completed = false;  // replies or error are final
+  boost::asio::steady_timer signal;  // waiter sleeps on it until completion (cancel) or the deadline
+};
+
+// What a waiter gets back. (Not a Result: co_spawn(..., use_awaitable) needs a default-constructible value.)
+struct Outcome {
+  std::vector<Reply> replies;
+  std::optional<RedisError> error;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(boost::asio::any_io_executor executor, Endpoint endpoint,
+             std::shared_ptr<const ConnectionSettings> settings);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  using Strand = boost::asio::strand<boost::asio::any_io_executor>;
+  const Strand& strand() const { return strand_; }
+  const Endpoint& endpoint() const { return endpoint_; }
+  // Requests queued or in flight; read from any thread to pick the least loaded connection of a pool.
+  std::size_t load() const { return outstanding_.load(std::memory_order_relaxed); }
+
+  // Both must run on strand(): co_await co_spawn(conn->strand(), conn->submit(...), use_awaitable).
+  // submit queues the payload (connecting if needed); wait sleeps until the replies, an error or the deadline.
+  boost::asio::awaitable<std::shared_ptr<Request>> submit(std::string payload, std::size_t expected,
+                                                          Clock::time_point deadline);
+  boost::asio::awaitable<Outcome> wait(std::shared_ptr<Request> request);
+  // submit + wait.
+  boost::asio::awaitable<Outcome> execute(std::string payload, std::size_t expected, Clock::time_point deadline);
+
+  // Fails everything pending with ErrorKind::closed and refuses later requests. Thread-safe (posts).
+  void close();
+
+ private:
+  enum class State { disconnected, connecting, connected, closed };
+  using TcpSocket = boost::asio::ip::tcp::socket;
+  using TlsStream = boost::asio::ssl::stream<TcpSocket>;
+
+  boost::asio::awaitable<void> run();
+  boost::asio::awaitable<std::optional<RedisError>> connect();
+  boost::asio::awaitable<std::optional<RedisError>> handshake_commands();
+  boost::asio::awaitable<void> write_loop(std::uint64_t generation);
+  boost::asio::awaitable<RedisError> read_loop();
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write_all(
+      boost::asio::const_buffer buffer);
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
+      boost::asio::mutable_buffer buffer);
+  // Parses buffered bytes; delivers complete replies to `sink`. Returns a protocol error if RESP is malformed.
+  std::optional<RedisError> parse_replies(std::vector<Reply>& sink);
+  void deliver(Reply reply);
+  void complete(const std::shared_ptr<Request>& request, std::optional<RedisError> error);
+  void drop(const RedisError& error);
+  void close_socket();
+  void do_close();
+  RedisError not_connected_error() const;
+
+  Strand strand_;
+  Endpoint endpoint_;
+  std::shared_ptr<const ConnectionSettings> settings_;
+  State state_ = State::disconnected;
+  bool running_ = false;      // run() is active
+  std::uint64_t generation_ = 0;  // bumped on every (re)connect/drop; stale writers notice and stop
+  std::unique_ptr<TcpSocket> tcp_;
+  std::unique_ptr<TlsStream> tls_;
+  redisReader* reader_ = nullptr;
+  std::deque<std::shared_ptr<Request>> to_write_;   // never written: safe to send after a reconnect
+  std::deque<std::shared_ptr<Request>> in_flight_;  // written, replies expected in FIFO order
+  std::atomic<std::size_t> outstanding_{0};
+  boost::asio::steady_timer wake_writer_;
+  boost::asio::steady_timer backoff_timer_;
+  std::chrono::milliseconds backoff_;
+  Clock::time_point next_connect_{};
+  std::optional<RedisError> last_connect_error_;
+  std::optional<RedisError> write_error_;
+  std::string write_buffer_;
+  std::vector<char> read_buffer_;
+};
+
+}  // namespace vpoint::cache::detail
