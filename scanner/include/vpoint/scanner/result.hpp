@@ -15,6 +15,8 @@ Unexpected(E) -> Unexpected<E>;
 template <class T, class E>
 class Result {
  public:
+  // Default: a default-constructed value (lets a Result travel through co_spawn / use_awaitable).
+  Result() = default;
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
   template <class G>
   Result(Unexpected<G> e) : v_(std::in_place_index<1>, std::move(e.error)) {}
