@@ -1,0 +1,127 @@
+#pragma once
+// vpointd's settings: plain structs, a default and a reason on every field (style.md, after redis-plus-plus's
+// ConnectionPoolOptions). Sources, later ones win: defaults < `--config FILE.toml` < VPOINT_<SECTION>_<KEY>
+// environment variables (scalars; lists comma-separated). Validated once at start; every message names the
+// setting ("[redis] url: must start with redis:// or rediss://"). docs/config.md is the reference.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vpoint/scanner/result.hpp"
+
+namespace vpoint::service {
+
+struct HttpConfig {
+  std::string listen = "127.0.0.1:8080";       // host:port, [v6]:port; port 0 = any free port (tests)
+  unsigned threads = 0;                        // io_context threads; 0 = one per core
+  std::uint64_t body_limit = 8 * 1024 * 1024;  // bytes; a 10 000-item bulk and scan images fit
+  std::uint64_t header_limit = 16 * 1024;      // bytes of request line + headers
+  unsigned idle_timeout_s = 30;      // keep-alive connection closed after this long without a request
+  unsigned read_timeout_s = 15;      // one request (headers + body) must arrive within this
+  unsigned shutdown_timeout_s = 10;  // SIGTERM: in-flight requests get this long to finish
+};
+
+struct TlsConfig {
+  std::string cert;       // PEM chain; set = HTTPS only (TLS 1.2+)
+  std::string key;        // PEM private key, required with cert
+  std::string client_ca;  // PEM CA bundle; set = clients may identify with certificates ([[auth.certs]])
+  bool require_client_cert = false;  // refuse TLS handshakes without a valid client certificate
+};
+
+struct RedisConfig {
+  std::string url;                   // redis://[:password@]host:port[/db] or rediss:// (TLS); or cluster
+  std::vector<std::string> cluster;  // Redis Cluster seed nodes "host:port"; exclusive with url
+  std::string password;              // AUTH password (not logged)
+  unsigned min_replicas_ack = 0;     // WAIT for this many replicas before acknowledging a decommission
+};
+
+enum class OfflineMode { accept, refuse };
+
+struct CentralConfig {
+  std::string url;                            // national system (or vpoint-central-sim) base URL; "" = none
+  OfflineMode offline = OfflineMode::accept;  // central unreachable: accept from the mirror, or refuse
+};
+
+struct LocationConfig {
+  std::string gln;   // this site's GLN (13 digits, GS1 check digit); the default location of keys
+  std::string name;  // human-readable site name, shown in responses and logs
+};
+
+struct RulesConfig {
+  unsigned repeat_window_s = 30;  // same location repeating a supply within this: "repeat", not an alert
+};
+
+enum class Role { pharmacy, wholesaler, returns, admin };
+
+struct KeyConfig {
+  std::string name;        // the actor recorded in the audit trail
+  std::string key_sha256;  // lower/upper hex SHA-256 of the key (preferred: the config holds no secret)
+  std::string key;         // the key itself (demos only); exactly one of key / key_sha256
+  Role role = Role::pharmacy;
+  std::string location;  // GLN; "" = [location] gln
+};
+
+struct CertConfig {
+  std::string subject_cn;          // match on the verified client certificate's subject CN, or
+  std::string fingerprint_sha256;  // on its SHA-256 fingerprint (hex, colons allowed); at least one
+  std::string name;
+  Role role = Role::pharmacy;
+  std::string location;
+};
+
+struct AuthConfig {
+  std::vector<KeyConfig> keys;    // [[auth.keys]]
+  std::vector<CertConfig> certs;  // [[auth.certs]]
+};
+
+struct WebhookConfig {
+  std::string url;     // http(s):// endpoint receiving alert POSTs
+  std::string secret;  // HMAC-SHA256 signing secret
+};
+
+struct AuditConfig {
+  std::string dir = "audit";       // daily NDJSON archive files
+  unsigned retention_days = 1827;  // 5 years: the regulation's retention for the audit trail (domain.md)
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+};
+
+struct Config {
+  HttpConfig http;
+  TlsConfig tls;
+  RedisConfig redis;
+  CentralConfig central;
+  LocationConfig location;
+  RulesConfig rules;
+  AuthConfig auth;
+  std::vector<WebhookConfig> webhooks;
+  AuditConfig audit;
+  LogConfig log;
+};
+
+// VPOINT_* variables of the current process.
+std::map<std::string, std::string> vpoint_environment();
+
+// Loads FILE (when given) and applies `env` on top, then validates. The error is one line naming the
+// setting (and the file position for TOML syntax errors).
+Result<Config, std::string> load_config(const std::optional<std::filesystem::path>& file,
+                                        const std::map<std::string, std::string>& env);
+// Same, from TOML text (tests, --check).
+Result<Config, std::string> load_config_text(std::string_view toml_text,
+                                             const std::map<std::string, std::string>& env = {});
+
+// Checks a merged config; "" when valid, else the first problem.
+std::string validate(const Config& config);
+
+std::string_view to_string(Role role);
+std::optional<Role> parse_role(std::string_view text);
+
+// GLN: 13 digits with a valid GS1 mod-10 check digit.
+bool is_valid_gln(std::string_view text);
+
+}  // namespace vpoint::service

@@ -1,0 +1,82 @@
+#pragma once
+// A reusable Boost.Beast HTTP/1.1 server core: coroutine sessions on an io_context run by a thread pool,
+// keep-alive, header/body limits, idle/read/write deadlines, optional TLS 1.2+ and mutual TLS, graceful
+// shutdown. It knows no routes: every request goes to one Handler (vpointd's Api, or the central simulator).
+// Shape follows Beast's example/advanced/server-flex-awaitable.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "vpoint/scanner/result.hpp"
+#include "vpoint/service/http_types.hpp"
+
+namespace vpoint::service {
+
+// "127.0.0.1:8080", "[::1]:0", "localhost:8443", "*:8080" / ":8080" (all IPv4 interfaces), "[::]:8080".
+// No DNS: only literals and `localhost`. Port 0 asks the kernel for a free port (see HttpServer::port()).
+Result<asio::ip::tcp::endpoint, std::string> parse_listen(std::string_view text);
+
+struct TlsOptions {
+  std::string cert;       // PEM certificate chain file; empty = plain HTTP
+  std::string key;        // PEM private key file (required with cert)
+  std::string client_ca;  // PEM CA bundle; set = ask for client certificates and verify them (mutual TLS)
+  bool require_client_cert = false;  // true = a handshake without a valid client certificate fails
+};
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:8080";     // see parse_listen
+  unsigned threads = 0;                      // io_context threads; 0 = std::thread::hardware_concurrency()
+  std::size_t body_limit = 8 * 1024 * 1024;  // bytes; larger bodies get 413 payload_too_large (bulk, images)
+  std::size_t header_limit = 16 * 1024;      // bytes of request line + headers; larger get 431
+  std::chrono::seconds idle_timeout{30};     // keep-alive connection with no request starting
+  std::chrono::seconds read_timeout{15};   // from the first byte of a request to its last (and TLS handshake)
+  std::chrono::seconds write_timeout{30};  // per response write (per chunk for streamed bodies)
+  std::chrono::seconds shutdown_timeout{10};  // graceful stop: in-flight requests get this long to finish
+  bool handle_signals = false;                // SIGINT/SIGTERM start a graceful stop (vpointd sets it)
+  std::string server_name = "vpoint";         // Server header
+  TlsOptions tls;
+};
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, Handler handler);
+  ~HttpServer();  // stops (hard) and joins if still running
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds, listens and starts the thread pool; returns the bound endpoint (the real port when 0 was asked).
+  // Errors (address in use, unreadable certificate, ...) name the setting and carry the OS/OpenSSL text.
+  Result<asio::ip::tcp::endpoint, std::string> start();
+
+  // Graceful stop, idempotent and safe from any thread or handler: stop accepting, let in-flight requests
+  // finish (responses go out with Connection: close), close idle connections, run the shutdown hooks, then
+  // stop the io_context. Requests still running after shutdown_timeout are cut.
+  void stop();
+  // Blocks until the server has stopped and its threads are joined.
+  void wait();
+
+  std::uint16_t port() const;
+  asio::ip::tcp::endpoint local_endpoint() const;
+  bool tls() const;
+  std::string base_url() const;  // "http://127.0.0.1:8080" / "https://[::1]:8443"
+  std::size_t open_connections() const;
+
+  // The io_context the sessions run on: background tasks (central link, Redis) co_spawn here too.
+  asio::io_context& io_context();
+  // Runs on the io_context after the sessions drained and before it stops (flush outbox, close Redis...).
+  void on_shutdown(std::function<asio::awaitable<void>()> hook);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vpoint::service

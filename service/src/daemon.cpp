@@ -1,0 +1,120 @@
+#include "vpoint/service/daemon.hpp"
+
+#include <stdexcept>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/json/object.hpp>
+
+#include "vpoint/service/logging.hpp"
+
+namespace vpoint::service {
+
+ServerOptions server_options(const Config& config) {
+  ServerOptions options;
+  options.listen = config.http.listen;
+  options.threads = config.http.threads;
+  options.body_limit = config.http.body_limit;
+  options.header_limit = config.http.header_limit;
+  options.idle_timeout = std::chrono::seconds(config.http.idle_timeout_s);
+  options.read_timeout = std::chrono::seconds(config.http.read_timeout_s);
+  options.shutdown_timeout = std::chrono::seconds(config.http.shutdown_timeout_s);
+  options.server_name = "vpointd";
+  options.tls.cert = config.tls.cert;
+  options.tls.key = config.tls.key;
+  options.tls.client_ca = config.tls.client_ca;
+  options.tls.require_client_cert = config.tls.require_client_cert;
+  return options;
+}
+
+void add_core_routes(Api& api, std::shared_ptr<Readiness> readiness, std::shared_ptr<Metrics> metrics) {
+  api.add(http::verb::get, "/healthz", Access::open(), [](ApiContext&) -> asio::awaitable<Reply> {
+    co_return json_response(boost::json::object{{"status", "up"}});
+  });
+  api.add(http::verb::get, "/readyz", Access::open(), [readiness](ApiContext&) -> asio::awaitable<Reply> {
+    auto report = co_await readiness->evaluate();
+    Response res =
+        json_response(report.body, report.ready ? http::status::ok : http::status::service_unavailable);
+    res.set(http::field::cache_control, "no-store");
+    co_return res;
+  });
+  api.add(http::verb::get, "/metrics", Access::open(), [metrics](ApiContext&) -> asio::awaitable<Reply> {
+    Response res{http::status::ok, 11};
+    res.set(http::field::content_type, kMetricsContentType);
+    res.body() = metrics->serialize();
+    co_return res;
+  });
+}
+
+struct Daemon::Signals {
+  asio::signal_set hup;
+  asio::signal_set term;
+  explicit Signals(asio::io_context& ioc) : hup(ioc, SIGHUP), term(ioc, SIGINT, SIGTERM) {}
+};
+
+Daemon::Daemon(Config config, std::optional<std::filesystem::path> config_file,
+               std::map<std::string, std::string> env)
+    : config_(std::move(config)),
+      config_file_(std::move(config_file)),
+      env_(std::move(env)),
+      metrics_(std::make_shared<Metrics>()),
+      readiness_(Readiness::with_defaults(config_)) {
+  auto table = KeyTable::from_config(config_);
+  if (!table) throw std::invalid_argument(table.error());
+  auth_ = std::make_shared<Authenticator>(std::move(*table));
+  api_ = std::make_unique<Api>(auth_, metrics_);
+  add_core_routes(*api_, readiness_, metrics_);
+  server_ = std::make_unique<HttpServer>(server_options(config_), api_->handler());
+}
+
+Daemon::~Daemon() {
+  server_->stop();
+  server_->wait();
+  signals_.reset();
+}
+
+Result<asio::ip::tcp::endpoint, std::string> Daemon::start(bool handle_signals) {
+  if (handle_signals) {
+    // Installed before the threads run, so no signal arrives to the default (fatal) action once serving.
+    signals_ = std::make_unique<Signals>(server_->io_context());
+    watch_sighup();
+    signals_->term.async_wait([this](const boost::system::error_code& ec, int signal_number) {
+      if (ec) return;
+      log_event(spdlog::level::info, "signal", {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
+      server_->stop();
+    });
+  }
+  auto bound = server_->start();
+  if (!bound) return bound;
+  log_event(spdlog::level::info, "listening",
+            {{"url", server_->base_url()},
+             {"tls", server_->tls()},
+             {"mutual_tls", !config_.tls.client_ca.empty()},
+             {"keys", auth_->table()->size()},
+             {"location", config_.location.gln}});
+  return bound;
+}
+
+void Daemon::watch_sighup() {
+  signals_->hup.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    if (auto error = reload_keys(); !error.empty())
+      log_event(spdlog::level::err, "reload_failed", {{"error", error}});
+    watch_sighup();
+  });
+}
+
+std::string Daemon::reload_keys() {
+  auto fresh = load_config(config_file_, env_);
+  if (!fresh) return fresh.error();
+  auto table = KeyTable::from_config(*fresh);
+  if (!table) return table.error();
+  std::size_t count = table->size();
+  auth_->replace(std::move(*table));
+  log_event(spdlog::level::info, "keys_reloaded", {{"entries", count}});
+  return "";
+}
+
+void Daemon::stop() { server_->stop(); }
+void Daemon::wait() { server_->wait(); }
+
+}  // namespace vpoint::service

@@ -1,0 +1,151 @@
+#include <catch2/catch.hpp>
+
+#include "service_support.hpp"
+#include "vpoint/service/config.hpp"
+
+using namespace vpoint::service;
+
+namespace {
+std::string error_of(const std::string& toml, const std::map<std::string, std::string>& env = {}) {
+  auto config = load_config_text(toml, env);
+  return config ? std::string("<valid>") : config.error();
+}
+}  // namespace
+
+TEST_CASE("an empty config is valid and has the documented defaults", "[service][config]") {
+  auto config = load_config_text("");
+  REQUIRE(config);
+  CHECK(config->http.listen == "127.0.0.1:8080");
+  CHECK(config->http.threads == 0);
+  CHECK(config->http.body_limit == 8u * 1024 * 1024);
+  CHECK(config->central.offline == OfflineMode::accept);
+  CHECK(config->rules.repeat_window_s == 30);
+  CHECK(config->audit.retention_days == 1827);
+  CHECK(config->log.level == "info");
+}
+
+TEST_CASE("a full config file is read into the option structs", "[service][config]") {
+  auto config = load_config_text(R"(
+[http]
+listen = "[::1]:0"
+threads = 2
+body_limit = 65536
+idle_timeout_s = 5
+[redis]
+cluster = ["127.0.0.1:7000", "127.0.0.1:7001"]
+password = "pw"
+min_replicas_ack = 1
+[central]
+url = "http://127.0.0.1:9000"
+offline = "refuse"
+[location]
+gln = "4012345000009"
+name = "Apotheke am Markt"
+[rules]
+repeat_window_s = 10
+[[auth.keys]]
+name = "desk-1"
+key = "a-demo-key-of-16+chars"
+role = "pharmacy"
+[[auth.keys]]
+name = "admin"
+key_sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+role = "admin"
+location = "4098765000003"
+[[webhooks]]
+url = "https://127.0.0.1:9443/hook"
+secret = "s3cret"
+[audit]
+dir = "/var/lib/vpoint/audit"
+retention_days = 3650
+[log]
+level = "debug"
+)");
+  REQUIRE(config);
+  CHECK(config->http.listen == "[::1]:0");
+  CHECK(config->http.threads == 2);
+  CHECK(config->http.body_limit == 65536);
+  CHECK(config->redis.cluster == std::vector<std::string>{"127.0.0.1:7000", "127.0.0.1:7001"});
+  CHECK(config->redis.min_replicas_ack == 1);
+  CHECK(config->central.offline == OfflineMode::refuse);
+  CHECK(config->location.name == "Apotheke am Markt");
+  REQUIRE(config->auth.keys.size() == 2);
+  CHECK(config->auth.keys[1].role == Role::admin);
+  CHECK(config->auth.keys[1].location == "4098765000003");
+  REQUIRE(config->webhooks.size() == 1);
+  CHECK(config->webhooks[0].secret == "s3cret");
+  CHECK(config->audit.retention_days == 3650);
+}
+
+TEST_CASE("config errors name the bad setting", "[service][config]") {
+  struct Case {
+    const char* toml;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"[redis]\nurl = \"http://x\"", "[redis] url: must start with redis:// or rediss://"},
+      {"[redis]\nulr = \"redis://x\"", "[redis] ulr: unknown setting"},
+      {"[redsi]\nurl = \"redis://x\"", "[redsi]: unknown section"},
+      {"[http]\nthreads = \"two\"", "[http] threads: must be a non-negative integer"},
+      {"[http]\nthreads = -1", "[http] threads: must be a non-negative integer"},
+      {"[http]\nlisten = \"127.0.0.1\"", "[http] listen: expected host:port, e.g. 127.0.0.1:8080"},
+      {"[http]\nlisten = \"127.0.0.1:99999\"", "[http] listen: port must be a number from 0 to 65535"},
+      {"[http]\nlisten = \"example.org:80\"",
+       "[http] listen: 'example.org' is not an IPv4 address, [IPv6] address or localhost"},
+      {"[tls]\nkey = \"k.pem\"", "[tls] cert: required when [tls] key is set"},
+      {"[tls]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"",
+       "[tls] cert: file '/nonexistent/c.pem' does not exist"},
+      {"[redis]\nurl = \"redis://a:1\"\ncluster = [\"b:2\"]",
+       "[redis] cluster: set either [redis] url or [redis] cluster, not both"},
+      {"[redis]\ncluster = [\"nohost\"]", "[redis] cluster: 'nohost' is not host:port"},
+      {"[central]\noffline = \"maybe\"", "[central] offline: must be \"accept\" or \"refuse\""},
+      {"[location]\ngln = \"4012345000008\"",
+       "[location] gln: '4012345000008' is not a GLN (13 digits with a valid check digit)"},
+      {"[log]\nlevel = \"loud\"",
+       "[log] level: 'loud' is not one of trace, debug, info, warn, error, critical, off"},
+      {"[[auth.keys]]\nname = \"a\"\nkey = \"0123456789abcdef\"\nrole = \"boss\"",
+       "[[auth.keys]] #1 role: 'boss' is not one of pharmacy, wholesaler, returns, admin"},
+      {"[[auth.keys]]\nname = \"a\"\nkey = \"0123456789abcdef\"\nrole = \"admin\"\ncolour = \"red\"",
+       "[[auth.keys]] #1 colour: unknown setting"},
+      {"[[auth.keys]]\nname = \"a\"\nrole = \"admin\"\nlocation = \"4012345000009\"",
+       "[[auth.keys]] #1 (a): set exactly one of key_sha256 or key"},
+      {"[[auth.keys]]\nname = \"a\"\nkey_sha256 = \"abc\"\nrole = \"admin\"\nlocation = \"4012345000009\"",
+       "[[auth.keys]] #1 (a) key_sha256: must be 64 hex digits"},
+      {"[[auth.keys]]\nname = \"a\"\nkey = \"0123456789abcdef\"\nrole = \"admin\"",
+       "[[auth.keys]] #1 (a) location: required when [location] gln is not set"},
+      {"[[webhooks]]\nurl = \"ftp://x\"\nsecret = \"s\"",
+       "[[webhooks]] #1 url: must start with http:// or https://"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.toml);
+    CHECK(error_of(c.toml) == c.error);
+  }
+  CHECK_THAT(error_of("[http\nlisten = 1"), Catch::StartsWith("line 1, column"));
+}
+
+TEST_CASE("VPOINT_<SECTION>_<KEY> variables override the file", "[service][config]") {
+  auto config = load_config_text("[http]\nlisten = \"127.0.0.1:8080\"\n[redis]\nurl = \"redis://a:6379\"\n",
+                                 {{"VPOINT_HTTP_LISTEN", "127.0.0.1:0"},
+                                  {"VPOINT_REDIS_URL", "rediss://b:6380"},
+                                  {"VPOINT_HTTP_THREADS", "3"},
+                                  {"VPOINT_CENTRAL_OFFLINE", "refuse"},
+                                  {"VPOINT_SOMETHING_ELSE", "ignored: not one of our sections"}});
+  REQUIRE(config);
+  CHECK(config->http.listen == "127.0.0.1:0");
+  CHECK(config->redis.url == "rediss://b:6380");
+  CHECK(config->http.threads == 3);
+  CHECK(config->central.offline == OfflineMode::refuse);
+
+  CHECK(error_of("", {{"VPOINT_REDIS_URL", "localhost:6379"}}) ==
+        "[redis] url: must start with redis:// or rediss://");
+  CHECK(error_of("", {{"VPOINT_HTTP_THREADS", "many"}}) ==
+        "VPOINT_HTTP_THREADS ([http] threads): must be a non-negative integer");
+  CHECK(error_of("", {{"VPOINT_REDIS_ULR", "redis://x"}}) ==
+        "VPOINT_REDIS_ULR: no such setting in [redis] (see docs/config.md)");
+}
+
+TEST_CASE("load_config names the file it could not read", "[service][config]") {
+  auto config = load_config(std::filesystem::path("/nonexistent/vpointd.toml"), {});
+  REQUIRE_FALSE(config);
+  CHECK(config.error() == "cannot read config file '/nonexistent/vpointd.toml'");
+}
