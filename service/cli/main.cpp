@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   vpoint::cli::add_parse_command(app);
   vpoint::cli::add_decode_command(app);
+  vpoint::cli::add_import_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

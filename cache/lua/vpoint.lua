@@ -1,0 +1,160 @@
+#!lua name=vpoint
+-- vpoint Functions library: every pack operation of the mirror in one atomic call (docs/design.md,
+-- "Redis data model"). Loaded by vpoint::cache::Mirror::start() with FUNCTION LOAD REPLACE on every master.
+--
+-- Keys of one pack operation all carry the pack's partition tag {P}, so the call is single-slot in Cluster:
+--   KEYS[1] pk:{P}:<gen>:<bucket>   hash, field = product index (3 chars) .. serial, value = batch*8 + status
+--   KEYS[2] dx:{P}:<code>:<serial>  hash, last decommission {a action, l location, u actor, t ms, x tx id}
+--   KEYS[3] ob:{P}                  outbox stream (state changes for the central system)
+--   KEYS[4] au:{P}                  audit stream (every operation, refusals included)
+--   KEYS[5] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
+-- Product and batch keys are never read here: the caller compares batch, expiry and recall itself.
+
+local VERSION = 1
+local TEST_MODE = false -- replaced by the loader in test mode only: then ARGV clock offsets are honoured
+
+-- PackStatus / Action numbers (cache/include/vpoint/cache/mirror.hpp; stored in Redis, never renumber).
+local ACTIVE, DESTROYED, STOLEN, LOCKED = 0, 2, 6, 7
+-- Outcome numbers (mirror.hpp).
+local OK, UNKNOWN_PRODUCT, UNKNOWN_SERIAL, ALREADY_INACTIVE = 0, 1, 2, 3
+local WINDOW_PASSED, OTHER_LOCATION, NOT_ALLOWED, STATUS_MISMATCH = 4, 5, 6, 7
+local NO_RECORD, IDEM_CONFLICT = 8, 9
+
+local DAY_MS = 86400000
+
+local function int(n)
+  return string.format('%d', n)
+end
+
+local function now_ms(offset)
+  local t = redis.call('TIME')
+  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if TEST_MODE then
+    ms = ms + offset
+  end
+  return ms
+end
+
+-- ARGV: 1 op ('v' verify, 'd' decommission, 'u' undo), 2 field ('' = unknown product), 3 action (1..7),
+-- 4 location, 5 actor, 6 transaction id, 7 undo window ms, 8 clock offset ms (test mode only),
+-- 9 product code, 10 serial, 11 idempotency TTL s, 12 audit MAXLEN (0 = none).
+-- Reply (all strings): outcome, previous, status, batch index (-1 = none), last decommission: action (0 =
+-- none), location, actor, time ms, tx id; transaction id, Redis time ms, replay (0/1).
+local function pack(keys, args)
+  local pk, dxk, ob, au, idem = keys[1], keys[2], keys[3], keys[4], keys[5]
+  local op, field, action = args[1], args[2], tonumber(args[3])
+  local location, actor, txid = args[4], args[5], args[6]
+  local window_ms, offset = tonumber(args[7]), tonumber(args[8])
+  local code, serial = args[9], args[10]
+  local idem_ttl, audit_maxlen = tonumber(args[11]), tonumber(args[12])
+  if op ~= 'v' and op ~= 'd' and op ~= 'u' then
+    return redis.error_reply('ERR vpoint: unknown operation ' .. tostring(op))
+  end
+  if op ~= 'v' and (action == nil or action < 1 or action > 7) then
+    return redis.error_reply('ERR vpoint: unknown action ' .. tostring(args[3]))
+  end
+  -- The request's fingerprint: an idempotency key reused for another request is a conflict, not a replay.
+  local fp = op .. '|' .. code .. '|' .. serial .. '|' .. (op == 'v' and '0' or args[3])
+
+  local now = now_ms(offset)
+  if idem then
+    local stored = redis.call('GET', idem)
+    if stored then
+      local rec = cjson.decode(stored)
+      if rec.fp == fp then
+        rec.r[12] = '1'
+        return rec.r
+      end
+      return { int(IDEM_CONFLICT), '0', '0', '-1', '0', '', '', '0', '', rec.r[10], int(now), '0' }
+    end
+  end
+
+  local outcome, prev, new, bidx = OK, ACTIVE, ACTIVE, -1
+  local rec = nil
+  local raw = false
+  if field ~= '' then
+    raw = redis.call('HGET', pk, field)
+  end
+  if field == '' then
+    outcome = UNKNOWN_PRODUCT
+  elseif not raw then
+    outcome = UNKNOWN_SERIAL
+  else
+    local v = tonumber(raw)
+    prev = v % 8
+    bidx = (v - prev) / 8
+    new = prev
+    local d = redis.call('HMGET', dxk, 'a', 'l', 'u', 't', 'x')
+    if d[1] then
+      rec = d
+    end
+    if op == 'd' then
+      if prev ~= ACTIVE then
+        outcome = ALREADY_INACTIVE
+      else
+        new = action
+      end
+    elseif op == 'u' then
+      -- EU 2016/161 Art 13: destroyed and stolen packs can never be reverted.
+      if action == DESTROYED or action == STOLEN or prev == DESTROYED or prev == STOLEN then
+        outcome = NOT_ALLOWED
+      elseif prev ~= action then
+        outcome = STATUS_MISMATCH
+      elseif not rec or tonumber(rec[1]) ~= action then
+        outcome = NO_RECORD
+      elseif rec[2] ~= location then
+        -- Art 13(1)(a): only at the premises that decommissioned (unlock too).
+        outcome = OTHER_LOCATION
+      elseif action ~= LOCKED and now - tonumber(rec[4]) > window_ms then
+        -- Art 13(1)(b): within 10 days (configurable); unlock has no window.
+        outcome = WINDOW_PASSED
+      else
+        new = ACTIVE
+      end
+    end
+  end
+
+  if outcome == OK and new ~= prev then
+    redis.call('HSET', pk, field, int(bidx * 8 + new))
+    if op == 'd' then
+      redis.call('DEL', dxk)
+      redis.call('HSET', dxk, 'a', int(action), 'l', location, 'u', actor, 't', int(now), 'x', txid)
+      if action ~= LOCKED then
+        -- Kept a day past the window: later undo attempts still learn "window passed".
+        redis.call('PEXPIRE', dxk, int(window_ms + DAY_MS))
+      end
+    else
+      redis.call('DEL', dxk)
+    end
+    redis.call('XADD', ob, '*', 'tx', txid, 'code', code, 'serial', serial, 'op', op, 'action', int(action),
+      'batch', int(bidx), 'location', location, 'actor', actor, 't', int(now))
+  end
+  local audit = { 'XADD', au }
+  if audit_maxlen and audit_maxlen > 0 then
+    table.insert(audit, 'MAXLEN')
+    table.insert(audit, '~')
+    table.insert(audit, int(audit_maxlen))
+  end
+  for _, x in ipairs({ '*', 'tx', txid, 'code', code, 'serial', serial, 'op', op,
+    'action', (op == 'v' and '0' or int(action)), 'outcome', int(outcome), 'prev', int(prev), 'status', int(new),
+    'location', location, 'actor', actor, 't', int(now) }) do
+    table.insert(audit, x)
+  end
+  redis.call(unpack(audit))
+
+  local reply = { int(outcome), int(prev), int(new), int(bidx), '0', '', '', '0', '', txid, int(now), '0' }
+  if rec then
+    reply[5], reply[6], reply[7], reply[8], reply[9] = rec[1], rec[2], rec[3], rec[4], rec[5] or ''
+  end
+  if idem then
+    redis.call('SET', idem, cjson.encode({ fp = fp, r = reply }), 'EX', int(idem_ttl))
+  end
+  return reply
+end
+
+local function version()
+  return { VERSION, TEST_MODE and 1 or 0 }
+end
+
+redis.register_function('vp_pack', pack)
+redis.register_function { function_name = 'vp_version', callback = version, flags = { 'no-writes' } }

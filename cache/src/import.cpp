@@ -1,0 +1,385 @@
+// Snapshot import into a new generation, then one SET of mirror:gen (include/vpoint/cache/import.hpp).
+#include "vpoint/cache/import.hpp"
+
+#include <chrono>
+#include <unordered_map>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "mirror_internal.hpp"
+#include "mirror_keys.hpp"
+
+namespace vpoint::cache {
+
+using boost::asio::awaitable;
+using namespace detail;
+
+namespace {
+
+template <class... Args>
+Command cmd(Args&&... args) {
+  Command c;
+  c.reserve(sizeof...(args));
+  (c.emplace_back(std::forward<Args>(args)), ...);
+  return c;
+}
+
+MirrorError bad_data(std::uint64_t line, std::string_view message) {
+  return MirrorError{MirrorErrorKind::bad_data, fmt::format("snapshot line {}: {}", line, message), std::nullopt};
+}
+
+// Field `name` as a string, or nullptr when absent / not a string.
+const boost::json::string* get_string(const boost::json::object& o, std::string_view name) {
+  auto it = o.find(name);
+  if (it == o.end() || !it->value().is_string()) return nullptr;
+  return &it->value().get_string();
+}
+
+std::string_view sv(const boost::json::string* s) { return s ? std::string_view(s->data(), s->size()) : std::string_view{}; }
+
+struct ProductInfo {
+  std::string code;  // primary code
+  std::uint32_t index = 0;
+  std::unordered_map<std::string, std::uint32_t> batches;
+};
+
+}  // namespace
+
+struct SnapshotLoader::Impl {
+  Mirror& mirror;
+  ImportOptions options;
+  std::int64_t generation = -1;
+  std::int64_t previous_generation = -1;
+  int buckets = 16;
+  bool ended = false;
+  std::int64_t seq = 0;
+  ImportProgress progress;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  // Every code (GTIN and PPN) -> the product it names.
+  std::unordered_map<std::string, std::shared_ptr<ProductInfo>> products;
+  std::vector<Command> pending;
+  std::vector<std::string> pending_routes;
+  // Pack bucket key -> HSET being filled.
+  std::unordered_map<std::string, Command> buckets_pending;
+  boost::json::parser parser;
+
+  Impl(Mirror& m, ImportOptions o) : mirror(m), options(std::move(o)) {}
+
+  Client& client() { return mirror.client(); }
+
+  awaitable<MirrorResult<bool>> flush(bool all) {
+    if (all) {
+      for (auto& [key, command] : buckets_pending) {
+        pending.push_back(std::move(command));
+        pending_routes.push_back(key);
+      }
+      buckets_pending.clear();
+    }
+    while (!pending.empty() && (all || pending.size() >= options.commands_per_pipeline)) {
+      std::size_t n = std::min(pending.size(), options.commands_per_pipeline);
+      std::vector<Command> batch(std::make_move_iterator(pending.begin()), std::make_move_iterator(pending.begin() + n));
+      std::vector<std::string> routes(std::make_move_iterator(pending_routes.begin()),
+                                      std::make_move_iterator(pending_routes.begin() + n));
+      pending.erase(pending.begin(), pending.begin() + n);
+      pending_routes.erase(pending_routes.begin(), pending_routes.begin() + n);
+      auto replies = co_await client().pipeline(std::move(batch), std::move(routes));
+      for (auto& r : replies) {
+        if (!r) co_return Unexpected{from_redis(r.error())};
+        if (r->is_error()) co_return Unexpected{from_reply_error(*r)};
+      }
+    }
+    co_return true;
+  }
+
+  void queue(Command c, std::string route) {
+    pending.push_back(std::move(c));
+    pending_routes.push_back(std::move(route));
+  }
+
+  awaitable<MirrorResult<std::int64_t>> begin() {
+    auto current = co_await client().command(cmd("GET", std::string(kGenerationKey)));
+    if (!current) co_return Unexpected{from_redis(current.error())};
+    if (!current->is_nil()) {
+      previous_generation = reply_int(*current).value_or(0);
+      if (!options.replace) {
+        co_return Unexpected{MirrorError{
+            MirrorErrorKind::bad_request,
+            fmt::format("the mirror already holds generation {}; replacing a live mirror needs the operator "
+                        "command (replace)",
+                        previous_generation),
+            std::nullopt}};
+      }
+    }
+    auto next = co_await client().command(cmd("INCR", std::string(kNextGenerationKey)));
+    if (!next) co_return Unexpected{from_redis(next.error())};
+    if (next->is_error()) co_return Unexpected{from_reply_error(*next)};
+    generation = next->integer;
+    if (generation <= previous_generation) {  // mirror:gen:next lost (e.g. restored from an old dump)
+      auto fixed = co_await client().command(cmd("SET", std::string(kNextGenerationKey), std::to_string(previous_generation + 1)));
+      if (!fixed) co_return Unexpected{from_redis(fixed.error())};
+      generation = previous_generation + 1;
+    }
+    buckets = std::max(1, mirror.options().buckets_per_partition);
+    auto layout = co_await client().command(cmd("SET", layout_key(generation), std::to_string(buckets)));
+    if (!layout) co_return Unexpected{from_redis(layout.error())};
+    co_return generation;
+  }
+
+  const ProductInfo* find_product(const boost::json::object& o) {
+    for (auto name : {"gtin", "ppn"}) {
+      if (auto s = get_string(o, name)) {
+        auto it = products.find(std::string(sv(s)));
+        if (it != products.end()) return it->second.get();
+      }
+    }
+    return nullptr;
+  }
+
+  MirrorResult<bool> on_product(const boost::json::object& o) {
+    auto gtin = sv(get_string(o, "gtin"));
+    auto ppn = sv(get_string(o, "ppn"));
+    if (gtin.empty() && ppn.empty()) return Unexpected{bad_data(progress.lines, "product: needs \"gtin\" or \"ppn\"")};
+    if (gtin.size() > 20 || ppn.size() > 20) return Unexpected{bad_data(progress.lines, "product: code longer than 20")};
+    std::string code(gtin.empty() ? ppn : gtin);
+    if (products.count(code)) return Unexpected{bad_data(progress.lines, "product: " + code + " appears twice")};
+    if (products.size() >= kMaxProducts) return Unexpected{bad_data(progress.lines, "product: more than 262144 products")};
+    auto info = std::make_shared<ProductInfo>();
+    info->code = code;
+    info->index = static_cast<std::uint32_t>(progress.products);
+    products[code] = info;
+    auto key = product_key(generation, code);
+    queue(cmd("HSET", key, "code", code, "gtin", std::string(gtin), "ppn", std::string(ppn), "name",
+              std::string(sv(get_string(o, "name"))), "market", std::string(sv(get_string(o, "market"))), "idx",
+              std::to_string(info->index)),
+          key);
+    if (!gtin.empty() && !ppn.empty()) {
+      products[std::string(ppn)] = info;
+      auto alias = product_key(generation, ppn);
+      queue(cmd("HSET", alias, "alias", code), alias);
+    }
+    auto list = "plist:" + std::to_string(generation);
+    queue(cmd("SADD", list, code), list);
+    ++progress.products;
+    return true;
+  }
+
+  MirrorResult<bool> on_batch(const boost::json::object& o) {
+    auto* product = const_cast<ProductInfo*>(find_product(o));
+    if (!product) return Unexpected{bad_data(progress.lines, "batch: \"gtin\"/\"ppn\" names no product given earlier")};
+    auto batch = sv(get_string(o, "batch"));
+    if (batch.empty() || batch.size() > 20) return Unexpected{bad_data(progress.lines, "batch: \"batch\" must be 1-20 characters")};
+    auto expiry = sv(get_string(o, "expiry"));
+    if (expiry.size() != 6 || expiry.find_first_not_of("0123456789") != std::string_view::npos)
+      return Unexpected{bad_data(progress.lines, "batch: \"expiry\" must be YYMMDD")};
+    auto state_text = get_string(o, "state") ? sv(get_string(o, "state")) : std::string_view("active");
+    if (!parse_batch_state(state_text))
+      return Unexpected{bad_data(progress.lines, "batch: \"state\" must be active, recalled or withdrawn")};
+    if (product->batches.count(std::string(batch))) return Unexpected{bad_data(progress.lines, "batch: appears twice")};
+    auto index = static_cast<std::uint32_t>(product->batches.size());
+    product->batches[std::string(batch)] = index;
+    std::string changed_at = "0";
+    if (auto it = o.find("changed_at"); it != o.end() && it->value().is_int64())
+      changed_at = std::to_string(it->value().get_int64());
+    auto list = batch_list_key(generation, product->code);
+    queue(cmd("RPUSH", list, std::string(batch)), list);
+    auto key = batch_key(generation, product->code, batch);
+    queue(cmd("HSET", key, "expiry", std::string(expiry), "state", std::string(state_text), "reason",
+              std::string(sv(get_string(o, "reason"))), "t", changed_at),
+          key);
+    ++progress.batches;
+    return true;
+  }
+
+  MirrorResult<bool> on_pack(const boost::json::object& o) {
+    const ProductInfo* product = find_product(o);
+    if (!product) return Unexpected{bad_data(progress.lines, "pack: \"gtin\"/\"ppn\" names no product given earlier")};
+    auto serial = sv(get_string(o, "serial"));
+    if (serial.empty() || serial.size() > 20) return Unexpected{bad_data(progress.lines, "pack: \"serial\" must be 1-20 characters")};
+    auto batch = sv(get_string(o, "batch"));
+    auto b = product->batches.find(std::string(batch));
+    if (b == product->batches.end()) return Unexpected{bad_data(progress.lines, "pack: \"batch\" names no batch of this product given earlier")};
+    auto status_text = get_string(o, "status") ? sv(get_string(o, "status")) : std::string_view("active");
+    auto status = parse_pack_status(status_text);
+    if (!status) return Unexpected{bad_data(progress.lines, "pack: \"status\" is not a pack status (active, supplied, destroyed, exported, sample, free_sample, stolen, locked)")};
+    std::uint32_t h = pack_hash(product->code, serial);
+    int partition = static_cast<int>(h % kPartitions);
+    int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(buckets));
+    auto key = pack_key(partition, generation, bucket);
+    auto& hset = buckets_pending[key];
+    if (hset.empty()) {
+      hset.reserve(2 + 2 * options.fields_per_hset);
+      hset.push_back("HSET");
+      hset.push_back(key);
+    }
+    hset.push_back(pack_field(product->index, serial));
+    hset.push_back(std::to_string(pack_value(b->second, static_cast<std::uint8_t>(*status))));
+    if (hset.size() >= 2 + 2 * options.fields_per_hset) {
+      queue(std::move(hset), key);
+      buckets_pending.erase(key);
+    }
+    ++progress.packs;
+    return true;
+  }
+
+  MirrorResult<bool> on_aggregation(const boost::json::object& o) {
+    auto sscc = sv(get_string(o, "sscc"));
+    if (sscc.size() != 18 || sscc.find_first_not_of("0123456789") != std::string_view::npos)
+      return Unexpected{bad_data(progress.lines, "aggregation: \"sscc\" must be 18 digits")};
+    auto it = o.find("children");
+    if (it == o.end() || !it->value().is_array()) return Unexpected{bad_data(progress.lines, "aggregation: \"children\" must be an array")};
+    auto key = aggregation_key(generation, sscc);
+    Command c = cmd("RPUSH", key);
+    for (const auto& child : it->value().get_array()) {
+      if (!child.is_object()) return Unexpected{bad_data(progress.lines, "aggregation: each child must be an object")};
+      const auto& co = child.get_object();
+      auto code = sv(get_string(co, "gtin"));
+      if (code.empty()) code = sv(get_string(co, "ppn"));
+      auto serial = sv(get_string(co, "serial"));
+      if (code.empty() || serial.empty()) return Unexpected{bad_data(progress.lines, "aggregation: child needs \"gtin\"/\"ppn\" and \"serial\"")};
+      c.push_back(std::string(code) + "|" + std::string(serial));
+    }
+    if (c.size() > 2) queue(std::move(c), key);
+    auto list = "aglist:" + std::to_string(generation);
+    queue(cmd("SADD", list, std::string(sscc)), list);
+    ++progress.aggregations;
+    return true;
+  }
+
+  awaitable<MirrorResult<bool>> add_line(std::string_view line) {
+    ++progress.lines;
+    if (generation < 0) co_return Unexpected{MirrorError{MirrorErrorKind::bad_request, "import: begin() not called", std::nullopt}};
+    if (line.find_first_not_of(" \t\r\n") == std::string_view::npos) co_return true;  // blank line
+    if (ended) co_return Unexpected{bad_data(progress.lines, "data after the end line")};
+    boost::system::error_code ec;
+    parser.reset();
+    parser.write(line.data(), line.size(), ec);
+    if (ec) co_return Unexpected{bad_data(progress.lines, "not valid JSON: " + ec.message())};
+    auto value = parser.release();
+    if (!value.is_object()) co_return Unexpected{bad_data(progress.lines, "not a JSON object")};
+    const auto& o = value.get_object();
+    auto type = sv(get_string(o, "type"));
+    MirrorResult<bool> handled = true;
+    if (type == "pack") handled = on_pack(o);
+    else if (type == "product") handled = on_product(o);
+    else if (type == "batch") handled = on_batch(o);
+    else if (type == "aggregation") handled = on_aggregation(o);
+    else if (type == "end") {
+      auto it = o.find("seq");
+      if (it == o.end() || !it->value().is_int64() || it->value().get_int64() < 0)
+        co_return Unexpected{bad_data(progress.lines, "end: \"seq\" must be a non-negative integer")};
+      seq = it->value().get_int64();
+      ended = true;
+    } else {
+      co_return Unexpected{bad_data(progress.lines, "\"type\" must be product, batch, pack, aggregation or end")};
+    }
+    if (!handled) co_return handled;
+    if (options.progress && options.progress_every && progress.lines % options.progress_every == 0)
+      options.progress(progress);
+    if (pending.size() >= options.commands_per_pipeline) co_return co_await flush(false);
+    co_return true;
+  }
+
+  awaitable<MirrorResult<ImportStats>> finish() {
+    if (!ended) {
+      co_return Unexpected{bad_data(progress.lines, "snapshot truncated: no {\"type\":\"end\"} line; generation " +
+                                                        std::to_string(generation) + " was not switched to")};
+    }
+    auto flushed = co_await flush(true);
+    if (!flushed) co_return Unexpected{flushed.error()};
+    // The switch: the feed position belongs to the generation, then one SET makes it live.
+    auto set_seq = co_await client().command(cmd("SET", seq_key(generation), std::to_string(seq)));
+    if (!set_seq) co_return Unexpected{from_redis(set_seq.error())};
+    auto set_gen = co_await client().command(cmd("SET", std::string(kGenerationKey), std::to_string(generation)));
+    if (!set_gen) co_return Unexpected{from_redis(set_gen.error())};
+    auto pub = co_await client().command(cmd("PUBLISH", std::string(kInvalidationChannel), "*"));
+    if (!pub) co_return Unexpected{from_redis(pub.error())};
+    auto started_again = co_await mirror.start();
+    if (!started_again) co_return Unexpected{started_again.error()};
+    if (options.drop_previous && previous_generation >= 0 && previous_generation != generation) {
+      auto dropped = co_await drop_generation(mirror, previous_generation);
+      if (!dropped) co_return Unexpected{dropped.error()};
+    }
+    if (options.progress) options.progress(progress);
+    ImportStats stats;
+    static_cast<ImportProgress&>(stats) = progress;
+    stats.generation = generation;
+    stats.seq = seq;
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    co_return stats;
+  }
+};
+
+SnapshotLoader::SnapshotLoader(Mirror& mirror, ImportOptions options)
+    : impl_(std::make_unique<Impl>(mirror, std::move(options))) {}
+SnapshotLoader::~SnapshotLoader() = default;
+awaitable<MirrorResult<std::int64_t>> SnapshotLoader::begin() { return impl_->begin(); }
+awaitable<MirrorResult<bool>> SnapshotLoader::add_line(std::string_view line) { return impl_->add_line(line); }
+awaitable<MirrorResult<ImportStats>> SnapshotLoader::finish() { return impl_->finish(); }
+
+awaitable<MirrorResult<ImportStats>> import_snapshot(Mirror& mirror, std::istream& in, ImportOptions options) {
+  SnapshotLoader loader(mirror, std::move(options));
+  auto gen = co_await loader.begin();
+  if (!gen) co_return Unexpected{gen.error()};
+  std::string line;
+  while (std::getline(in, line)) {
+    auto added = co_await loader.add_line(line);
+    if (!added) co_return Unexpected{added.error()};
+  }
+  if (in.bad()) co_return Unexpected{MirrorError{MirrorErrorKind::bad_data, "snapshot: read error", std::nullopt}};
+  co_return co_await loader.finish();
+}
+
+awaitable<MirrorResult<std::uint64_t>> drop_generation(Mirror& mirror, std::int64_t generation) {
+  // Every key of a generation is known without SCAN (which cannot walk a Cluster through one client): the
+  // pack buckets by layout, products from plist:<gen>, aggregations from aglist:<gen>.
+  Client& client = mirror.client();
+  std::vector<Command> deletes;
+  std::vector<std::string> routes;
+  auto del = [&](std::string key) {
+    deletes.push_back(cmd("UNLINK", key));
+    routes.push_back(std::move(key));
+  };
+  auto layout = co_await client.command(cmd("GET", layout_key(generation)));
+  if (!layout) co_return Unexpected{from_redis(layout.error())};
+  int buckets = static_cast<int>(reply_int(*layout).value_or(0));
+  for (int p = 0; p < kPartitions; ++p)
+    for (int b = 0; b < buckets; ++b) del(pack_key(p, generation, b));
+  auto plist = "plist:" + std::to_string(generation);
+  auto codes = co_await client.command(cmd("SMEMBERS", plist));
+  if (!codes) co_return Unexpected{from_redis(codes.error())};
+  for (const auto& code : codes->elements) {
+    auto product = co_await client.command(cmd("HGET", product_key(generation, code.str), "ppn"));
+    if (!product) co_return Unexpected{from_redis(product.error())};
+    if (!product->is_nil() && !product->str.empty() && product->str != code.str) del(product_key(generation, product->str));
+    auto names = co_await client.command(cmd("LRANGE", batch_list_key(generation, code.str), "0", "-1"));
+    if (!names) co_return Unexpected{from_redis(names.error())};
+    for (const auto& name : names->elements) del(batch_key(generation, code.str, name.str));
+    del(batch_list_key(generation, code.str));
+    del(product_key(generation, code.str));
+  }
+  auto aglist = "aglist:" + std::to_string(generation);
+  auto ssccs = co_await client.command(cmd("SMEMBERS", aglist));
+  if (!ssccs) co_return Unexpected{from_redis(ssccs.error())};
+  for (const auto& sscc : ssccs->elements) del(aggregation_key(generation, sscc.str));
+  del(plist);
+  del(aglist);
+  del(layout_key(generation));
+  del(seq_key(generation));
+  del(product_counter_key(generation));
+  std::uint64_t deleted = 0;
+  for (std::size_t i = 0; i < deletes.size(); i += 1000) {
+    std::size_t n = std::min<std::size_t>(1000, deletes.size() - i);
+    std::vector<Command> part(deletes.begin() + i, deletes.begin() + i + n);
+    std::vector<std::string> part_routes(routes.begin() + i, routes.begin() + i + n);
+    auto replies = co_await client.pipeline(std::move(part), std::move(part_routes));
+    for (auto& r : replies) {
+      if (!r) co_return Unexpected{from_redis(r.error())};
+      if (r->type == Reply::Type::integer) deleted += static_cast<std::uint64_t>(r->integer);
+    }
+  }
+  co_return deleted;
+}
+
+}  // namespace vpoint::cache

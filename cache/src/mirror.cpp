@@ -1,0 +1,529 @@
+// The Redis mirror: pack operations as one FCALL each, product/batch look-ups, the settings check.
+#include "vpoint/cache/mirror.hpp"
+
+#include <atomic>
+#include <charconv>
+#include <map>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "mirror_internal.hpp"
+#include "mirror_keys.hpp"
+#include "vpoint_lua.hpp"
+
+namespace vpoint::cache {
+
+using boost::asio::awaitable;
+using namespace detail;
+
+namespace detail {
+
+MirrorError from_redis(const RedisError& error) {
+  return MirrorError{MirrorErrorKind::unavailable,
+                     fmt::format("mirror unavailable: {}: {}", to_string(error.kind), error.message), error};
+}
+
+MirrorError from_reply_error(const Reply& reply) {
+  return MirrorError{MirrorErrorKind::library, "mirror error: " + reply.str, std::nullopt};
+}
+
+std::optional<std::int64_t> reply_int(const Reply& reply) {
+  if (reply.type == Reply::Type::integer) return reply.integer;
+  if (reply.type != Reply::Type::string && reply.type != Reply::Type::status) return std::nullopt;
+  std::int64_t value = 0;
+  const char* end = reply.str.data() + reply.str.size();
+  auto [ptr, ec] = std::from_chars(reply.str.data(), end, value);
+  if (ec != std::errc{} || ptr != end) return std::nullopt;
+  return value;
+}
+
+std::string lua_library_text(bool test_mode) {
+  std::string text = kLuaLibrary;
+  if (test_mode) {
+    static constexpr std::string_view kFlag = "local TEST_MODE = false";
+    auto pos = text.find(kFlag);
+    if (pos != std::string::npos) text.replace(pos, kFlag.size(), "local TEST_MODE = true");
+  }
+  return text;
+}
+
+std::map<std::string, std::string> hash_reply(const Reply& reply) {
+  std::map<std::string, std::string> out;
+  for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
+    out[reply.elements[i].str] = reply.elements[i + 1].str;
+  }
+  return out;
+}
+
+std::string random_transaction_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{:016x}{:016x}", rng(), rng());
+}
+
+}  // namespace detail
+
+namespace {
+
+// Builds a command from strings/literals (a braced list of literals inside co_await trips GCC 12).
+template <class... Args>
+Command cmd(Args&&... args) {
+  Command c;
+  c.reserve(sizeof...(args));
+  (c.emplace_back(std::forward<Args>(args)), ...);
+  return c;
+}
+
+SettingProblem problem(std::string setting, std::string actual, std::string required, bool fatal,
+                       std::string message) {
+  return SettingProblem{std::move(setting), std::move(actual), std::move(required), fatal, std::move(message)};
+}
+
+// What a pack operation needs of its product: immutable once assigned within a generation (product index,
+// batch index -> batch), so it may be cached; expiry/state are refreshed on invalidate().
+struct ProductRef {
+  bool known = false;
+  Product product;
+};
+
+bool valid_code(std::string_view code) { return !code.empty() && code.size() <= 20; }
+// EU 2016/161 Art 4 / GS1: serial up to 20 characters.
+bool valid_serial(std::string_view serial) { return !serial.empty() && serial.size() <= 20; }
+
+std::optional<std::uint32_t> to_u32(std::string_view text) {
+  std::uint32_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || ptr != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+struct Mirror::Impl {
+  Client& client;
+  MirrorOptions options;
+  std::atomic<long long> clock_offset_ms{0};
+
+  std::mutex mutex;  // guards the fields below; never held over I/O
+  std::int64_t generation = 0;
+  int buckets = 16;
+  std::unordered_map<std::string, std::shared_ptr<const ProductRef>> refs;
+
+  Impl(Client& c, MirrorOptions o) : client(c), options(std::move(o)), buckets(options.buckets_per_partition) {}
+
+  std::pair<std::int64_t, int> layout() {
+    std::lock_guard lock(mutex);
+    return {generation, buckets};
+  }
+
+  awaitable<MirrorResult<LibraryInfo>> load_library() {
+    auto loads = co_await client.on_all_masters(cmd("FUNCTION", "LOAD", "REPLACE", lua_library_text(options.test_mode)));
+    for (auto& r : loads) {
+      if (!r) co_return Unexpected{from_redis(r.error())};
+      if (r->is_error()) co_return Unexpected{MirrorError{MirrorErrorKind::library, "Functions library refused: " + r->str, std::nullopt}};
+    }
+    auto version = co_await client.command(cmd("FCALL", "vp_version", "0"));
+    if (!version) co_return Unexpected{from_redis(version.error())};
+    if (version->is_error()) co_return Unexpected{from_reply_error(*version)};
+    if (version->elements.size() != 2) co_return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_version: unexpected reply", std::nullopt}};
+    LibraryInfo info;
+    info.version = static_cast<int>(reply_int(version->elements[0]).value_or(0));
+    info.test_mode = reply_int(version->elements[1]).value_or(0) != 0;
+    if (info.version != kLibraryVersion) {
+      co_return Unexpected{MirrorError{MirrorErrorKind::library,
+                                       fmt::format("Functions library version {} loaded, this build needs {}", info.version, kLibraryVersion),
+                                       std::nullopt}};
+    }
+    co_return info;
+  }
+
+  awaitable<MirrorResult<LibraryInfo>> start() {
+    auto info = co_await load_library();
+    if (!info) co_return info;
+    auto gen = co_await client.command(cmd("GET", std::string(kGenerationKey)));
+    if (!gen) co_return Unexpected{from_redis(gen.error())};
+    std::int64_t generation_found = gen->is_nil() ? 0 : reply_int(*gen).value_or(0);
+    // The bucket count is fixed per generation: the first writer decides (SET NX), everyone reads it back.
+    auto key = layout_key(generation_found);
+    auto set = co_await client.command(cmd("SET", key, std::to_string(options.buckets_per_partition), "NX"));
+    if (!set) co_return Unexpected{from_redis(set.error())};
+    auto got = co_await client.command(cmd("GET", key));
+    if (!got) co_return Unexpected{from_redis(got.error())};
+    int bucket_count = static_cast<int>(reply_int(*got).value_or(options.buckets_per_partition));
+    if (bucket_count < 1) bucket_count = 1;
+    {
+      std::lock_guard lock(mutex);
+      generation = generation_found;
+      buckets = bucket_count;
+      refs.clear();
+    }
+    info->generation = generation_found;
+    info->buckets_per_partition = bucket_count;
+    co_return info;
+  }
+
+  awaitable<MirrorResult<std::optional<Product>>> fetch_product(std::string_view code_in, std::int64_t gen) {
+    std::string code(code_in);
+    auto rec = co_await client.command(cmd("HGETALL", product_key(gen, code)));
+    if (!rec) co_return Unexpected{from_redis(rec.error())};
+    auto fields = hash_reply(*rec);
+    if (fields.empty()) co_return std::optional<Product>{};
+    if (auto alias = fields.find("alias"); alias != fields.end()) {
+      code = alias->second;
+      rec = co_await client.command(cmd("HGETALL", product_key(gen, code)));
+      if (!rec) co_return Unexpected{from_redis(rec.error())};
+      fields = hash_reply(*rec);
+      if (fields.empty()) co_return std::optional<Product>{};
+    }
+    Product product;
+    product.code = code;
+    product.gtin = fields["gtin"];
+    product.ppn = fields["ppn"];
+    product.name = fields["name"];
+    product.market = fields["market"];
+    product.index = to_u32(fields["idx"]).value_or(0);
+    auto list = co_await client.command(cmd("LRANGE", batch_list_key(gen, code), "0", "-1"));
+    if (!list) co_return Unexpected{from_redis(list.error())};
+    std::vector<Command> reads;
+    for (const auto& name : list->elements) reads.push_back({"HGETALL", batch_key(gen, code, name.str)});
+    auto batch_replies = co_await client.pipeline(std::move(reads));
+    for (std::size_t i = 0; i < batch_replies.size(); ++i) {
+      if (!batch_replies[i]) co_return Unexpected{from_redis(batch_replies[i].error())};
+      auto bf = hash_reply(*batch_replies[i]);
+      Batch batch;
+      batch.batch = list->elements[i].str;
+      batch.index = static_cast<std::uint32_t>(i);
+      batch.expiry = bf["expiry"];
+      batch.state = parse_batch_state(bf["state"]).value_or(BatchState::active);
+      batch.reason = bf["reason"];
+      if (auto t = bf.find("t"); t != bf.end()) {
+        std::int64_t v = 0;
+        std::from_chars(t->second.data(), t->second.data() + t->second.size(), v);
+        batch.changed_at_ms = v;
+      }
+      product.batches.push_back(std::move(batch));
+    }
+    co_return std::optional<Product>{std::move(product)};
+  }
+
+  awaitable<MirrorResult<std::shared_ptr<const ProductRef>>> product_ref(const std::string& code, bool force) {
+    auto [gen, b] = layout();
+    (void)b;
+    if (!force) {
+      std::lock_guard lock(mutex);
+      if (auto it = refs.find(code); it != refs.end()) co_return it->second;
+    }
+    auto product = co_await fetch_product(code, gen);
+    if (!product) co_return Unexpected{product.error()};
+    auto ref = std::make_shared<ProductRef>();
+    if (!*product) co_return std::shared_ptr<const ProductRef>(ref);  // unknown: not cached, may arrive later
+    ref->known = true;
+    ref->product = std::move(**product);
+    std::lock_guard lock(mutex);
+    refs[code] = ref;
+    co_return std::shared_ptr<const ProductRef>(ref);
+  }
+
+  struct Prepared {
+    Command command;
+    std::string routing_key;
+    int partition = 0;
+    std::shared_ptr<const ProductRef> ref;
+  };
+
+  std::optional<MirrorError> validate(const PackRequest& request) {
+    if (!valid_code(request.product_code))
+      return MirrorError{MirrorErrorKind::bad_request, "product_code: must be 1-20 characters", std::nullopt};
+    if (!valid_serial(request.serial))
+      return MirrorError{MirrorErrorKind::bad_request, "serial: must be 1-20 characters", std::nullopt};
+    return std::nullopt;
+  }
+
+  Prepared prepare(Operation operation, Action action, const PackRequest& request,
+                   std::shared_ptr<const ProductRef> ref) {
+    auto [gen, bucket_count] = layout();
+    const std::string& code = ref->known ? ref->product.code : request.product_code;
+    std::uint32_t h = pack_hash(code, request.serial);
+    int partition = static_cast<int>(h % kPartitions);
+    int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(bucket_count));
+    Prepared p;
+    p.partition = partition;
+    p.routing_key = pack_key(partition, gen, bucket);
+    std::string field = ref->known ? pack_field(ref->product.index, request.serial) : std::string();
+    const char* op = operation == Operation::verify ? "v" : operation == Operation::decommission ? "d" : "u";
+    bool idem = !request.idempotency_key.empty();
+    p.command = {"FCALL", "vp_pack", idem ? "5" : "4", p.routing_key, decommission_key(partition, code, request.serial),
+                 outbox_key(partition), audit_key(partition)};
+    if (idem) p.command.push_back(idempotency_key(partition, request.caller.name, request.idempotency_key));
+    auto window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options.undo_window).count();
+    p.command.insert(p.command.end(),
+                     {op, field, std::to_string(static_cast<int>(action)), request.caller.location, request.caller.name,
+                      request.transaction_id.empty() ? random_transaction_id() : request.transaction_id,
+                      std::to_string(window_ms), std::to_string(clock_offset_ms.load()), code, request.serial,
+                      std::to_string(options.idempotency_ttl.count()), std::to_string(options.audit_maxlen)});
+    p.ref = std::move(ref);
+    return p;
+  }
+
+  MirrorResult<PackResult> parse(const Prepared& p, const Reply& reply) {
+    if (reply.is_error()) return Unexpected{from_reply_error(reply)};
+    if (reply.type != Reply::Type::array || reply.elements.size() != 12)
+      return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_pack: unexpected reply shape", std::nullopt}};
+    std::array<std::int64_t, 12> n{};
+    for (std::size_t i : {0, 1, 2, 3, 4, 7, 10, 11}) {
+      auto v = reply_int(reply.elements[i]);
+      if (!v) return Unexpected{MirrorError{MirrorErrorKind::protocol, fmt::format("vp_pack: element {} not a number", i), std::nullopt}};
+      n[i] = *v;
+    }
+    if (n[0] < 0 || n[0] > 9 || n[1] < 0 || n[1] > 7 || n[2] < 0 || n[2] > 7)
+      return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_pack: value out of range", std::nullopt}};
+    PackResult r;
+    r.outcome = static_cast<Outcome>(n[0]);
+    r.previous = static_cast<PackStatus>(n[1]);
+    r.status = static_cast<PackStatus>(n[2]);
+    if (n[3] >= 0) {
+      r.batch_index = static_cast<std::uint32_t>(n[3]);
+      if (p.ref->known && *r.batch_index < p.ref->product.batches.size())
+        r.stored_batch = p.ref->product.batches[*r.batch_index];
+    }
+    if (n[4] >= 1 && n[4] <= 7) {
+      DecommissionRecord d;
+      d.action = static_cast<Action>(n[4]);
+      d.location = reply.elements[5].str;
+      d.actor = reply.elements[6].str;
+      d.time_ms = n[7];
+      d.transaction_id = reply.elements[8].str;
+      r.last_decommission = std::move(d);
+    }
+    r.transaction_id = reply.elements[9].str;
+    r.redis_time_ms = n[10];
+    r.replay = n[11] != 0;
+    r.partition = p.partition;
+    return r;
+  }
+
+  bool wants_wait(Operation operation) const { return options.min_replicas_ack > 0 && operation != Operation::verify; }
+
+  // Runs prepared operations as one pipeline; with min_replicas_ack a WAIT follows each state change on the
+  // same connection (WAIT counts the writes of the connection that sends it).
+  awaitable<std::vector<MirrorResult<PackResult>>> run(std::vector<Prepared> prepared, std::vector<Operation> ops,
+                                                       bool retried = false) {
+    std::vector<Command> commands;
+    std::vector<std::string> routing;
+    std::vector<std::size_t> index_of;  // position of each prepared command in the pipeline
+    for (std::size_t i = 0; i < prepared.size(); ++i) {
+      index_of.push_back(commands.size());
+      commands.push_back(prepared[i].command);
+      routing.push_back(prepared[i].routing_key);
+      if (wants_wait(ops[i])) {
+        commands.push_back(cmd("WAIT", std::to_string(options.min_replicas_ack),
+                               std::to_string(options.replicas_ack_timeout.count())));
+        routing.push_back(prepared[i].routing_key);
+      }
+    }
+    auto replies = co_await client.pipeline(std::move(commands), std::move(routing));
+    std::vector<MirrorResult<PackResult>> out;
+    bool missing_library = false;
+    for (std::size_t i = 0; i < prepared.size(); ++i) {
+      auto& rr = replies.at(index_of[i]);
+      if (!rr) {
+        out.push_back(Unexpected{from_redis(rr.error())});
+        continue;
+      }
+      // A restarted Redis without persistence has lost the library: load it again and retry once.
+      if (rr->is_error() && rr->str.find("Function not found") != std::string::npos) missing_library = true;
+      auto result = parse(prepared[i], *rr);
+      if (result && wants_wait(ops[i]) && result->status != result->previous && !result->replay) {
+        auto& wr = replies.at(index_of[i] + 1);
+        if (wr && wr->type == Reply::Type::integer) result->replicas_acked = static_cast<int>(wr->integer);
+        else result->replicas_acked = 0;
+      }
+      out.push_back(std::move(result));
+    }
+    if (missing_library && !retried) {
+      auto loaded = co_await load_library();
+      if (loaded) co_return co_await run(std::move(prepared), std::move(ops), true);
+    }
+    co_return out;
+  }
+
+  awaitable<MirrorResult<PackResult>> one(Operation operation, Action action, PackRequest request) {
+    std::optional<MirrorError> bad = validate(request);
+    if (bad) co_return Unexpected{std::move(*bad)};
+    auto ref = co_await product_ref(request.product_code, false);
+    if (!ref) co_return Unexpected{ref.error()};
+    auto prepared = prepare(operation, action, request, *ref);
+    std::vector<Prepared> ps;
+    ps.push_back(std::move(prepared));
+    std::vector<Operation> ops(1, operation);
+    auto results = co_await run(std::move(ps), std::move(ops));
+    auto result = std::move(results.front());
+    // A batch index beyond what we cached: the product got a new batch since; refresh once.
+    if (result && result->batch_index && !result->stored_batch && (*ref)->known) {
+      auto fresh = co_await product_ref(request.product_code, true);
+      if (fresh && (*fresh)->known && *result->batch_index < (*fresh)->product.batches.size())
+        result->stored_batch = (*fresh)->product.batches[*result->batch_index];
+    }
+    co_return result;
+  }
+  // Items behind a shared_ptr: with a by-value std::vector parameter GCC 12 -O2 built a frame whose copy of
+  // the vector was garbage (crash in Release only).
+  awaitable<std::vector<MirrorResult<PackResult>>> bulk(std::shared_ptr<const std::vector<BulkItem>> shared) {
+    const std::vector<BulkItem>& items = *shared;
+    std::vector<Prepared> prepared;
+    std::vector<Operation> ops;
+    std::vector<std::size_t> positions;
+    std::vector<MirrorResult<PackResult>> out;
+    out.reserve(items.size());
+    // Product look-ups first (cached after the first), in a loop without early exits: GCC 12 at -O2
+    // miscompiled `continue` after a co_await inside this loop (crash in Release, fine in Debug/ASan).
+    std::vector<std::optional<MirrorResult<std::shared_ptr<const ProductRef>>>> refs_found(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (!validate(items[i].request)) refs_found[i].emplace(co_await product_ref(items[i].request.product_code, false));
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      out.push_back(Unexpected{MirrorError{MirrorErrorKind::protocol, "not run", std::nullopt}});
+      std::optional<MirrorError> bad = validate(items[i].request);
+      if (bad) {
+        out[i] = Unexpected{std::move(*bad)};
+      } else if (!*refs_found[i]) {
+        out[i] = Unexpected{refs_found[i]->error()};
+      } else {
+        prepared.push_back(prepare(items[i].operation, items[i].action, items[i].request, **refs_found[i]));
+        ops.push_back(items[i].operation);
+        positions.push_back(i);
+      }
+    }
+    auto ran = co_await run(std::move(prepared), std::move(ops));
+    for (std::size_t k = 0; k < ran.size() && k < positions.size(); ++k) out[positions[k]] = std::move(ran[k]);
+    co_return out;
+  }
+};
+
+Mirror::Mirror(Client& client, MirrorOptions options) : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+Mirror::~Mirror() = default;
+
+awaitable<MirrorResult<LibraryInfo>> Mirror::start() { return impl_->start(); }
+
+awaitable<MirrorResult<PackResult>> Mirror::verify(const PackRequest& request) {
+  return impl_->one(Operation::verify, Action::supply, request);
+}
+awaitable<MirrorResult<PackResult>> Mirror::decommission(const PackRequest& request, Action action) {
+  return impl_->one(Operation::decommission, action, request);
+}
+awaitable<MirrorResult<PackResult>> Mirror::undo(const PackRequest& request, Action action) {
+  return impl_->one(Operation::undo, action, request);
+}
+
+awaitable<std::vector<MirrorResult<PackResult>>> Mirror::bulk(std::vector<BulkItem> items) {
+  return impl_->bulk(std::make_shared<const std::vector<BulkItem>>(std::move(items)));
+}
+
+awaitable<MirrorResult<std::optional<Product>>> Mirror::product(std::string_view code) {
+  auto [gen, b] = impl_->layout();
+  (void)b;
+  co_return co_await impl_->fetch_product(code, gen);
+}
+
+awaitable<MirrorResult<std::optional<Batch>>> Mirror::batch(std::string_view product_code, std::string_view batch) {
+  auto product = co_await this->product(product_code);
+  if (!product) co_return Unexpected{product.error()};
+  if (!*product) co_return std::optional<Batch>{};
+  if (const Batch* b = (*product)->find_batch(batch)) co_return std::optional<Batch>{*b};
+  co_return std::optional<Batch>{};
+}
+
+awaitable<MirrorResult<std::vector<SettingProblem>>> Mirror::check_settings() {
+  auto replies = co_await impl_->client.on_all_masters(
+      cmd("CONFIG", "GET", "hash-max-listpack-entries", "hash-max-listpack-value", "maxmemory-policy", "appendonly",
+          "appendfsync"));
+  std::vector<SettingProblem> problems;
+  for (auto& r : replies) {
+    if (!r) co_return Unexpected{from_redis(r.error())};
+    if (r->is_error()) {
+      problems.push_back(problem("CONFIG", r->str, "CONFIG GET allowed", true,
+                          "the mirror cannot read the Redis settings it depends on: " + r->str));
+      continue;
+    }
+    auto cfg = hash_reply(*r);
+    auto entries = reply_int(Reply{Reply::Type::string, cfg["hash-max-listpack-entries"]}).value_or(0);
+    if (entries < impl_->options.required_listpack_entries) {
+      problems.push_back(problem("hash-max-listpack-entries", cfg["hash-max-listpack-entries"],
+                          ">= " + std::to_string(impl_->options.required_listpack_entries), false,
+                          "pack buckets hold a few hundred packs; below this limit they turn into hashtables and "
+                          "need about three times the memory"));
+    }
+    auto value = reply_int(Reply{Reply::Type::string, cfg["hash-max-listpack-value"]}).value_or(0);
+    if (value < 23) {
+      problems.push_back(problem("hash-max-listpack-value", cfg["hash-max-listpack-value"], ">= 23", false,
+                          "a pack field (3-character product index + serial of up to 20) must fit in a listpack "
+                          "entry"));
+    }
+    if (cfg["maxmemory-policy"] != "noeviction") {
+      problems.push_back(problem("maxmemory-policy", cfg["maxmemory-policy"], "noeviction", true,
+                          "an evicting policy silently deletes packs, outbox and undo records: a decommissioned "
+                          "pack would come back as unknown"));
+    }
+    if (cfg["appendonly"] != "yes") {
+      problems.push_back(problem("appendonly", cfg["appendonly"], "yes", false,
+                          "without AOF a Redis restart loses every decommission since the last RDB save "
+                          "(docs/durability.md)"));
+    } else if (cfg["appendfsync"] != "always") {
+      problems.push_back(problem("appendfsync", cfg["appendfsync"], "always", false,
+                          "with appendfsync everysec a power loss can lose up to one second of acknowledged "
+                          "decommissions (docs/durability.md)"));
+    }
+  }
+  co_return problems;
+}
+
+awaitable<MirrorResult<std::optional<std::vector<std::pair<std::string, std::string>>>>> Mirror::aggregation(
+    std::string_view sscc) {
+  using Children = std::vector<std::pair<std::string, std::string>>;
+  auto [gen, b] = impl_->layout();
+  (void)b;
+  auto list = co_await impl_->client.command(cmd("LRANGE", aggregation_key(gen, sscc), "0", "-1"));
+  if (!list) co_return Unexpected{from_redis(list.error())};
+  if (list->elements.empty()) co_return std::optional<Children>{};
+  Children children;
+  for (const auto& e : list->elements) {
+    auto bar = e.str.find('|');
+    if (bar == std::string::npos) continue;
+    children.emplace_back(e.str.substr(0, bar), e.str.substr(bar + 1));
+  }
+  co_return std::optional<Children>{std::move(children)};
+}
+
+awaitable<MirrorResult<std::pair<std::int64_t, std::int64_t>>> Mirror::feed_position() {
+  auto [gen, b] = impl_->layout();
+  (void)b;
+  auto seq = co_await impl_->client.command(cmd("GET", seq_key(gen)));
+  if (!seq) co_return Unexpected{from_redis(seq.error())};
+  co_return std::pair<std::int64_t, std::int64_t>{gen, seq->is_nil() ? 0 : reply_int(*seq).value_or(0)};
+}
+
+int Mirror::partition_of(std::string_view product_code, std::string_view serial) {
+  return static_cast<int>(pack_hash(product_code, serial) % kPartitions);
+}
+
+void Mirror::set_test_clock_offset(std::chrono::milliseconds offset) { impl_->clock_offset_ms = offset.count(); }
+
+void Mirror::invalidate(std::string_view code) {
+  std::lock_guard lock(impl_->mutex);
+  if (code.empty()) {
+    impl_->refs.clear();
+    return;
+  }
+  // Entries are keyed by the code asked for (GTIN or PPN alias): drop every entry of that product.
+  std::erase_if(impl_->refs, [&](const auto& entry) {
+    return entry.first == code || entry.second->product.code == code || entry.second->product.gtin == code ||
+           entry.second->product.ppn == code;
+  });
+}
+
+const MirrorOptions& Mirror::options() const { return impl_->options; }
+Client& Mirror::client() { return impl_->client; }
+
+}  // namespace vpoint::cache
