@@ -9,6 +9,7 @@
 #include "vpoint/service/config.hpp"
 #include "vpoint/service/daemon.hpp"
 #include "vpoint/service/logging.hpp"
+#include "vpoint/service/pack_api.hpp"
 
 int main(int argc, char** argv) {
   namespace svc = vpoint::service;
@@ -41,6 +42,25 @@ int main(int argc, char** argv) {
   svc::init_logging(level);
 
   svc::Daemon daemon(std::move(*config), file, std::move(env));
+  // The pack API over the Redis mirror ([redis]): refuses to start when Redis is unreachable or a fatal Redis
+  // setting is wrong (e.g. an evicting maxmemory-policy), naming the setting.
+  std::unique_ptr<svc::PackRuntime> pack;
+  if (!daemon.config().redis.url.empty() || !daemon.config().redis.cluster.empty()) {
+    auto runtime = svc::PackRuntime::start(
+        daemon.config(), std::shared_ptr<svc::Metrics>(&daemon.metrics(), [](svc::Metrics*) {}));
+    if (!runtime) {
+      svc::log_event(spdlog::level::critical, "start_failed", {{"error", runtime.error()}});
+      std::fprintf(stderr, "vpointd: %s\n", runtime.error().c_str());
+      return 1;
+    }
+    pack = std::move(*runtime);
+    for (const auto& warning : pack->setting_warnings())
+      svc::log_event(spdlog::level::warn, "redis_setting",
+                     {{"setting", warning.setting}, {"actual", warning.actual}, {"required", warning.required},
+                      {"message", warning.message}});
+    svc::register_pack_routes(daemon.api(), pack->services());
+    svc::add_pack_readiness(daemon.readiness(), pack->services());
+  }
   auto bound = daemon.start(/*handle_signals=*/true);
   if (!bound) {
     svc::log_event(spdlog::level::critical, "start_failed", {{"error", bound.error()}});

@@ -1,0 +1,60 @@
+#pragma once
+// A Redis pub/sub subscriber on its own connection. The transport (redis.hpp) has no pub/sub on purpose: a
+// subscribed connection receives pushes at any time, which would break its in-order reply matching. This
+// keeps one plain socket per subscriber, speaks RESP through hiredis' redisReader, and resubscribes after
+// every reconnect. Messages published while it was disconnected are lost (pub/sub is fire-and-forget), so
+// `on_subscribed` runs after every (re)subscription: users drop everything they cached.
+//
+// Gaps: plain TCP only (no TLS: rediss:// is refused by start()); in Cluster mode it subscribes on the first
+// seed node (PUBLISH is broadcast to every node of a cluster).
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+namespace vpoint::cache {
+
+struct SubscriberOptions {
+  // redis://[user:password@]host:port (no TLS), or empty to use cluster_nodes[0].
+  std::string url = "redis://127.0.0.1:6379";
+  std::vector<std::string> cluster_nodes = {};
+  // AUTH; overrides the URL's credentials when non-empty.
+  std::string username = {};
+  std::string password = {};
+  std::vector<std::string> channels = {};
+  std::chrono::milliseconds connect_timeout{1000};
+  // Wait between reconnect attempts (doubles up to reconnect_backoff_max).
+  std::chrono::milliseconds reconnect_backoff_min{50};
+  std::chrono::milliseconds reconnect_backoff_max{2000};
+};
+
+class Subscriber {
+ public:
+  using MessageHandler = std::function<void(std::string_view channel, std::string_view message)>;
+  using SubscribedHandler = std::function<void()>;
+
+  Subscriber(boost::asio::any_io_executor executor, SubscriberOptions options, MessageHandler on_message,
+             SubscribedHandler on_subscribed = {});
+  ~Subscriber();  // stop()
+  Subscriber(const Subscriber&) = delete;
+  Subscriber& operator=(const Subscriber&) = delete;
+
+  // Starts the connect/subscribe/read loop on the executor. "" on success, else why the options are unusable.
+  std::string start();
+  // Closes the socket; the loop ends. Safe from any thread; idempotent.
+  void stop();
+  // Subscribed right now (all channels confirmed).
+  bool subscribed() const;
+  // How many times the subscription was (re)established.
+  std::size_t subscriptions() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace vpoint::cache

@@ -1,0 +1,91 @@
+#pragma once
+// The pack routes of vpointd (issue 5 "API"): verify, decommission, undo, bulk, scan (image), pack status +
+// audit trail, alerts. Handlers parse and validate the request (scanner rules), pick ONE mirror call with
+// rules.hpp, answer with the verdict JSON and raise alerts. PackRuntime owns the Redis side for vpointd.
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json/object.hpp>
+
+#include "vpoint/cache/mirror.hpp"
+#include "vpoint/cache/redis.hpp"
+#include "vpoint/cache/subscriber.hpp"
+#include "vpoint/scanner/decode.hpp"
+#include "vpoint/scanner/result.hpp"
+#include "vpoint/service/alerts.hpp"
+#include "vpoint/service/api.hpp"
+#include "vpoint/service/config.hpp"
+#include "vpoint/service/metrics.hpp"
+#include "vpoint/service/product_cache.hpp"
+#include "vpoint/service/readiness.hpp"
+
+namespace vpoint::service {
+
+struct PackApiOptions {
+  // Same location repeating a decommission within this: "repeat", not an alert ([rules] repeat_window_s).
+  std::chrono::seconds repeat_window{30};
+  // Items of one POST /v1/bulk (issue 5: up to 10 000).
+  std::size_t max_bulk_items = 10000;
+  // Image decoding for POST /v1/scan.
+  scanner::DecodeOptions decode = {};
+  // GET /v1/packs: newest entries of the pack's audit partition read back (the stream holds every pack of
+  // the partition until the central link archives and trims it).
+  std::size_t audit_scan_limit = 20000;
+};
+
+struct PackServices {
+  cache::Client& client;
+  cache::Mirror& mirror;
+  ProductCache& products;
+  AlertStore& alerts;
+  std::shared_ptr<Metrics> metrics;
+  PackApiOptions options;
+};
+
+// Registers every pack route on `api` (with its Access) and the verdict metrics on services->metrics.
+void register_pack_routes(Api& api, std::shared_ptr<PackServices> services);
+
+// Makes the redis / functions / mirror checks of /readyz real.
+void add_pack_readiness(Readiness& readiness, std::shared_ptr<PackServices> services);
+
+// The Redis side of vpointd: its own io_context thread running the transport, the mirror (started and its
+// Redis settings checked), the invalidation subscriber, the product cache and the alert store.
+class PackRuntime {
+ public:
+  // Connects, loads the Functions library and checks the Redis settings. Fails with a message naming the
+  // setting when Redis is unreachable or a fatal setting is wrong (e.g. an evicting maxmemory-policy).
+  static Result<std::unique_ptr<PackRuntime>, std::string> start(const Config& config,
+                                                                 std::shared_ptr<Metrics> metrics,
+                                                                 cache::MirrorOptions mirror_options = {});
+  ~PackRuntime();
+  PackRuntime(const PackRuntime&) = delete;
+  PackRuntime& operator=(const PackRuntime&) = delete;
+
+  std::shared_ptr<PackServices> services() { return services_; }
+  cache::Mirror& mirror() { return *mirror_; }
+  cache::Client& client() { return *client_; }
+  ProductCache& products() { return *products_; }
+  boost::asio::io_context& io_context() { return io_; }
+  bool subscribed() const { return subscriber_ && subscriber_->subscribed(); }
+  // Warnings from check_settings() (non-fatal), for the start-up log.
+  const std::vector<cache::SettingProblem>& setting_warnings() const { return warnings_; }
+
+ private:
+  PackRuntime() = default;
+  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::unique_ptr<cache::Client> client_;
+  std::unique_ptr<cache::Mirror> mirror_;
+  std::unique_ptr<ProductCache> products_;
+  std::unique_ptr<AlertStore> alerts_;
+  std::unique_ptr<cache::Subscriber> subscriber_;
+  std::shared_ptr<PackServices> services_;
+  std::vector<cache::SettingProblem> warnings_;
+};
+
+}  // namespace vpoint::service

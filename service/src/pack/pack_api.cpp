@@ -1,0 +1,1095 @@
+#include "vpoint/service/pack_api.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <future>
+#include <map>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json/array.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+
+#include "vpoint/scanner/gs1.hpp"
+#include "vpoint/scanner/json.hpp"
+#include "vpoint/scanner/normalise.hpp"
+#include "vpoint/scanner/parse.hpp"
+#include "vpoint/service/json_body.hpp"
+#include "vpoint/service/logging.hpp"
+#include "vpoint/service/problem.hpp"
+#include "vpoint/service/rules.hpp"
+
+namespace vpoint::service {
+
+namespace json = boost::json;
+using asio::awaitable;
+using cache::Action;
+using cache::Operation;
+using scanner::ErrorCode;
+using scanner::PackId;
+using scanner::ParseError;
+
+namespace {
+
+// Commands are built in a plain function: GCC 12 miscompiles braced string lists inside coroutines.
+template <class... A>
+cache::Command cmd(A&&... args) {
+  return cache::Command{std::string(std::forward<A>(args))...};
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Metrics (issue 5: counts per route and verdict, alerts by reason, Redis round-trip latency).
+
+struct PackMetrics {
+  prometheus::Family<prometheus::Counter>* verdicts;
+  prometheus::Family<prometheus::Counter>* alerts;
+  prometheus::Histogram* mirror_call;
+};
+
+PackMetrics make_metrics(Metrics& metrics) {
+  auto& registry = metrics.registry();
+  PackMetrics m{};
+  m.verdicts = &prometheus::BuildCounter()
+                    .Name("vpoint_verdicts_total")
+                    .Help("Pack answers by route, verdict and reason")
+                    .Register(registry);
+  m.alerts = &prometheus::BuildCounter()
+                  .Name("vpoint_alerts_total")
+                  .Help("Alerts raised, by reason")
+                  .Register(registry);
+  auto& rtt = prometheus::BuildHistogram()
+                  .Name("vpoint_mirror_call_seconds")
+                  .Help("Round trip of one mirror call (Redis FCALL or pipeline)")
+                  .Register(registry);
+  m.mirror_call = &rtt.Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                                       0.005, 0.01, 0.025, 0.1, 0.5, 2});
+  return m;
+}
+
+struct Ctx {
+  std::shared_ptr<PackServices> s;
+  PackMetrics m;
+};
+
+template <class T>
+awaitable<T> timed(Ctx& ctx, awaitable<T> call) {
+  auto started = std::chrono::steady_clock::now();
+  T result = co_await std::move(call);
+  ctx.m.mirror_call->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  co_return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Problems
+
+Response mirror_problem(const cache::MirrorError& error) {
+  if (error.kind == cache::MirrorErrorKind::bad_request)
+    return problem_response(ProblemCode::bad_request, error.message);
+  log_event(spdlog::level::warn, "mirror_unavailable", {{"error", error.message}});
+  Response res = problem_response(ProblemCode::mirror_unavailable,
+                                  "the pack mirror cannot be reached; retry shortly",
+                                  {{"reason", "mirror_unavailable"}});
+  res.set(http::field::retry_after, "1");
+  return res;
+}
+
+Response scan_problem(const ParseError& error) {
+  return problem_response(ProblemCode::invalid_scan, error.message,
+                          {{"field", error.field}, {"error", scanner::error_object(error)}});
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Request input: {"scan": "..."} or {"pack": {...}}
+
+struct Scanned {
+  PackId pack;
+  std::vector<std::string> warnings;
+  // ambiguous_split (lost GS): no pack yet; the candidates are tried against the mirror.
+  std::optional<ParseError> ambiguous;
+};
+
+struct InputError {
+  std::optional<Problem> problem;     // malformed request: 400
+  std::optional<ParseError> parse;    // the scanner's rules refused it: 422 invalid_scan
+};
+
+Result<Scanned, InputError> from_parse(const Result<scanner::ParseResult, ParseError>& parsed) {
+  if (!parsed) {
+    if (parsed.error().code == ErrorCode::ambiguous_split && !parsed.error().candidates.empty())
+      return Scanned{{}, {}, parsed.error()};
+    return Unexpected{InputError{std::nullopt, parsed.error()}};
+  }
+  if (parsed->kind != scanner::Kind::pack) {
+    ParseError e{ErrorCode::missing_field, "gtin", 0,
+                 "this is an SSCC (a case or pallet), not a pack: use POST /v1/bulk with {\"sscc\":…}", {}};
+    return Unexpected{InputError{std::nullopt, e}};
+  }
+  return Scanned{parsed->pack, parsed->warnings, std::nullopt};
+}
+
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+// The pack object is checked with exactly the scanner's rules: it is turned into the element string (or
+// IFA envelope) it stands for and parsed.
+Result<Scanned, InputError> from_pack_object(const json::object& pack, const std::string& path) {
+  if (auto problem = check_fields(pack,
+                                  {{"gtin", JsonKind::string}, {"ppn", JsonKind::string},
+                                   {"serial", JsonKind::string, true}, {"batch", JsonKind::string, true},
+                                   {"expiry", JsonKind::string, true}},
+                                  path))
+    return Unexpected{InputError{std::move(*problem), std::nullopt}};
+  auto str = [&](const char* name) -> std::string {
+    auto* v = pack.if_contains(name);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  std::string gtin = str("gtin"), ppn = str("ppn"), serial = str("serial"), batch = str("batch"),
+              expiry = str("expiry");
+  if (gtin.empty() == ppn.empty()) {
+    return Unexpected{InputError{Problem{ProblemCode::bad_request, path + "gtin: give exactly one of gtin and ppn",
+                                         {{"field", path + "gtin"}}},
+                                 std::nullopt}};
+  }
+  for (auto [name, value] : {std::pair<const char*, const std::string*>{"serial", &serial}, {"batch", &batch},
+                             {"expiry", &expiry}, {"gtin", &gtin}, {"ppn", &ppn}}) {
+    if (has_control(*value))
+      return Unexpected{InputError{std::nullopt, ParseError{ErrorCode::invalid_character, name, 0,
+                                                            std::string(name) + ": control characters are not allowed",
+                                                            {}}}};
+  }
+  std::string text;
+  if (!gtin.empty()) {
+    auto g14 = scanner::gs1::gtin14(gtin);
+    if (!g14) {
+      bool digits = std::all_of(gtin.begin(), gtin.end(), [](char c) { return c >= '0' && c <= '9'; });
+      ErrorCode code = !digits ? ErrorCode::not_numeric
+                       : (gtin.size() == 8 || gtin.size() == 12 || gtin.size() == 13 || gtin.size() == 14)
+                           ? ErrorCode::invalid_check_digit
+                           : ErrorCode::invalid_length;
+      return Unexpected{InputError{
+          std::nullopt, ParseError{code, "gtin", 0, "gtin: must be a GTIN-8/12/13/14 with a valid check digit", {}}}};
+    }
+    text = "01" + *g14 + "21" + serial + scanner::kGs + "10" + batch + scanner::kGs + "17" + expiry;
+  } else {
+    text = std::string("[)>") + scanner::kRs + "06" + scanner::kGs + "9N" + ppn + scanner::kGs + "1T" + batch +
+           scanner::kGs + "D" + expiry + scanner::kGs + "S" + serial + scanner::kRs + scanner::kEot;
+  }
+  auto scanned = from_parse(scanner::parse(text));
+  if (scanned && scanned->ambiguous) {  // cannot happen with separators in place; be strict anyway
+    return Unexpected{InputError{std::nullopt, *scanned->ambiguous}};
+  }
+  return scanned;
+}
+
+Result<Scanned, InputError> read_pack_input(const json::object& obj, const std::string& path) {
+  const json::value* scan = obj.if_contains("scan");
+  const json::value* pack = obj.if_contains("pack");
+  if (scan && scan->is_null()) scan = nullptr;
+  if (pack && pack->is_null()) pack = nullptr;
+  if ((scan == nullptr) == (pack == nullptr)) {
+    return Unexpected{InputError{
+        Problem{ProblemCode::bad_request, path + "scan: give exactly one of \"scan\" and \"pack\"",
+                {{"field", path + "scan"}}},
+        std::nullopt}};
+  }
+  if (scan) return from_parse(scanner::parse(scan->as_string()));
+  return from_pack_object(pack->as_object(), path + "pack.");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Permissions per action (issue 5 "Identity and roles", table in auth.cpp).
+
+Permission permission_for(Operation op, Action action) {
+  if (op == Operation::verify) return Permission::verify;
+  if (op == Operation::undo) return action == Action::lock ? Permission::unlock : Permission::undo;
+  switch (action) {
+    case Action::supply: return Permission::supply;
+    case Action::destroy: return Permission::destroy;
+    case Action::export_: return Permission::export_pack;
+    case Action::sample: return Permission::sample;
+    case Action::free_sample: return Permission::free_sample;
+    case Action::stolen: return Permission::stolen;
+    case Action::lock: return Permission::lock;
+  }
+  return Permission::supply;
+}
+
+std::optional<Problem> parse_action_field(const json::object& obj, bool required, std::optional<Action>& out) {
+  const json::value* v = obj.if_contains("action");
+  if (v == nullptr || v->is_null()) {
+    if (!required) return std::nullopt;
+    return Problem{ProblemCode::bad_request, "action: required", {{"field", "action"}}};
+  }
+  out = cache::parse_action(v->as_string());
+  if (!out)
+    return Problem{ProblemCode::bad_request,
+                   "action: must be one of supply, destroy, export, sample, free_sample, stolen, lock",
+                   {{"field", "action"}}};
+  return std::nullopt;
+}
+
+Result<std::string, Problem> idempotency_key(const Request& request) {
+  auto it = request.find("Idempotency-Key");
+  if (it == request.end()) return std::string();
+  std::string_view key = it->value();
+  bool sane = !key.empty() && key.size() <= 128 &&
+              std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (!sane)
+    return Unexpected{Problem{ProblemCode::bad_request,
+                              "Idempotency-Key: 1-128 visible ASCII characters", {{"field", "Idempotency-Key"}}}};
+  return std::string(key);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// One pack: plan, ONE mirror call, verdict, repair, alert, JSON.
+
+scanner::gs1::Date today_utc() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  return {tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
+}
+
+json::value str_or_null(std::string_view s) { return s.empty() ? json::value(nullptr) : json::value(s); }
+
+json::value product_json(const cache::Product* product) {
+  if (product == nullptr) return nullptr;
+  return json::object{{"code", product->code},       {"gtin", str_or_null(product->gtin)},
+                      {"ppn", str_or_null(product->ppn)}, {"name", product->name},
+                      {"market", product->market}};
+}
+
+struct Answer {
+  json::object body;
+  Verdict verdict = Verdict::ok;
+  Reason reason = Reason::none;
+};
+
+struct Job {
+  Intent intent;
+  const Caller* caller = nullptr;
+  std::string idempotency_key;
+  std::string_view route;
+};
+
+cache::PackRequest make_request(const Job& job, const PackId& pack, std::string idem) {
+  cache::PackRequest r;
+  r.product_code = pack.product_code();
+  r.serial = pack.serial;
+  r.caller = cache::Caller{job.caller->name, job.caller->location};
+  r.idempotency_key = std::move(idem);
+  return r;
+}
+
+bool unknown_outcome(const cache::PackResult& r) {
+  return r.outcome == cache::Outcome::unknown_product || r.outcome == cache::Outcome::unknown_serial;
+}
+
+bool is_scanning_fault_candidate(Reason reason) {
+  return reason == Reason::unknown_serial || reason == Reason::unknown_batch || reason == Reason::batch_mismatch;
+}
+
+awaitable<cache::MirrorResult<Answer>> process_pack(Ctx& ctx, const Job& job, const PackId& pack,
+                                                   std::vector<std::string> warnings, bool allow_repair);
+
+// Caps lock on a keyboard wedge flips the case of every letter typed (domain.md "Alerts").
+std::string invert_case(std::string s) {
+  for (char& c : s) {
+    if (std::isupper(static_cast<unsigned char>(c)))
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (std::islower(static_cast<unsigned char>(c)))
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return s;
+}
+
+std::vector<PackId> caps_lock_variants(const PackId& pack) {
+  std::vector<PackId> out;
+  auto add = [&](PackId v) {
+    if (v == pack || std::find(out.begin(), out.end(), v) != out.end()) return;
+    out.push_back(std::move(v));
+  };
+  PackId both = pack;
+  both.serial = invert_case(pack.serial);
+  both.batch = invert_case(pack.batch);
+  add(both);
+  PackId serial_only = pack;
+  serial_only.serial = both.serial;
+  add(serial_only);
+  PackId batch_only = pack;
+  batch_only.batch = both.batch;
+  add(batch_only);
+  return out;
+}
+
+// Scanning faults are not counterfeits (issue 5): a variant matches when the mirror knows its serial, its
+// batch exists with the printed expiry and is the serial's stored batch. Exactly one match -> answer for it.
+awaitable<cache::MirrorResult<std::optional<Answer>>> try_variants(Ctx& ctx, const Job& job,
+                                                                   const std::vector<PackId>& variants,
+                                                                   std::string_view repair, const PackId* scanned,
+                                                                   const std::vector<std::string>& warnings) {
+  std::vector<const PackId*> matches;
+  for (const PackId& v : variants) {
+    auto product = co_await ctx.s->products.get(v.product_code());
+    if (!product) co_return Unexpected{product.error()};
+    if (!*product) continue;
+    BatchCheck bc = check_batch(**product, v, today_utc());
+    if (bc.batch == nullptr || !bc.expiry_matches) continue;
+    auto r = co_await timed(ctx, ctx.s->mirror.verify(make_request(job, v, "")));
+    if (!r) co_return Unexpected{r.error()};
+    if (unknown_outcome(*r) || !r->batch_index || *r->batch_index != bc.batch->index) continue;
+    matches.push_back(&v);
+  }
+  if (matches.size() != 1) co_return std::optional<Answer>{};
+  std::vector<std::string> w = warnings;
+  w.push_back("scan_repaired");
+  Job repaired = job;
+  // A retry of the same request must replay the repaired operation, not collide with the first key's record.
+  if (!repaired.idempotency_key.empty()) repaired.idempotency_key += ":repaired";
+  auto answer = co_await process_pack(ctx, repaired, *matches.front(), std::move(w), false);
+  if (!answer) co_return Unexpected{answer.error()};
+  answer->body["repair"] = repair;
+  answer->body["scanned"] = scanned ? json::value(scanner::to_json(*scanned)) : json::value(nullptr);
+  co_return std::optional<Answer>{std::move(*answer)};
+}
+
+awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const PackId& pack,
+                                              std::vector<std::string> warnings, const cache::Product* product,
+                                              const BatchCheck& bc, const Plan& pl, const cache::PackResult& r,
+                                              bool allow_repair) {
+  Decision d;
+  if (product == nullptr) {
+    d = decide_unknown_product();
+  } else {
+    DecideInput in{job.intent, pl, bc, &r, cache::Caller{job.caller->name, job.caller->location},
+                   ctx.s->options.repeat_window};
+    d = decide(in);
+  }
+  if (allow_repair && is_scanning_fault_candidate(d.reason)) {
+    auto repaired = co_await try_variants(ctx, job, caps_lock_variants(pack), "caps_lock", &pack, warnings);
+    if (!repaired) co_return Unexpected{repaired.error()};
+    if (*repaired) co_return std::move(**repaired);
+  }
+
+  json::object body;
+  body["pack"] = scanner::to_json(pack);
+  body["verdict"] = to_string(d.verdict);
+  body["status"] = unknown_outcome(r) ? std::string_view("unknown") : cache::to_string(r.status);
+  body["reason"] = str_or_null(to_string(d.reason));
+  body["nmvs_code"] = str_or_null(d.nmvs_code);
+  body["alert_id"] = nullptr;
+  body["product"] = product_json(product);
+  body["source"] = "mirror";
+  json::array w;
+  for (const auto& x : warnings) w.push_back(json::value(x));
+  body["warnings"] = std::move(w);
+  body["batch_state"] = bc.batch ? json::value(cache::to_string(bc.batch->state)) : json::value(nullptr);
+  body["expired"] = bc.batch ? json::value(bc.expired) : json::value(nullptr);
+  body["repeat"] = d.repeat;
+  const bool change = job.intent.operation != Operation::verify;
+  if (change) {
+    body["operation"] = job.intent.operation == Operation::undo ? "undo" : "decommission";
+    body["action"] = cache::to_string(job.intent.action);
+    body["previous_status"] = unknown_outcome(r) ? std::string_view("unknown") : cache::to_string(r.previous);
+    // Only an attempted transaction has an id (a plan that only verified did not try one).
+    body["transaction_id"] = pl.verify_only || product == nullptr ? json::value(nullptr)
+                                                                  : json::value(r.transaction_id);
+    body["replay"] = r.replay;
+  }
+
+  if (d.verdict == Verdict::alert) {
+    NewAlert alert;
+    alert.reason = to_string(d.reason);
+    alert.nmvs_code = d.nmvs_code;
+    alert.pack = scanner::to_json(pack);
+    alert.location = job.caller->location;
+    alert.actor = job.caller->name;
+    alert.transaction_id = r.transaction_id;
+    alert.details = json::object{{"route", job.route},
+                                 {"operation", job.intent.operation == Operation::verify   ? "verify"
+                                               : job.intent.operation == Operation::undo ? "undo"
+                                                                                         : "decommission"},
+                                 {"action", change ? json::value(cache::to_string(job.intent.action)) : nullptr},
+                                 {"status", body["status"]}};
+    auto id = co_await ctx.s->alerts.raise(alert);
+    if (!id) co_return Unexpected{id.error()};
+    body["alert_id"] = *id;
+    if (!r.replay) ctx.m.alerts->Add({{"reason", alert.reason}}).Increment();
+  }
+  ctx.m.verdicts
+      ->Add({{"route", std::string(job.route)},
+             {"verdict", std::string(to_string(d.verdict))},
+             {"reason", d.reason == Reason::none ? std::string("none") : std::string(to_string(d.reason))}})
+      .Increment();
+  co_return Answer{std::move(body), d.verdict, d.reason};
+}
+
+awaitable<cache::MirrorResult<Answer>> process_pack(Ctx& ctx, const Job& job, const PackId& pack,
+                                                   std::vector<std::string> warnings, bool allow_repair) {
+  auto product = co_await ctx.s->products.get(pack.product_code());
+  if (!product) co_return Unexpected{product.error()};
+  cache::PackRequest req = make_request(job, pack, job.idempotency_key);
+  BatchCheck bc;
+  Plan pl;
+  cache::MirrorResult<cache::PackResult> r;
+  if (!*product) {
+    // Unknown product: only a verify, so that the attempt is in the audit trail.
+    r = co_await timed(ctx, ctx.s->mirror.verify(req));
+  } else {
+    bc = check_batch(**product, pack, today_utc());
+    pl = plan(job.intent, bc);
+    req.expected_batch_index = pl.expected_batch_index;
+    if (job.intent.operation == Operation::verify || pl.verify_only)
+      r = co_await timed(ctx, ctx.s->mirror.verify(req));
+    else if (job.intent.operation == Operation::decommission)
+      r = co_await timed(ctx, ctx.s->mirror.decommission(req, job.intent.action));
+    else
+      r = co_await timed(ctx, ctx.s->mirror.undo(req, job.intent.action));
+  }
+  if (!r) co_return Unexpected{r.error()};
+  co_return co_await finish(ctx, job, pack, std::move(warnings), product->get(), bc, pl, *r, allow_repair);
+}
+
+// An ambiguous scan (lost GS): the candidates are tried against the mirror; none or several -> 422.
+awaitable<cache::MirrorResult<std::optional<Answer>>> process_ambiguous(Ctx& ctx, const Job& job,
+                                                                       const Scanned& scanned) {
+  co_return co_await try_variants(ctx, job, scanned.ambiguous->candidates, "lost_gs", nullptr, scanned.warnings);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Query strings
+
+std::string pct_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() + 0 && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view q) {
+  std::map<std::string, std::string> out;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    std::string_view part = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (part.empty()) continue;
+    auto eq = part.find('=');
+    out[pct_decode(part.substr(0, eq))] = eq == std::string_view::npos ? "" : pct_decode(part.substr(eq + 1));
+  }
+  return out;
+}
+
+std::optional<Problem> unknown_params(const std::map<std::string, std::string>& params,
+                                      std::initializer_list<std::string_view> allowed) {
+  for (const auto& [k, v] : params) {
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
+      return Problem{ProblemCode::bad_request, "query parameter '" + k + "' is not known", {{"field", k}}};
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Handlers
+
+Response input_problem(const InputError& e) {
+  if (e.problem) return problem_response(*e.problem);
+  return scan_problem(*e.parse);
+}
+
+awaitable<Reply> single(Ctx& ctx, ApiContext& api, Operation op, std::string_view route) {
+  auto obj = parse_json_object(api.request);
+  if (!obj) co_return problem_response(obj.error());
+  const bool change = op != Operation::verify;
+  std::optional<Problem> shape =
+      change ? check_fields(*obj, {{"scan", JsonKind::string, false, true},
+                                   {"pack", JsonKind::object, false, true},
+                                   {"action", JsonKind::string, true}})
+             : check_fields(*obj, {{"scan", JsonKind::string, false, true}, {"pack", JsonKind::object, false, true}});
+  if (shape) co_return problem_response(*shape);
+  std::optional<Action> action;
+  if (change) {
+    if (auto p = parse_action_field(*obj, true, action)) co_return problem_response(*p);
+    if (auto denied = Authenticator::authorize(*api.caller, permission_for(op, *action)))
+      co_return problem_response(*denied);
+  }
+  auto idem = idempotency_key(api.request);
+  if (!idem) co_return problem_response(idem.error());
+  auto scanned = read_pack_input(*obj, "");
+  if (!scanned) co_return input_problem(scanned.error());
+
+  Job job{Intent{op, action.value_or(Action::supply)}, api.caller, *idem, route};
+  cache::MirrorResult<Answer> answer;
+  if (scanned->ambiguous) {
+    auto found = co_await process_ambiguous(ctx, job, *scanned);
+    if (!found) co_return mirror_problem(found.error());
+    if (!*found) co_return scan_problem(*scanned->ambiguous);
+    answer = std::move(**found);
+  } else {
+    answer = co_await process_pack(ctx, job, scanned->pack, scanned->warnings, true);
+  }
+  if (!answer) co_return mirror_problem(answer.error());
+  co_return json_response(answer->body);
+}
+
+json::object parse_error_item(const ParseError& e) {
+  return json::object{{"verdict", "refused"}, {"reason", "parse_error"}, {"nmvs_code", nullptr},
+                      {"error", scanner::error_object(e)}};
+}
+
+struct Summary {
+  std::map<std::string, std::int64_t> by_verdict, by_reason;
+  std::int64_t total = 0;
+  void add(std::string_view verdict, std::string_view reason) {
+    ++total;
+    ++by_verdict[std::string(verdict)];
+    ++by_reason[reason.empty() ? "none" : std::string(reason)];
+  }
+  json::object to_json() const {
+    json::object v, r;
+    for (const auto& [k, n] : by_verdict) v[k] = n;
+    for (const auto& [k, n] : by_reason) r[k] = n;
+    return json::object{{"total", total}, {"by_verdict", std::move(v)}, {"by_reason", std::move(r)}};
+  }
+};
+
+// Many packs: products from the cache, every mirror call in ONE pipeline (Mirror::bulk), then the verdicts;
+// the repair and alert paths run per item, only where needed.
+awaitable<Result<json::array, Response>> run_bulk(Ctx& ctx, const Job& job,
+                                                  std::vector<Result<Scanned, InputError>>& items,
+                                                  Summary& summary) {
+  struct Slot {
+    std::shared_ptr<const cache::Product> product;
+    BatchCheck bc;
+    Plan pl;
+    std::optional<std::size_t> call;  // index into the bulk call
+  };
+  std::vector<Slot> slots(items.size());
+  std::vector<cache::BulkItem> calls;
+  const auto today = today_utc();
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (!items[i] || items[i]->ambiguous) continue;
+    const PackId& pack = items[i]->pack;
+    auto product = co_await ctx.s->products.get(pack.product_code());
+    if (!product) co_return Unexpected{mirror_problem(product.error())};
+    Slot& slot = slots[i];
+    slot.product = *product;
+    cache::BulkItem call;
+    call.operation = Operation::verify;
+    call.action = job.intent.action;
+    call.request = make_request(job, pack, job.idempotency_key.empty() ? "" : job.idempotency_key + ":" +
+                                                                                  std::to_string(i));
+    if (slot.product) {
+      slot.bc = check_batch(*slot.product, pack, today);
+      slot.pl = plan(job.intent, slot.bc);
+      call.request.expected_batch_index = slot.pl.expected_batch_index;
+      if (!slot.pl.verify_only) call.operation = job.intent.operation;
+    }
+    slot.call = calls.size();
+    calls.push_back(std::move(call));
+  }
+  auto results = co_await timed(ctx, ctx.s->mirror.bulk(std::move(calls)));
+  json::array out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    json::object body;
+    if (!items[i]) {
+      if (items[i].error().problem) {
+        body = json::object{{"verdict", "refused"}, {"reason", "parse_error"}, {"nmvs_code", nullptr},
+                            {"error", problem_json(*items[i].error().problem)}};
+      } else {
+        body = parse_error_item(*items[i].error().parse);
+      }
+      summary.add("refused", "parse_error");
+    } else {
+      Job item_job = job;
+      if (!job.idempotency_key.empty()) item_job.idempotency_key = job.idempotency_key + ":" + std::to_string(i);
+      cache::MirrorResult<Answer> answer;
+      if (items[i]->ambiguous) {
+        auto found = co_await process_ambiguous(ctx, item_job, *items[i]);
+        if (!found) co_return Unexpected{mirror_problem(found.error())};
+        if (!*found) {
+          body = parse_error_item(*items[i]->ambiguous);
+          summary.add("refused", "parse_error");
+          body["index"] = i;
+          out.push_back(std::move(body));
+          continue;
+        }
+        answer = std::move(**found);
+      } else {
+        const Slot& slot = slots[i];
+        auto& r = results.at(*slot.call);
+        if (!r) {
+          if (r.error().kind != cache::MirrorErrorKind::bad_request)
+            co_return Unexpected{mirror_problem(r.error())};
+          body = json::object{{"verdict", "refused"}, {"reason", "parse_error"}, {"nmvs_code", nullptr},
+                              {"error", json::object{{"message", r.error().message}}}};
+          summary.add("refused", "parse_error");
+          body["index"] = i;
+          out.push_back(std::move(body));
+          continue;
+        }
+        answer = co_await finish(ctx, item_job, items[i]->pack, items[i]->warnings, slot.product.get(), slot.bc,
+                                 slot.pl, *r, true);
+      }
+      if (!answer) co_return Unexpected{mirror_problem(answer.error())};
+      summary.add(to_string(answer->verdict), to_string(answer->reason));
+      body = std::move(answer->body);
+    }
+    body["index"] = i;
+    out.push_back(std::move(body));
+  }
+  co_return out;
+}
+
+awaitable<Reply> bulk(Ctx& ctx, ApiContext& api) {
+  auto obj = parse_json_object(api.request);
+  if (!obj) co_return problem_response(obj.error());
+  if (auto shape = check_fields(*obj, {{"operation", JsonKind::string, false, true},
+                                       {"action", JsonKind::string, false, true},
+                                       {"items", JsonKind::array, false, true},
+                                       {"sscc", JsonKind::string, false, true}}))
+    co_return problem_response(*shape);
+  const json::value* items_v = obj->if_contains("items");
+  const json::value* sscc_v = obj->if_contains("sscc");
+  if (items_v && items_v->is_null()) items_v = nullptr;
+  if (sscc_v && sscc_v->is_null()) sscc_v = nullptr;
+  if ((items_v == nullptr) == (sscc_v == nullptr))
+    co_return problem_response(ProblemCode::bad_request, "items: give exactly one of \"items\" and \"sscc\"",
+                               {{"field", "items"}});
+  Operation op = Operation::verify;
+  if (const auto* v = obj->if_contains("operation"); v && !v->is_null()) {
+    std::string_view name = v->as_string();
+    if (name == "verify") op = Operation::verify;
+    else if (name == "decommission") op = Operation::decommission;
+    else if (name == "undo") op = Operation::undo;
+    else
+      co_return problem_response(ProblemCode::bad_request, "operation: must be verify, decommission or undo",
+                                 {{"field", "operation"}});
+  }
+  std::optional<Action> action;
+  if (auto p = parse_action_field(*obj, op != Operation::verify, action)) co_return problem_response(*p);
+  // Bulk: the bulk permission (or bulk_verify for verification only) AND the operation's own permission.
+  const Caller& caller = *api.caller;
+  if (op == Operation::verify) {
+    if (!role_allows(caller.role, Permission::bulk) && !role_allows(caller.role, Permission::bulk_verify))
+      co_return problem_response(*Authenticator::authorize(caller, Permission::bulk_verify));
+  } else {
+    if (auto denied = Authenticator::authorize(caller, Permission::bulk)) co_return problem_response(*denied);
+  }
+  if (auto denied = Authenticator::authorize(caller, permission_for(op, action.value_or(Action::supply))))
+    co_return problem_response(*denied);
+  auto idem = idempotency_key(api.request);
+  if (!idem) co_return problem_response(idem.error());
+
+  std::vector<Result<Scanned, InputError>> items;
+  json::object response;
+  if (items_v) {
+    const json::array& arr = items_v->as_array();
+    if (arr.size() > ctx.s->options.max_bulk_items)
+      co_return problem_response(ProblemCode::bad_request,
+                                 "items: at most " + std::to_string(ctx.s->options.max_bulk_items) + " per request",
+                                 {{"field", "items"}});
+    if (arr.empty()) co_return problem_response(ProblemCode::bad_request, "items: empty", {{"field", "items"}});
+    items.reserve(arr.size());
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+      std::string path = "items[" + std::to_string(i) + "].";
+      if (!arr[i].is_object())
+        co_return problem_response(ProblemCode::bad_request, path + ": must be an object",
+                                   {{"field", "items[" + std::to_string(i) + "]"}});
+      if (auto shape = check_fields(arr[i].as_object(), {{"scan", JsonKind::string, false, true},
+                                                          {"pack", JsonKind::object, false, true}},
+                                    path))
+        co_return problem_response(*shape);
+      items.push_back(read_pack_input(arr[i].as_object(), path));
+    }
+  } else {
+    std::string sscc(sscc_v->as_string());
+    if (auto error = scanner::gs1::validate(*scanner::gs1::ai_spec("00"), sscc, 0)) co_return scan_problem(*error);
+    auto children = co_await ctx.s->mirror.aggregation(sscc);
+    if (!children) co_return mirror_problem(children.error());
+    if (!*children)
+      co_return problem_response(ProblemCode::not_found, "sscc: no aggregation known for " + sscc,
+                                 {{"field", "sscc"}});
+    // The aggregation names product and serial only: the packs' batch and expiry come from the mirror
+    // (one pipelined verify), so the batch rules apply as for scanned packs.
+    std::vector<cache::BulkItem> lookups;
+    Job lookup_job{Intent{}, &caller, "", "/v1/bulk"};
+    for (const auto& [code, serial] : **children) {
+      PackId p;
+      (code.size() == 14 ? p.gtin : p.ppn) = code;
+      p.serial = serial;
+      lookups.push_back(cache::BulkItem{Operation::verify, Action::supply, make_request(lookup_job, p, "")});
+    }
+    auto found = co_await timed(ctx, ctx.s->mirror.bulk(std::move(lookups)));
+    std::size_t i = 0;
+    for (const auto& [code, serial] : **children) {
+      auto& r = found.at(i++);
+      if (!r && r.error().kind != cache::MirrorErrorKind::bad_request) co_return mirror_problem(r.error());
+      Scanned s;
+      (code.size() == 14 ? s.pack.gtin : s.pack.ppn) = code;
+      s.pack.scheme = code.size() == 14 ? scanner::Scheme::gs1 : scanner::Scheme::ppn;
+      s.pack.serial = serial;
+      if (r && r->stored_batch) {
+        s.pack.batch = r->stored_batch->batch;
+        s.pack.expiry = r->stored_batch->expiry;
+      }
+      items.push_back(std::move(s));
+    }
+    response["sscc"] = sscc;
+  }
+  Summary summary;
+  Job job{Intent{op, action.value_or(Action::supply)}, &caller, *idem, "/v1/bulk"};
+  auto results = co_await run_bulk(ctx, job, items, summary);
+  if (!results) co_return std::move(results.error());
+  response["operation"] = op == Operation::verify ? "verify" : op == Operation::undo ? "undo" : "decommission";
+  response["action"] = action ? json::value(cache::to_string(*action)) : json::value(nullptr);
+  response["results"] = std::move(*results);
+  response["summary"] = summary.to_json();
+  co_return json_response(response);
+}
+
+awaitable<Reply> scan_image(Ctx& ctx, ApiContext& api) {
+  std::string content_type(api.request[http::field::content_type]);
+  std::string media = content_type.substr(0, content_type.find(';'));
+  std::transform(media.begin(), media.end(), media.begin(), [](unsigned char c) { return std::tolower(c); });
+  while (!media.empty() && media.back() == ' ') media.pop_back();
+  if (media != "image/png" && media != "image/jpeg")
+    co_return problem_response(ProblemCode::unsupported_media_type,
+                               "Content-Type must be image/png or image/jpeg", {{"field", "Content-Type"}});
+  auto params = parse_query(api.query);
+  if (auto p = unknown_params(params, {"operation", "action"})) co_return problem_response(*p);
+  Operation op = Operation::verify;
+  if (auto it = params.find("operation"); it != params.end()) {
+    if (it->second == "decommission") op = Operation::decommission;
+    else if (it->second != "verify")
+      co_return problem_response(ProblemCode::bad_request, "operation: must be verify or decommission",
+                                 {{"field", "operation"}});
+  }
+  std::optional<Action> action;
+  if (auto it = params.find("action"); it != params.end()) {
+    action = cache::parse_action(it->second);
+    if (!action)
+      co_return problem_response(ProblemCode::bad_request,
+                                 "action: must be one of supply, destroy, export, sample, free_sample, stolen, lock",
+                                 {{"field", "action"}});
+  }
+  if (op == Operation::decommission && !action)
+    co_return problem_response(ProblemCode::bad_request, "action: required with operation=decommission",
+                               {{"field", "action"}});
+  if (auto denied = Authenticator::authorize(*api.caller, permission_for(op, action.value_or(Action::supply))))
+    co_return problem_response(*denied);
+  auto idem = idempotency_key(api.request);
+  if (!idem) co_return problem_response(idem.error());
+
+  const std::string& body = api.request.body();
+  auto symbols = scanner::decode(
+      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()),
+      ctx.s->options.decode);
+  if (!symbols) {
+    co_return problem_response(ProblemCode::invalid_scan, symbols.error().message,
+                               {{"field", "image"},
+                                {"error", json::object{{"code", scanner::to_string(symbols.error().code)},
+                                                       {"message", symbols.error().message}}}});
+  }
+  if (symbols->empty())
+    co_return problem_response(ProblemCode::invalid_scan, "no barcode found in the image",
+                               {{"field", "image"},
+                                {"error", json::object{{"code", "no_symbol"},
+                                                       {"message", "no barcode found in the image"}}}});
+  Summary summary;
+  json::array results;
+  for (std::size_t i = 0; i < symbols->size(); ++i) {
+    const scanner::Symbol& sym = (*symbols)[i];
+    json::object symbol{{"format", sym.format}, {"aim", sym.aim}};
+    Job job{Intent{op, action.value_or(Action::supply)}, api.caller,
+            idem->empty() ? "" : *idem + ":" + std::to_string(i), "/v1/scan"};
+    auto scanned = from_parse(scanner::parse(sym.text));
+    json::object item;
+    if (!scanned) {
+      item = parse_error_item(*scanned.error().parse);
+      summary.add("refused", "parse_error");
+    } else {
+      cache::MirrorResult<Answer> answer;
+      if (scanned->ambiguous) {
+        auto found = co_await process_ambiguous(ctx, job, *scanned);
+        if (!found) co_return mirror_problem(found.error());
+        if (*found) answer = std::move(**found);
+        else answer = Answer{parse_error_item(*scanned->ambiguous), Verdict::refused, Reason::parse_error};
+      } else {
+        answer = co_await process_pack(ctx, job, scanned->pack, scanned->warnings, true);
+      }
+      if (!answer) co_return mirror_problem(answer.error());
+      summary.add(to_string(answer->verdict), to_string(answer->reason));
+      item = std::move(answer->body);
+    }
+    item["symbol"] = std::move(symbol);
+    results.push_back(std::move(item));
+  }
+  co_return json_response(json::object{{"operation", op == Operation::verify ? "verify" : "decommission"},
+                                       {"action", action ? json::value(cache::to_string(*action)) : nullptr},
+                                       {"results", std::move(results)},
+                                       {"summary", summary.to_json()}});
+}
+
+std::string_view op_name(std::string_view code) {
+  if (code == "v") return "verify";
+  if (code == "d") return "decommission";
+  if (code == "u") return "undo";
+  return code;
+}
+
+awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
+  if (!role_allows(api.caller->role, Permission::verify) && !role_allows(api.caller->role, Permission::status))
+    co_return problem_response(*Authenticator::authorize(*api.caller, Permission::verify));
+  std::string code(api.params.get("code"));
+  std::string serial(api.params.get("serial"));
+  if (auto g = scanner::gs1::gtin14(code)) code = *g;
+  if (serial.empty() || serial.size() > 20 || has_control(serial))
+    co_return problem_response(ProblemCode::bad_request, "serial: 1-20 characters", {{"field", "serial"}});
+  auto product = co_await ctx.s->products.get(code);
+  if (!product) co_return mirror_problem(product.error());
+  if (!*product) co_return problem_response(ProblemCode::not_found, "no product " + code + " in the mirror");
+  // The current status is read with a verify: it changes nothing and is itself recorded (a look-up).
+  cache::PackRequest req;
+  req.product_code = code;
+  req.serial = serial;
+  req.caller = cache::Caller{api.caller->name, api.caller->location};
+  auto r = co_await timed(ctx, ctx.s->mirror.verify(req));
+  if (!r) co_return mirror_problem(r.error());
+  if (unknown_outcome(*r))
+    co_return problem_response(ProblemCode::not_found, "no pack " + code + " / " + serial + " in the mirror");
+  const cache::Product& p = **product;
+  // The audit stream of the pack's partition (cache/lua/vpoint.lua writes au:{P}: tx, code, serial, op,
+  // action, outcome, prev, status, location, actor, t), newest first, filtered to this pack.
+  std::string audit_key = "au:{" + std::to_string(r->partition) + "}";
+  auto entries = co_await ctx.s->client.command(
+      cmd("XREVRANGE", audit_key, "+", "-", "COUNT", std::to_string(ctx.s->options.audit_scan_limit)), audit_key);
+  if (!entries) co_return mirror_problem(cache::MirrorError{cache::MirrorErrorKind::unavailable,
+                                                            entries.error().message, entries.error()});
+  json::array history;
+  for (auto it = entries->elements.rbegin(); it != entries->elements.rend(); ++it) {
+    if (it->elements.size() != 2) continue;
+    std::map<std::string, std::string> f;
+    const auto& kv = it->elements[1].elements;
+    for (std::size_t i = 0; i + 1 < kv.size(); i += 2) f[kv[i].str] = kv[i + 1].str;
+    if (f["serial"] != serial || (f["code"] != p.code && f["code"] != code)) continue;
+    auto status_of = [](const std::string& n) -> json::value {
+      int v = std::atoi(n.c_str());
+      return v >= 0 && v <= 7 ? json::value(cache::to_string(static_cast<cache::PackStatus>(v))) : nullptr;
+    };
+    int action = std::atoi(f["action"].c_str());
+    int outcome = std::atoi(f["outcome"].c_str());
+    history.push_back(json::object{
+        {"id", it->elements[0].str},
+        {"time", iso_time_ms(std::atoll(f["t"].c_str()))},
+        {"operation", op_name(f["op"])},
+        {"action", action >= 1 && action <= 7 ? json::value(cache::to_string(static_cast<Action>(action))) : nullptr},
+        {"result", outcome >= 0 && outcome <= 10 ? cache::to_string(static_cast<cache::Outcome>(outcome))
+                                                 : std::string_view("unknown")},
+        {"previous_status", status_of(f["prev"])},
+        {"status", status_of(f["status"])},
+        {"location", f["location"]},
+        {"actor", f["actor"]},
+        {"transaction_id", f["tx"]}});
+  }
+  json::value batch = nullptr;
+  if (r->stored_batch) {
+    auto today = today_utc();
+    batch = json::object{{"batch", r->stored_batch->batch},
+                         {"expiry", r->stored_batch->expiry},
+                         {"state", cache::to_string(r->stored_batch->state)},
+                         {"expired", is_expired(r->stored_batch->expiry, today)}};
+  }
+  co_return json_response(json::object{{"pack", json::object{{"code", p.code},
+                                                             {"gtin", str_or_null(p.gtin)},
+                                                             {"ppn", str_or_null(p.ppn)},
+                                                             {"serial", serial}}},
+                                       {"status", cache::to_string(r->status)},
+                                       {"batch", std::move(batch)},
+                                       {"product", product_json(&p)},
+                                       {"source", "mirror"},
+                                       {"history", std::move(history)}});
+}
+
+awaitable<Reply> list_alerts(Ctx& ctx, ApiContext& api) {
+  auto params = parse_query(api.query);
+  if (auto p = unknown_params(params, {"since", "reason", "limit"})) co_return problem_response(*p);
+  AlertQuery q;
+  q.since = params["since"];
+  q.reason = params["reason"];
+  if (!q.since.empty() && !std::all_of(q.since.begin(), q.since.end(), [](char c) {
+        return (c >= '0' && c <= '9') || c == '-';
+      }))
+    co_return problem_response(ProblemCode::bad_request, "since: an alert id or Unix milliseconds",
+                               {{"field", "since"}});
+  if (auto it = params.find("limit"); it != params.end()) {
+    char* end = nullptr;
+    long n = std::strtol(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || n < 1 || n > 1000)
+      co_return problem_response(ProblemCode::bad_request, "limit: 1-1000", {{"field", "limit"}});
+    q.limit = static_cast<std::size_t>(n);
+  }
+  auto alerts = co_await ctx.s->alerts.list(q);
+  if (!alerts) co_return mirror_problem(alerts.error());
+  json::array arr;
+  for (auto& a : *alerts) arr.push_back(std::move(a));
+  co_return json_response(json::object{{"alerts", std::move(arr)}});
+}
+
+awaitable<Reply> ack_alert(Ctx& ctx, ApiContext& api) {
+  std::string id(api.params.get("id"));
+  auto acked = co_await ctx.s->alerts.ack(id, api.caller->name);
+  if (!acked) co_return mirror_problem(acked.error());
+  if (!*acked) co_return problem_response(ProblemCode::not_found, "no alert " + id);
+  co_return json_response(**acked);
+}
+
+}  // namespace
+
+void register_pack_routes(Api& api, std::shared_ptr<PackServices> services) {
+  auto ctx = std::make_shared<Ctx>(Ctx{services, make_metrics(*services->metrics)});
+  api.add(http::verb::post, "/v1/verify", Access::require(Permission::verify),
+          [ctx](ApiContext& a) { return single(*ctx, a, Operation::verify, "/v1/verify"); });
+  api.add(http::verb::post, "/v1/decommission", Access::caller(),
+          [ctx](ApiContext& a) { return single(*ctx, a, Operation::decommission, "/v1/decommission"); });
+  api.add(http::verb::post, "/v1/undo", Access::caller(),
+          [ctx](ApiContext& a) { return single(*ctx, a, Operation::undo, "/v1/undo"); });
+  api.add(http::verb::post, "/v1/bulk", Access::caller(), [ctx](ApiContext& a) { return bulk(*ctx, a); });
+  api.add(http::verb::post, "/v1/scan", Access::caller(), [ctx](ApiContext& a) { return scan_image(*ctx, a); });
+  api.add(http::verb::get, "/v1/packs/{code}/{serial}", Access::caller(),
+          [ctx](ApiContext& a) { return pack_status(*ctx, a); });
+  api.add(http::verb::get, "/v1/alerts", Access::require(Permission::alerts),
+          [ctx](ApiContext& a) { return list_alerts(*ctx, a); });
+  api.add(http::verb::post, "/v1/alerts/{id}/ack", Access::require(Permission::alerts),
+          [ctx](ApiContext& a) { return ack_alert(*ctx, a); });
+}
+
+void add_pack_readiness(Readiness& readiness, std::shared_ptr<PackServices> services) {
+  readiness.set_check("redis", true, [services]() -> awaitable<CheckResult> {
+    auto pong = co_await services->client.command(cmd("PING"));
+    if (!pong) co_return CheckResult{CheckState::failing, pong.error().message};
+    co_return CheckResult{CheckState::ok, pong->str};
+  });
+  readiness.set_check("functions", true, [services]() -> awaitable<CheckResult> {
+    auto v = co_await services->client.command(cmd("FCALL", "vp_version", "0"));
+    if (!v) co_return CheckResult{CheckState::failing, v.error().message};
+    if (v->is_error()) co_return CheckResult{CheckState::failing, v->str};
+    long long version = v->elements.empty() ? 0 : v->elements[0].integer;
+    if (version != cache::kLibraryVersion)
+      co_return CheckResult{CheckState::failing, "library version " + std::to_string(version) + " loaded, need " +
+                                                     std::to_string(cache::kLibraryVersion)};
+    co_return CheckResult{CheckState::ok, "vpoint library version " + std::to_string(version)};
+  });
+  readiness.set_check("mirror", true, [services]() -> awaitable<CheckResult> {
+    auto pos = co_await services->mirror.feed_position();
+    if (!pos) co_return CheckResult{CheckState::failing, pos.error().message};
+    if (pos->first <= 0) co_return CheckResult{CheckState::failing, "no snapshot imported yet"};
+    co_return CheckResult{CheckState::ok, "generation " + std::to_string(pos->first) + ", feed position " +
+                                              std::to_string(pos->second)};
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+namespace {
+template <class T>
+std::optional<T> run_blocking(asio::io_context& io, awaitable<T> task, std::chrono::seconds limit) {
+  auto future = asio::co_spawn(io, std::move(task), asio::use_future);
+  if (future.wait_for(limit) != std::future_status::ready) return std::nullopt;
+  return future.get();
+}
+}  // namespace
+
+Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Config& config,
+                                                                    std::shared_ptr<Metrics> metrics,
+                                                                    cache::MirrorOptions mirror_options) {
+  if (config.redis.url.empty() && config.redis.cluster.empty())
+    return Unexpected{std::string("[redis] url: not set (or give [redis] cluster)")};
+  std::unique_ptr<PackRuntime> rt(new PackRuntime());
+  rt->work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(rt->io_.get_executor());
+  rt->thread_ = std::thread([io = &rt->io_] { io->run(); });
+
+  cache::ClientOptions co;
+  if (!config.redis.url.empty()) co.url = config.redis.url;
+  co.cluster_nodes = config.redis.cluster;
+  co.password = config.redis.password;
+  if (co.url.rfind("rediss://", 0) == 0) co.tls = true;
+  rt->client_ = std::make_unique<cache::Client>(rt->io_.get_executor(), co);
+  mirror_options.min_replicas_ack = static_cast<int>(config.redis.min_replicas_ack);
+  rt->mirror_ = std::make_unique<cache::Mirror>(*rt->client_, mirror_options);
+
+  auto started = run_blocking(rt->io_, rt->mirror_->start(), std::chrono::seconds(30));
+  if (!started) return Unexpected{std::string("[redis] url: the mirror did not start within 30 s")};
+  if (!*started) return Unexpected{"[redis] url: cannot start the mirror: " + started->error().message};
+  auto settings = run_blocking(rt->io_, rt->mirror_->check_settings(), std::chrono::seconds(30));
+  if (!settings || !*settings)
+    return Unexpected{std::string("[redis] url: cannot read the Redis settings: ") +
+                      (settings ? settings->error().message : "timeout")};
+  for (const auto& problem : **settings) {
+    if (problem.fatal) {
+      return Unexpected{"Redis setting " + problem.setting + " is '" + problem.actual + "', must be " +
+                        problem.required + ": " + problem.message};
+    }
+    rt->warnings_.push_back(problem);
+  }
+
+  rt->products_ = std::make_unique<ProductCache>(*rt->mirror_);
+  rt->alerts_ = std::make_unique<AlertStore>(*rt->client_);
+  rt->services_ = std::shared_ptr<PackServices>(new PackServices{*rt->client_, *rt->mirror_, *rt->products_,
+                                                                 *rt->alerts_, std::move(metrics), {}});
+  rt->services_->options.repeat_window = std::chrono::seconds(config.rules.repeat_window_s);
+
+  cache::SubscriberOptions so;
+  so.url = config.redis.url;
+  so.cluster_nodes = config.redis.cluster;
+  so.password = config.redis.password;
+  so.channels = {std::string(cache::kInvalidationChannel)};
+  auto* products = rt->products_.get();
+  auto* mirror = rt->mirror_.get();
+  auto* io = &rt->io_;
+  rt->subscriber_ = std::make_unique<cache::Subscriber>(
+      rt->io_.get_executor(), so,
+      [products, mirror, io](std::string_view, std::string_view message) {
+        products->invalidate(message);
+        if (message == "*") {
+          // A generation switch (snapshot import elsewhere): re-read the generation in effect.
+          mirror->invalidate();
+          asio::co_spawn(*io, mirror->start(), asio::detached);
+        } else {
+          mirror->invalidate(message);
+        }
+      },
+      [products, mirror, io] {
+        // Messages may have been missed while disconnected: forget everything, re-read the generation.
+        products->invalidate("*");
+        mirror->invalidate();
+        asio::co_spawn(*io, mirror->start(), asio::detached);
+      });
+  if (auto error = rt->subscriber_->start(); !error.empty()) {
+    log_event(spdlog::level::warn, "invalidation_subscriber_disabled",
+              {{"error", error}, {"effect", "product cache entries are not dropped on feed changes"}});
+  }
+  return rt;
+}
+
+PackRuntime::~PackRuntime() {
+  if (subscriber_) subscriber_->stop();
+  if (client_) client_->close();
+  work_.reset();
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace vpoint::service

@@ -1,0 +1,539 @@
+// The pack API end to end: real HTTP(S) over loopback, a real redis-server with the mirror loaded from an
+// NDJSON snapshot, real barcode images.
+#include <atomic>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include "barcode_images.hpp"
+#include "mirror_support.hpp"
+#include "redis_server.hpp"
+#include "service_support.hpp"
+#include "vpoint/cache/import.hpp"
+#include "vpoint/service/daemon.hpp"
+#include "vpoint/service/pack_api.hpp"
+
+namespace json = boost::json;
+namespace svc = vpoint::service;
+using vpoint::test::HttpClient;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr const char* kGtin = "04150123456782";
+constexpr const char* kHere = "4012345000009";
+constexpr const char* kThere = "4012345000016";
+
+const std::string kConfig = std::string(R"(
+[location]
+gln = ")") + kHere + R"("
+name = "Test pharmacy"
+[rules]
+repeat_window_s = 30
+[[auth.keys]]
+name = "pharmacist"
+key = "pharmacy-key-0001"
+role = "pharmacy"
+[[auth.keys]]
+name = "other-pharmacist"
+key = "other-key-000002"
+role = "pharmacy"
+location = ")" + kThere + R"("
+[[auth.keys]]
+name = "goods-in"
+key = "wholesaler-key-03"
+role = "wholesaler"
+[[auth.keys]]
+name = "returns"
+key = "returns-key-00004"
+role = "returns"
+[[auth.keys]]
+name = "admin"
+key = "admin-key-000005"
+role = "admin"
+)";
+
+std::map<std::string, std::string> bearer(const std::string& key, std::map<std::string, std::string> more = {}) {
+  more["Authorization"] = "Bearer " + key;
+  more["Content-Type"] = "application/json";
+  return more;
+}
+
+std::string scan_text(const std::string& serial, const std::string& batch, const std::string& expiry,
+                      const std::string& gtin = kGtin) {
+  return "01" + gtin + "21" + serial + "\x1d" + "10" + batch + "\x1d" + "17" + expiry;
+}
+
+json::object body_of(const vpoint::test::Response& res) {
+  auto v = json::parse(res.body());
+  REQUIRE(v.is_object());
+  return v.as_object();
+}
+
+// {"scan": ...} with an optional action.
+std::string scan_body(const std::string& scan, const std::string& action = "") {
+  json::object o{{"scan", scan}};
+  if (!action.empty()) o["action"] = action;
+  return json::serialize(o);
+}
+
+void check_problem(const vpoint::test::Response& res, unsigned status, const std::string& code) {
+  INFO(res.body());
+  CHECK(res.result_int() == status);
+  CHECK(res[http::field::content_type] == "application/problem+json");
+  CHECK(body_of(res).at("type").as_string() == "/problems/" + code);
+}
+
+struct E2E {
+  explicit E2E(int packs = 20, svc::ServerOptions server_options = {})
+      : redis(vpoint::test::mirror_redis_options()) {
+    auto config = svc::load_config_text(kConfig, {{"VPOINT_REDIS_URL", redis.url()}});
+    if (!config) throw std::runtime_error(config.error());
+    metrics = std::make_shared<svc::Metrics>();
+    vpoint::cache::MirrorOptions mo;
+    mo.test_mode = true;
+    auto rt = svc::PackRuntime::start(*config, metrics, mo);
+    if (!rt) throw std::runtime_error(rt.error());
+    runtime = std::move(*rt);
+    std::istringstream in(vpoint::test::small_snapshot(packs));
+    auto loaded = boost::asio::co_spawn(runtime->io_context(), vpoint::cache::import_snapshot(runtime->mirror(), in),
+                                        boost::asio::use_future)
+                      .get();
+    if (!loaded) throw std::runtime_error(loaded.error().message);
+    auto table = svc::KeyTable::from_config(*config);
+    if (!table) throw std::runtime_error(table.error());
+    auth = std::make_shared<svc::Authenticator>(std::move(*table));
+    api = std::make_unique<svc::Api>(auth, metrics);
+    readiness = svc::Readiness::with_defaults(*config);
+    svc::add_core_routes(*api, readiness, metrics);
+    svc::register_pack_routes(*api, runtime->services());
+    svc::add_pack_readiness(*readiness, runtime->services());
+    server_options.listen = "127.0.0.1:0";
+    server_options.threads = 2;
+    server = std::make_unique<svc::HttpServer>(server_options, api->handler());
+    auto bound = server->start();
+    if (!bound) throw std::runtime_error(bound.error());
+  }
+  ~E2E() {
+    server->stop();
+    server->wait();
+  }
+
+  vpoint::test::Response post(const std::string& target, const std::string& body,
+                              const std::string& key = "pharmacy-key-0001",
+                              std::map<std::string, std::string> headers = {}) {
+    HttpClient client(server->port());
+    return client.request(http::verb::post, target, body, bearer(key, std::move(headers)));
+  }
+  json::object verdict(const std::string& target, const std::string& body, const std::string& key = "pharmacy-key-0001",
+                       std::map<std::string, std::string> headers = {}) {
+    auto res = post(target, body, key, std::move(headers));
+    INFO(res.body());
+    REQUIRE(res.result_int() == 200);
+    return body_of(res);
+  }
+  vpoint::test::Response get(const std::string& target, const std::string& key) {
+    HttpClient client(server->port());
+    return client.get(target, bearer(key));
+  }
+
+  vpoint::test::RedisServer redis;
+  std::shared_ptr<svc::Metrics> metrics;
+  std::unique_ptr<svc::PackRuntime> runtime;
+  std::shared_ptr<svc::Authenticator> auth;
+  std::unique_ptr<svc::Api> api;
+  std::shared_ptr<svc::Readiness> readiness;
+  std::unique_ptr<svc::HttpServer> server;
+};
+
+std::string str(const json::object& o, const char* key) {
+  const auto& v = o.at(key);
+  return v.is_string() ? std::string(v.as_string()) : std::string(v.is_null() ? "null" : json::serialize(v));
+}
+
+}  // namespace
+
+TEST_CASE("verify answers ok for an active pack and names the product, batch state and expiry", "[e2e][verify]") {
+  E2E e;
+  auto v = e.verdict("/v1/verify", scan_body(scan_text("S000", "L1", "281231")));
+  CHECK(str(v, "verdict") == "ok");
+  CHECK(str(v, "status") == "active");
+  CHECK(str(v, "reason") == "null");
+  CHECK(str(v, "nmvs_code") == "null");
+  CHECK(str(v, "alert_id") == "null");
+  CHECK(str(v, "source") == "mirror");
+  CHECK(str(v, "batch_state") == "active");
+  CHECK(v.at("expired").as_bool() == false);
+  CHECK(v.at("repeat").as_bool() == false);
+  CHECK(v.at("product").at("name").as_string() == "Aspirin 100");
+  CHECK(v.at("pack").at("serial").as_string() == "S000");
+  CHECK(v.at("warnings").as_array().empty());
+
+  // The same pack as a pack object, by GTIN and by PPN.
+  auto o = e.verdict("/v1/verify",
+                     R"({"pack":{"gtin":"04150123456782","serial":"S000","batch":"L1","expiry":"281231"}})");
+  CHECK(str(o, "verdict") == "ok");
+  auto p = e.verdict("/v1/verify", R"({"pack":{"ppn":"110375286414","serial":"S001","batch":"L1","expiry":"281231"}})");
+  CHECK(str(p, "verdict") == "ok");
+  CHECK(str(p, "status") == "active");
+}
+
+TEST_CASE("every verdict reason is answered as issue 5 prescribes", "[e2e][reasons]") {
+  E2E e;
+  SECTION("unknown product is refused, not an alert") {
+    auto v = e.verdict("/v1/verify", scan_body(scan_text("X1", "L1", "281231", "09506000134352")));
+    CHECK(str(v, "verdict") == "refused");
+    CHECK(str(v, "reason") == "unknown_product");
+    CHECK(str(v, "nmvs_code") == "NMVS_NC_PC_01");
+    CHECK(str(v, "status") == "unknown");
+    CHECK(str(v, "alert_id") == "null");
+  }
+  SECTION("unknown serial raises an alert that admins can list and acknowledge") {
+    auto v = e.verdict("/v1/verify", scan_body(scan_text("NOPE99", "L1", "281231")));
+    CHECK(str(v, "verdict") == "alert");
+    CHECK(str(v, "reason") == "unknown_serial");
+    CHECK(str(v, "nmvs_code") == "NMVS_NC_PC_02");
+    std::string id = str(v, "alert_id");
+    REQUIRE(id != "null");
+    auto list = body_of(e.get("/v1/alerts?reason=unknown_serial", "admin-key-000005"));
+    REQUIRE(list.at("alerts").as_array().size() == 1);
+    auto alert = list.at("alerts").as_array()[0].as_object();
+    CHECK(str(alert, "id") == id);
+    CHECK(str(alert, "location") == kHere);
+    CHECK(str(alert, "actor") == "pharmacist");
+    CHECK(str(alert, "delivery") == "pending");
+    CHECK(alert.at("acked").as_bool() == false);
+    CHECK(body_of(e.get("/v1/alerts?reason=expired", "admin-key-000005")).at("alerts").as_array().empty());
+    auto acked = e.post("/v1/alerts/" + id + "/ack", "", "admin-key-000005");
+    CHECK(acked.result_int() == 200);
+    CHECK(body_of(acked).at("acked").as_bool());
+    check_problem(e.post("/v1/alerts/1-999/ack", "", "admin-key-000005"), 404, "not_found");
+  }
+  SECTION("unknown batch, batch mismatch and expiry mismatch are alerts") {
+    auto unknown = e.verdict("/v1/verify", scan_body(scan_text("S002", "ZZ9", "281231")));
+    CHECK(str(unknown, "verdict") == "alert");
+    CHECK(str(unknown, "reason") == "unknown_batch");
+    CHECK(str(unknown, "nmvs_code") == "NMVS_FE_LOT_03");
+    auto mismatch = e.verdict("/v1/verify", scan_body(scan_text("S002", "L2", "270600")));
+    CHECK(str(mismatch, "reason") == "batch_mismatch");
+    CHECK(str(mismatch, "nmvs_code") == "NMVS_FE_LOT_13");
+    CHECK(str(mismatch, "verdict") == "alert");
+    auto expiry = e.verdict("/v1/verify", scan_body(scan_text("S002", "L1", "281130")));
+    CHECK(str(expiry, "reason") == "expiry_mismatch");
+    CHECK(str(expiry, "verdict") == "alert");
+    // Day 00 is the month's last day: the same expiry as 281231.
+    auto day00 = e.verdict("/v1/verify", scan_body(scan_text("S002", "L1", "281200")));
+    CHECK(str(day00, "verdict") == "ok");
+  }
+  SECTION("a recalled pack is refused for supply, while destroy stays allowed") {
+    auto supply = e.verdict("/v1/decommission", scan_body(scan_text("RECALLED1", "L2", "270600"), "supply"));
+    CHECK(str(supply, "verdict") == "refused");
+    CHECK(str(supply, "reason") == "recalled");
+    CHECK(str(supply, "nmvs_code") == "NMVS_FE_LOT_01");
+    CHECK(str(supply, "status") == "active");
+    CHECK(str(supply, "batch_state") == "recalled");
+    auto destroy = e.verdict("/v1/decommission", scan_body(scan_text("RECALLED1", "L2", "270600"), "destroy"));
+    CHECK(str(destroy, "verdict") == "ok");
+    CHECK(str(destroy, "status") == "destroyed");
+    CHECK(str(destroy, "previous_status") == "active");
+    // Destroyed can never be undone (Art 13).
+    auto undo = e.verdict("/v1/undo", scan_body(scan_text("RECALLED1", "L2", "270600"), "destroy"));
+    CHECK(str(undo, "verdict") != "ok");
+  }
+  SECTION("verify of an inactive pack is refused without an alert") {
+    auto v = e.verdict("/v1/verify", scan_body(scan_text("SUPPLIED1", "L1", "281231")));
+    CHECK(str(v, "verdict") == "refused");
+    CHECK(str(v, "reason") == "already_inactive");
+    CHECK(str(v, "status") == "supplied");
+    CHECK(str(v, "alert_id") == "null");
+  }
+  SECTION("supply, same-location repeat, other-location supply, undo rules") {
+    const std::string s = scan_text("S005", "L1", "281231");
+    auto first = e.verdict("/v1/decommission", scan_body(s, "supply"));
+    CHECK(str(first, "verdict") == "ok");
+    CHECK(str(first, "status") == "supplied");
+    CHECK(str(first, "previous_status") == "active");
+    CHECK(str(first, "transaction_id").size() == 32);
+    auto repeat = e.verdict("/v1/decommission", scan_body(s, "supply"));
+    CHECK(str(repeat, "verdict") == "refused");
+    CHECK(str(repeat, "reason") == "already_inactive");
+    CHECK(repeat.at("repeat").as_bool());
+    CHECK(str(repeat, "nmvs_code") == "NMVS_NC_PCK_19");
+    auto elsewhere = e.verdict("/v1/decommission", scan_body(s, "supply"), "other-key-000002");
+    CHECK(str(elsewhere, "verdict") == "alert");
+    CHECK(str(elsewhere, "reason") == "already_inactive");
+    CHECK_FALSE(elsewhere.at("repeat").as_bool());
+    auto undo_there = e.verdict("/v1/undo", scan_body(s, "supply"), "other-key-000002");
+    CHECK(str(undo_there, "reason") == "undo_other_location");
+    CHECK(str(undo_there, "nmvs_code") == "NMVS_NC_PCK_21");
+    auto undo_wrong = e.verdict("/v1/undo", scan_body(s, "sample"));
+    CHECK(str(undo_wrong, "reason") == "undo_status_mismatch");
+    // Art 13(1)(b): 10 days.
+    e.runtime->mirror().set_test_clock_offset(std::chrono::hours(24 * 11));
+    auto late = e.verdict("/v1/undo", scan_body(s, "supply"));
+    CHECK(str(late, "reason") == "undo_window_passed");
+    CHECK(str(late, "nmvs_code") == "NMVS_NC_PCK_20");
+    e.runtime->mirror().set_test_clock_offset(std::chrono::milliseconds(0));
+    auto undo = e.verdict("/v1/undo", scan_body(s, "supply"));
+    CHECK(str(undo, "verdict") == "ok");
+    CHECK(str(undo, "status") == "active");
+    CHECK(str(undo, "previous_status") == "supplied");
+
+    // The audit trail of the pack lists who did what, where.
+    auto pack = body_of(e.get(std::string("/v1/packs/") + kGtin + "/S005", "pharmacy-key-0001"));
+    CHECK(str(pack, "status") == "active");
+    const auto& history = pack.at("history").as_array();
+    REQUIRE(history.size() >= 6);
+    CHECK(history[0].at("operation").as_string() == "decommission");
+    CHECK(history[0].at("result").as_string() == "ok");
+    CHECK(history[0].at("location").as_string() == kHere);
+    CHECK(history[0].at("actor").as_string() == "pharmacist");
+    check_problem(e.get(std::string("/v1/packs/") + kGtin + "/NOSUCH", "pharmacy-key-0001"), 404, "not_found");
+  }
+  SECTION("lock and unlock: a locked pack is refused, unlock only at the same location") {
+    const std::string s = scan_text("S006", "L1", "281231");
+    CHECK(str(e.verdict("/v1/decommission", scan_body(s, "lock"), "wholesaler-key-03"), "verdict") == "ok");
+    auto locked = e.verdict("/v1/verify", scan_body(s));
+    CHECK(str(locked, "reason") == "locked");
+    CHECK(str(locked, "status") == "locked");
+    CHECK(str(e.verdict("/v1/undo", scan_body(s, "lock"), "wholesaler-key-03"), "verdict") == "ok");
+    CHECK(str(e.verdict("/v1/verify", scan_body(s)), "verdict") == "ok");
+  }
+}
+
+TEST_CASE("scanning faults are repaired instead of raising an alert", "[e2e][repair]") {
+  E2E e;
+  // Caps lock: serial and batch arrive in the wrong case.
+  auto caps = e.verdict("/v1/decommission", scan_body(scan_text("s007", "l1", "281231"), "supply"));
+  CHECK(str(caps, "verdict") == "ok");
+  CHECK(str(caps, "alert_id") == "null");
+  CHECK(caps.at("pack").at("serial").as_string() == "S007");
+  CHECK(str(caps, "repair") == "caps_lock");
+  REQUIRE(caps.at("warnings").as_array().size() == 1);
+  CHECK(caps.at("warnings").as_array()[0].as_string() == "scan_repaired");
+  CHECK(body_of(e.get("/v1/alerts", "admin-key-000005")).at("alerts").as_array().empty());
+}
+
+TEST_CASE("role rules: 401 without a valid key, 403 for an operation outside the role", "[e2e][roles]") {
+  E2E e;
+  const std::string s = scan_body(scan_text("S008", "L1", "281231"), "supply");
+  {
+    HttpClient client(e.server->port());
+    check_problem(client.request(http::verb::post, "/v1/verify", s, {{"Content-Type", "application/json"}}), 401,
+                  "unauthorized");
+  }
+  check_problem(e.post("/v1/verify", s, "wrong-key"), 401, "unauthorized");
+  check_problem(e.post("/v1/decommission", s, "wholesaler-key-03"), 403, "forbidden");   // no supply
+  check_problem(e.post("/v1/decommission", scan_body(scan_text("S008", "L1", "281231"), "export")), 403,
+                "forbidden");                                                          // pharmacy: no export
+  check_problem(e.post("/v1/decommission", s, "returns-key-00004"), 403, "forbidden");
+  check_problem(e.post("/v1/verify", s, "admin-key-000005"), 403, "forbidden");
+  check_problem(e.get("/v1/alerts", "pharmacy-key-0001"), 403, "forbidden");
+  check_problem(e.post("/v1/bulk", R"({"items":[{"scan":"x"}]})", "pharmacy-key-0001"), 403, "forbidden");
+  check_problem(e.post("/v1/bulk", R"({"operation":"decommission","action":"destroy","items":[{"scan":"x"}]})",
+                       "returns-key-00004"),
+                403, "forbidden");
+  // Nothing changed on the way.
+  CHECK(str(e.verdict("/v1/verify", scan_body(scan_text("S008", "L1", "281231"))), "status") == "active");
+}
+
+TEST_CASE("an idempotent retry returns the first answer and changes nothing", "[e2e][idempotency]") {
+  E2E e;
+  const std::string s = scan_body(scan_text("S009", "L1", "281231"), "supply");
+  auto first = e.verdict("/v1/decommission", s, "pharmacy-key-0001", {{"Idempotency-Key", "order-17"}});
+  auto again = e.verdict("/v1/decommission", s, "pharmacy-key-0001", {{"Idempotency-Key", "order-17"}});
+  CHECK(str(first, "verdict") == "ok");
+  CHECK(str(again, "verdict") == "ok");
+  CHECK(str(again, "transaction_id") == str(first, "transaction_id"));
+  CHECK(again.at("replay").as_bool());
+  auto pack = body_of(e.get(std::string("/v1/packs/") + kGtin + "/S009", "pharmacy-key-0001"));
+  int decommissions = 0;
+  for (const auto& h : pack.at("history").as_array())
+    if (h.at("operation").as_string() == "decommission") ++decommissions;
+  CHECK(decommissions == 1);
+}
+
+TEST_CASE("50 concurrent supplies of one pack: exactly one ok", "[e2e][concurrency]") {
+  E2E e;
+  const std::string s = scan_body(scan_text("S010", "L1", "281231"), "supply");
+  std::atomic<int> ok{0}, refused{0}, alert{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 50; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        HttpClient client(e.server->port());
+        auto res = client.request(http::verb::post, "/v1/decommission", s,
+                                  bearer(i % 2 ? "pharmacy-key-0001" : "other-key-000002"));
+        auto v = json::parse(res.body()).as_object();
+        std::string verdict(v.at("verdict").as_string());
+        (verdict == "ok" ? ok : verdict == "refused" ? refused : alert)++;
+      } catch (...) {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 1);
+  CHECK(other == 0);
+  CHECK(ok + refused + alert == 50);
+}
+
+TEST_CASE("bulk verifies 10 000 packs in item order with a summary; an SSCC expands to its packs",
+          "[e2e][bulk]") {
+  E2E e(10000);
+  json::array items;
+  for (int i = 0; i < 10000; ++i) {
+    char serial[16];
+    std::snprintf(serial, sizeof serial, "S%03d", i);
+    items.push_back(json::object{{"scan", scan_text(serial, "L1", "281231")}});
+  }
+  auto res = e.post("/v1/bulk", json::serialize(json::object{{"operation", "verify"}, {"items", items}}),
+                    "wholesaler-key-03");
+  REQUIRE(res.result_int() == 200);
+  auto b = body_of(res);
+  const auto& results = b.at("results").as_array();
+  REQUIRE(results.size() == 10000);
+  CHECK(results[1234].at("pack").at("serial").as_string() == "S1234");
+  CHECK(results[1234].at("index").as_int64() == 1234);
+  CHECK(b.at("summary").at("total").as_int64() == 10000);
+  CHECK(b.at("summary").at("by_verdict").at("ok").as_int64() == 10000);
+
+  items.emplace_back(json::object{{"scan", "garbage"}});
+  check_problem(e.post("/v1/bulk", json::serialize(json::object{{"items", items}}), "wholesaler-key-03"), 400,
+                "bad_request");
+
+  auto mixed = body_of(e.post("/v1/bulk",
+                              json::serialize(json::object{
+                                  {"operation", "decommission"},
+                                  {"action", "destroy"},
+                                  {"items", json::array{json::object{{"scan", scan_text("S020", "L1", "281231")}},
+                                                        json::object{{"scan", "01123"}}}}}),
+                              "wholesaler-key-03"));
+  CHECK(mixed.at("results").as_array()[0].at("verdict").as_string() == "ok");
+  CHECK(mixed.at("results").as_array()[1].at("reason").as_string() == "parse_error");
+  CHECK(mixed.at("summary").at("by_reason").at("parse_error").as_int64() == 1);
+
+  auto agg = body_of(e.post("/v1/bulk", R"({"sscc":"340123450000000017"})", "returns-key-00004"));
+  REQUIRE(agg.at("results").as_array().size() == 2);
+  CHECK(agg.at("results").as_array()[0].at("verdict").as_string() == "ok");
+  CHECK(agg.at("results").as_array()[1].at("pack").at("serial").as_string() == "S001");
+  check_problem(e.post("/v1/bulk", R"({"sscc":"340123450000000024"})", "returns-key-00004"), 404, "not_found");
+}
+
+TEST_CASE("an image of a GS1 DataMatrix is decoded and the pack supplied", "[e2e][scan]") {
+  E2E e;
+  auto png = vpoint::test::to_png(
+      vpoint::test::render(vpoint::test::Symbology::gs1_datamatrix, "[01]04150123456782[21]S011[10]L1[17]281231"));
+  HttpClient client(e.server->port());
+  auto res = client.request(http::verb::post, "/v1/scan?operation=decommission&action=supply",
+                            std::string(png.begin(), png.end()),
+                            {{"Authorization", "Bearer pharmacy-key-0001"}, {"Content-Type", "image/png"}});
+  INFO(res.body());
+  REQUIRE(res.result_int() == 200);
+  auto b = body_of(res);
+  REQUIRE(b.at("results").as_array().size() == 1);
+  auto r = b.at("results").as_array()[0].as_object();
+  CHECK(str(r, "verdict") == "ok");
+  CHECK(str(r, "status") == "supplied");
+  CHECK(r.at("symbol").at("format").as_string() == "DataMatrix");
+  check_problem(client.request(http::verb::post, "/v1/scan", "not an image",
+                               {{"Authorization", "Bearer pharmacy-key-0001"}, {"Content-Type", "image/png"}}),
+                422, "invalid_scan");
+  check_problem(client.request(http::verb::post, "/v1/scan", "{}",
+                               {{"Authorization", "Bearer pharmacy-key-0001"}, {"Content-Type", "application/json"}}),
+                415, "unsupported_media_type");
+}
+
+TEST_CASE("bad input of every kind gets the right problem and the server stays healthy", "[e2e][bad-input]") {
+  svc::ServerOptions options;
+  options.body_limit = 64 * 1024;
+  E2E e(20, options);
+  check_problem(e.post("/v1/verify", "{\"scan\":"), 400, "bad_request");
+  check_problem(e.post("/v1/verify", R"({"scan":42})"), 400, "bad_request");
+  check_problem(e.post("/v1/verify", R"({"scan":"x","colour":"red"})"), 400, "bad_request");
+  check_problem(e.post("/v1/verify", R"({})"), 400, "bad_request");
+  check_problem(e.post("/v1/verify", R"({"pack":{"gtin":"04150123456782","serial":"S1"}})"), 400, "bad_request");
+  check_problem(e.post("/v1/decommission", scan_body(scan_text("S001", "L1", "281231"), "sell")), 400,
+                "bad_request");
+  check_problem(e.post("/v1/decommission", scan_body(scan_text("S001", "L1", "281231"))), 400, "bad_request");
+  check_problem(e.post("/v1/verify", std::string(100 * 1024, 'x')), 413, "payload_too_large");
+  {
+    HttpClient client(e.server->port());
+    check_problem(client.request(http::verb::post, "/v1/verify", "scan=1",
+                                 {{"Authorization", "Bearer pharmacy-key-0001"}, {"Content-Type", "text/plain"}}),
+                  415, "unsupported_media_type");
+  }
+  auto invalid = e.post("/v1/verify", scan_body("0104150123456783" "21S1"));
+  check_problem(invalid, 422, "invalid_scan");
+  CHECK(body_of(invalid).at("error").at("code").as_string() == "invalid_check_digit");
+  auto bad_pack =
+      e.post("/v1/verify", R"({"pack":{"gtin":"04150123456782","serial":"S 1","batch":"L1","expiry":"281231"}})");
+  check_problem(bad_pack, 422, "invalid_scan");
+  CHECK(body_of(bad_pack).at("error").at("field").as_string() == "serial");
+  check_problem(e.post("/v1/verify", scan_body(scan_text("S001", "L1", "281399"))), 422, "invalid_scan");
+  check_problem(e.post("/v1/nothing", "{}"), 404, "not_found");
+  check_problem(e.get("/v1/verify", "pharmacy-key-0001"), 405, "method_not_allowed");
+  check_problem(e.get("/v1/alerts?since=abc", "admin-key-000005"), 400, "bad_request");
+  check_problem(e.post("/v1/verify", scan_body(scan_text("S001", "L1", "281231")), "pharmacy-key-0001",
+                       {{"Idempotency-Key", std::string(200, 'k')}}),
+                400, "bad_request");
+  HttpClient client(e.server->port());
+  CHECK(client.get("/healthz").result_int() == 200);
+  auto ready = client.get("/readyz");
+  INFO(ready.body());
+  CHECK(ready.result_int() == 200);
+  CHECK(str(e.verdict("/v1/verify", scan_body(scan_text("S001", "L1", "281231"))), "verdict") == "ok");
+  auto metrics = client.get("/metrics").body();
+  CHECK(metrics.find("vpoint_verdicts_total{reason=\"none\",route=\"/v1/verify\",verdict=\"ok\"}") !=
+        std::string::npos);
+}
+
+TEST_CASE("HTTPS serves the pack API", "[e2e][tls]") {
+  vpoint::test::TempDir dir;
+  vpoint::test::TestPki pki(dir.path);
+  svc::ServerOptions options;
+  options.tls.cert = pki.server_cert;
+  options.tls.key = pki.server_key;
+  E2E e(20, options);
+  vpoint::test::ClientOptions co;
+  co.tls = true;
+  co.ca = pki.ca;
+  HttpClient client(e.server->port(), co);
+  auto res = client.request(http::verb::post, "/v1/verify", scan_body(scan_text("S003", "L1", "281231")),
+                            bearer("pharmacy-key-0001"));
+  REQUIRE(res.result_int() == 200);
+  CHECK(body_of(res).at("verdict").as_string() == "ok");
+}
+
+TEST_CASE("Redis down: 503 mirror_unavailable with Retry-After, not ready; the process keeps serving",
+          "[e2e][outage]") {
+  E2E e;
+  e.redis.kill();
+  auto res = e.post("/v1/verify", scan_body(scan_text("S004", "L1", "281231")));
+  check_problem(res, 503, "mirror_unavailable");
+  CHECK(res[http::field::retry_after] == "1");
+  HttpClient client(e.server->port());
+  CHECK(client.get("/readyz").result_int() == 503);
+  CHECK(client.get("/healthz").result_int() == 200);
+}
+
+TEST_CASE("a product change published on the invalidation channel reaches the product cache",
+          "[e2e][invalidation]") {
+  E2E e;
+  CHECK(str(e.verdict("/v1/verify", scan_body(scan_text("S012", "L1", "281231"))), "verdict") == "ok");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!e.runtime->subscribed() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(e.runtime->subscribed());
+  REQUIRE(e.runtime->products().size() >= 1);
+  e.redis.cli({"PUBLISH", "vpoint:invalidate", kGtin});
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (e.runtime->products().size() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(e.runtime->products().size() == 0);
+}
