@@ -368,35 +368,28 @@ struct Mirror::Impl {
     }
     co_return result;
   }
-  // Items behind a shared_ptr: with a by-value std::vector parameter GCC 12 -O2 built a frame whose copy of
-  // the vector was garbage (crash in Release only).
-  awaitable<std::vector<MirrorResult<PackResult>>> bulk(std::shared_ptr<const std::vector<BulkItem>> shared) {
-    const std::vector<BulkItem>& items = *shared;
+  awaitable<std::vector<MirrorResult<PackResult>>> bulk(std::vector<BulkItem> items) {
+    std::vector<MirrorResult<PackResult>> out(items.size());
     std::vector<Prepared> prepared;
     std::vector<Operation> ops;
     std::vector<std::size_t> positions;
-    std::vector<MirrorResult<PackResult>> out;
-    out.reserve(items.size());
-    // Product look-ups first (cached after the first), in a loop without early exits: GCC 12 at -O2
-    // miscompiled `continue` after a co_await inside this loop (crash in Release, fine in Debug/ASan).
-    std::vector<std::optional<MirrorResult<std::shared_ptr<const ProductRef>>>> refs_found(items.size());
     for (std::size_t i = 0; i < items.size(); ++i) {
-      if (!validate(items[i].request)) refs_found[i].emplace(co_await product_ref(items[i].request.product_code, false));
-    }
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      out.push_back(Unexpected{MirrorError{MirrorErrorKind::protocol, "not run", std::nullopt}});
-      std::optional<MirrorError> bad = validate(items[i].request);
+      const BulkItem& item = items[i];
+      std::optional<MirrorError> bad = validate(item.request);
       if (bad) {
         out[i] = Unexpected{std::move(*bad)};
-      } else if (!*refs_found[i]) {
-        out[i] = Unexpected{refs_found[i]->error()};
-      } else {
-        prepared.push_back(prepare(items[i].operation, items[i].action, items[i].request, **refs_found[i]));
-        ops.push_back(items[i].operation);
-        positions.push_back(i);
+        continue;
       }
+      MirrorResult<std::shared_ptr<const ProductRef>> ref = co_await product_ref(item.request.product_code, false);
+      if (!ref) {
+        out[i] = Unexpected{ref.error()};
+        continue;
+      }
+      prepared.push_back(prepare(item.operation, item.action, item.request, *ref));
+      ops.push_back(item.operation);
+      positions.push_back(i);
     }
-    auto ran = co_await run(std::move(prepared), std::move(ops));
+    std::vector<MirrorResult<PackResult>> ran = co_await run(std::move(prepared), std::move(ops));
     for (std::size_t k = 0; k < ran.size() && k < positions.size(); ++k) out[positions[k]] = std::move(ran[k]);
     co_return out;
   }
@@ -418,7 +411,7 @@ awaitable<MirrorResult<PackResult>> Mirror::undo(const PackRequest& request, Act
 }
 
 awaitable<std::vector<MirrorResult<PackResult>>> Mirror::bulk(std::vector<BulkItem> items) {
-  return impl_->bulk(std::make_shared<const std::vector<BulkItem>>(std::move(items)));
+  return impl_->bulk(std::move(items));
 }
 
 awaitable<MirrorResult<std::optional<Product>>> Mirror::product(std::string_view code) {
