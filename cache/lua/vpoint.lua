@@ -10,7 +10,7 @@
 --   KEYS[5] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
 -- Product and batch keys are never read here: the caller compares batch, expiry and recall itself.
 
-local VERSION = 1
+local VERSION = 2
 local TEST_MODE = false -- replaced by the loader in test mode only: then ARGV clock offsets are honoured
 
 -- PackStatus / Action numbers (cache/include/vpoint/cache/mirror.hpp; stored in Redis, never renumber).
@@ -18,7 +18,7 @@ local ACTIVE, DESTROYED, STOLEN, LOCKED = 0, 2, 6, 7
 -- Outcome numbers (mirror.hpp).
 local OK, UNKNOWN_PRODUCT, UNKNOWN_SERIAL, ALREADY_INACTIVE = 0, 1, 2, 3
 local WINDOW_PASSED, OTHER_LOCATION, NOT_ALLOWED, STATUS_MISMATCH = 4, 5, 6, 7
-local NO_RECORD, IDEM_CONFLICT = 8, 9
+local NO_RECORD, IDEM_CONFLICT, BATCH_MISMATCH = 8, 9, 10
 
 local DAY_MS = 86400000
 
@@ -37,7 +37,8 @@ end
 
 -- ARGV: 1 op ('v' verify, 'd' decommission, 'u' undo), 2 field ('' = unknown product), 3 action (1..7),
 -- 4 location, 5 actor, 6 transaction id, 7 undo window ms, 8 clock offset ms (test mode only),
--- 9 product code, 10 serial, 11 idempotency TTL s, 12 audit MAXLEN (0 = none).
+-- 9 product code, 10 serial, 11 idempotency TTL s, 12 audit MAXLEN (0 = none), 13 expected batch index
+-- ('' = any; decommission/undo change nothing when the pack's stored batch differs).
 -- Reply (all strings): outcome, previous, status, batch index (-1 = none), last decommission: action (0 =
 -- none), location, actor, time ms, tx id; transaction id, Redis time ms, replay (0/1).
 local function pack(keys, args)
@@ -47,6 +48,7 @@ local function pack(keys, args)
   local window_ms, offset = tonumber(args[7]), tonumber(args[8])
   local code, serial = args[9], args[10]
   local idem_ttl, audit_maxlen = tonumber(args[11]), tonumber(args[12])
+  local expected_batch = tonumber(args[13] or '')
   if op ~= 'v' and op ~= 'd' and op ~= 'u' then
     return redis.error_reply('ERR vpoint: unknown operation ' .. tostring(op))
   end
@@ -88,7 +90,10 @@ local function pack(keys, args)
     if d[1] then
       rec = d
     end
-    if op == 'd' then
+    if op ~= 'v' and expected_batch and bidx ~= expected_batch then
+      -- The serial belongs to another batch than the one scanned (NMVS_FE_LOT_13): change nothing.
+      outcome = BATCH_MISMATCH
+    elseif op == 'd' then
       if prev ~= ACTIVE then
         outcome = ALREADY_INACTIVE
       else

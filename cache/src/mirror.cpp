@@ -262,7 +262,8 @@ struct Mirror::Impl {
                      {op, field, std::to_string(static_cast<int>(action)), request.caller.location, request.caller.name,
                       request.transaction_id.empty() ? random_transaction_id() : request.transaction_id,
                       std::to_string(window_ms), std::to_string(clock_offset_ms.load()), code, request.serial,
-                      std::to_string(options.idempotency_ttl.count()), std::to_string(options.audit_maxlen)});
+                      std::to_string(options.idempotency_ttl.count()), std::to_string(options.audit_maxlen),
+                      request.expected_batch_index ? std::to_string(*request.expected_batch_index) : std::string()});
     p.ref = std::move(ref);
     return p;
   }
@@ -277,7 +278,7 @@ struct Mirror::Impl {
       if (!v) return Unexpected{MirrorError{MirrorErrorKind::protocol, fmt::format("vp_pack: element {} not a number", i), std::nullopt}};
       n[i] = *v;
     }
-    if (n[0] < 0 || n[0] > 9 || n[1] < 0 || n[1] > 7 || n[2] < 0 || n[2] > 7)
+    if (n[0] < 0 || n[0] > static_cast<int>(Outcome::batch_mismatch) || n[1] < 0 || n[1] > 7 || n[2] < 0 || n[2] > 7)
       return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_pack: value out of range", std::nullopt}};
     PackResult r;
     r.outcome = static_cast<Outcome>(n[0]);

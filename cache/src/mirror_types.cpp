@@ -11,10 +11,10 @@ constexpr std::array<std::string_view, 8> kStatusNames = {
 constexpr std::array<std::string_view, 8> kActionNames = {
     "", "supply", "destroy", "export", "sample", "free_sample", "stolen", "lock"};
 constexpr std::array<std::string_view, 3> kBatchStateNames = {"active", "recalled", "withdrawn"};
-constexpr std::array<std::string_view, 10> kOutcomeNames = {
+constexpr std::array<std::string_view, 11> kOutcomeNames = {
     "ok", "unknown_product", "unknown_serial", "already_inactive", "undo_window_passed",
     "undo_other_location", "undo_not_allowed", "undo_status_mismatch", "undo_no_record",
-    "idempotency_conflict"};
+    "idempotency_conflict", "batch_mismatch"};
 
 }  // namespace
 

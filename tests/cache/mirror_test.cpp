@@ -425,3 +425,30 @@ TEST_CASE("a Redis that lost the Functions library gets it loaded again", "[mirr
   CHECK(r.outcome == Outcome::ok);
   CHECK(r.status == PackStatus::active);
 }
+
+TEST_CASE("decommission with an expected batch changes nothing when the serial belongs to another batch",
+          "[mirror][decommission][batch]") {
+  MirrorFixture f;
+  f.load(small_snapshot());
+  // S003 is stored with batch L1 (index 0); the scan claimed batch L2 (index 1).
+  auto request = f.request(kGtinA, "S003");
+  request.expected_batch_index = 1;
+  auto refused = f.decommission(request, Action::supply);
+  CHECK(refused.outcome == Outcome::batch_mismatch);
+  CHECK(refused.status == PackStatus::active);
+  REQUIRE(refused.batch_index);
+  CHECK(*refused.batch_index == 0);
+  CHECK(outbox_len(f, kGtinA, "S003") == "0");
+  CHECK(cache::to_string(refused.outcome) == "batch_mismatch");
+
+  request.expected_batch_index = 0;
+  auto supplied = f.decommission(request, Action::supply);
+  CHECK(supplied.outcome == Outcome::ok);
+  CHECK(supplied.status == PackStatus::supplied);
+
+  // Undo is guarded the same way.
+  request.expected_batch_index = 1;
+  auto undo = f.undo(request, Action::supply);
+  CHECK(undo.outcome == Outcome::batch_mismatch);
+  CHECK(undo.status == PackStatus::supplied);
+}
