@@ -223,6 +223,14 @@ TEST_CASE("every verdict reason is answered as issue 5 prescribes", "[e2e][reaso
     CHECK(str(mismatch, "reason") == "batch_mismatch");
     CHECK(str(mismatch, "nmvs_code") == "NMVS_FE_LOT_13");
     CHECK(str(mismatch, "verdict") == "alert");
+    // A destroy naming the wrong batch must not change the pack (the Function checks the stored batch).
+    auto wrong_destroy = e.verdict("/v1/decommission", scan_body(scan_text("S002", "L2", "270600"), "destroy"));
+    CHECK(str(wrong_destroy, "reason") == "batch_mismatch");
+    CHECK(str(wrong_destroy, "verdict") == "alert");
+    CHECK(str(wrong_destroy, "status") == "active");
+    auto still = e.verdict("/v1/verify", scan_body(scan_text("S002", "L1", "281231")));
+    CHECK(str(still, "status") == "active");
+    CHECK(str(still, "verdict") == "ok");
     auto expiry = e.verdict("/v1/verify", scan_body(scan_text("S002", "L1", "281130")));
     CHECK(str(expiry, "reason") == "expiry_mismatch");
     CHECK(str(expiry, "verdict") == "alert");
