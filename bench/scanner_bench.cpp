@@ -136,8 +136,14 @@ int main() {
     }
     std::vector<std::string_view> fields;
     std::size_t sink = 0;
-    const double split_ns = ns_per_op([&] { for (const auto& s : kScans) sink += split_on_gs(s, fields); }, 1500ms) / kScans.size();
-    const double parse_ns = ns_per_op([&] { for (const auto& s : kScans) sink += sc::parse(s).has_value(); }, 3000ms) / kScans.size();
+    // Rounds interleaved so that load on the shared machine hits both sides alike; best slice per side.
+    double split_ns = 1e300, parse_ns = 1e300;
+    for (int round = 0; round < 3; ++round) {
+      split_ns = std::min(split_ns, ns_per_op([&] { for (const auto& s : kScans) sink += split_on_gs(s, fields); }, 500ms) /
+                                        kScans.size());
+      parse_ns = std::min(parse_ns, ns_per_op([&] { for (const auto& s : kScans) sink += sc::parse(s).has_value(); }, 1000ms) /
+                                        kScans.size());
+    }
     const double ratio = split_ns / parse_ns;
     std::printf("parse: %.0f ns/scan (%.0f scans/s), bare GS split %.0f ns/scan\n", parse_ns, 1e9 / parse_ns, split_ns);
     std::printf("parse_ratio = split_time / parse_time = %.3f (goal >= 0.5: %s)%s\n", ratio, ratio >= 0.5 ? "met" : "NOT met",

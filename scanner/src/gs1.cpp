@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
 #include "vpoint/scanner/normalise.hpp"
 
@@ -27,21 +28,57 @@ std::string quoted_char(char c) {
 
 }  // namespace
 
-const AiSpec* find_ai(std::string_view text) {
-  for (const auto& spec : kAiTable) {
-    if (text.substr(0, spec.ai.size()) == spec.ai) return &spec;
-  }
-  return nullptr;
-}
+namespace {
 
-const AiSpec* ai_spec(std::string_view ai) {
-  for (const auto& spec : kAiTable) {
-    if (spec.ai == ai) return &spec;
-  }
-  return nullptr;
-}
+// AI lookup without scanning the table: the rows sharing an AI's first two digits, found by
+// those digits. GS1 AIs are prefix-free, so at most one row of that group matches.
+constexpr std::size_t kAiCount = std::size(kAiTable);
+constexpr bool is_digit_c(char c) { return c >= '0' && c <= '9'; }
+constexpr int two_digits(std::string_view s) { return (s[0] - '0') * 10 + (s[1] - '0'); }
 
-bool in_cset82(char c) {
+struct AiIndex {
+  std::uint8_t first[100];
+  std::uint8_t count[100];
+};
+
+constexpr AiIndex build_ai_index() {
+  AiIndex x{};
+  for (std::size_t i = 0; i < kAiCount; ++i) {
+    const int p = two_digits(kAiTable[i].ai);
+    if (x.count[p] == 0) x.first[p] = static_cast<std::uint8_t>(i);
+    ++x.count[p];
+  }
+  return x;
+}
+constexpr AiIndex kAiIndex = build_ai_index();
+
+constexpr bool ai_table_indexable() {
+  if (kAiCount > 255) return false;
+  for (const auto& row : kAiTable) {
+    if (row.ai.size() < 2 || row.ai.size() > 4) return false;
+    if (row.check == Check::mod10 && row.charset != Charset::numeric) return false;  // value_ok()
+    if (row.check == Check::date && (row.charset != Charset::numeric || !row.fixed_length() || row.max_length != 6)) {
+      return false;
+    }
+    for (char c : row.ai) {
+      if (!is_digit_c(c)) return false;
+    }
+  }
+  for (int p = 0; p < 100; ++p) {
+    for (int j = kAiIndex.first[p]; j < kAiIndex.first[p] + kAiIndex.count[p]; ++j) {
+      if (two_digits(kAiTable[j].ai) != p) return false;
+    }
+  }
+  return true;
+}
+static_assert(ai_table_indexable(),
+              "kAiTable: AIs are 2-4 digits, rows sharing their first two digits are adjacent, check digits and dates numeric");
+
+// Character classes: one table lookup per character on the hot path.
+constexpr std::uint8_t kDigitBit = 1;
+constexpr std::uint8_t kCset82Bit = 2;
+
+constexpr bool cset82_rule(char c) {
   // GS1 GenSpecs Figure 7.11-1: ! " % & ' ( ) * + , - . / 0-9 : ; < = > ? A-Z _ a-z
   if (c >= '0' && c <= '9') return true;
   if (c >= 'A' && c <= 'Z') return true;
@@ -55,6 +92,52 @@ bool in_cset82(char c) {
       return false;
   }
 }
+
+struct CharClasses {
+  std::uint8_t bits[256];
+};
+constexpr CharClasses build_char_classes() {
+  CharClasses t{};
+  for (int i = 0; i < 256; ++i) {
+    const char c = static_cast<char>(i);
+    t.bits[i] = static_cast<std::uint8_t>((is_digit_c(c) ? kDigitBit : 0) | (cset82_rule(c) ? kCset82Bit : 0));
+  }
+  return t;
+}
+constexpr CharClasses kCharClasses = build_char_classes();
+
+inline std::uint8_t char_class(char c) { return kCharClasses.bits[static_cast<unsigned char>(c)]; }
+
+}  // namespace
+
+const AiSpec* find_ai(std::string_view text) {
+  if (text.size() < 2 || !is_digit_c(text[0]) || !is_digit_c(text[1])) return nullptr;
+  const int p = two_digits(text);
+  for (int j = kAiIndex.first[p], end = j + kAiIndex.count[p]; j < end; ++j) {
+    const AiSpec& spec = kAiTable[j];
+    const std::size_t len = spec.ai.size();  // 2..4, the first two digits already match
+    if (text.size() < len) continue;
+    if (len > 2 && text[2] != spec.ai[2]) continue;
+    if (len > 3 && text[3] != spec.ai[3]) continue;
+    return &spec;
+  }
+  return nullptr;
+}
+
+const AiSpec* ai_spec(std::string_view ai) {
+  if (ai.size() < 2 || ai.size() > 4 || !is_digit_c(ai[0]) || !is_digit_c(ai[1])) return nullptr;
+  const int p = two_digits(ai);
+  for (int j = kAiIndex.first[p], end = j + kAiIndex.count[p]; j < end; ++j) {
+    const std::string_view row = kAiTable[j].ai;  // its first two digits already match
+    if (row.size() != ai.size()) continue;
+    if (ai.size() > 2 && ai[2] != row[2]) continue;
+    if (ai.size() > 3 && ai[3] != row[3]) continue;
+    return &kAiTable[j];
+  }
+  return nullptr;
+}
+
+bool in_cset82(char c) { return (char_class(c) & kCset82Bit) != 0; }
 
 char check_digit(std::string_view body) {
   int sum = 0;
@@ -121,6 +204,43 @@ std::string iso_date(const Date& date) {
   return buf;
 }
 
+bool yymmdd_ok(std::string_view v, int reference_year) {
+  if (v.size() != 6) return false;
+  for (char c : v) {
+    if (!is_digit(c)) return false;
+  }
+  const int yy = (v[0] - '0') * 10 + (v[1] - '0');
+  const int month = (v[2] - '0') * 10 + (v[3] - '0');
+  const int day = (v[4] - '0') * 10 + (v[5] - '0');
+  if (month < 1 || month > 12) return false;
+  if (day <= 28) return true;  // 00 = last day, always valid
+  if (month != 2) return day <= days_in_month(2000, month);
+  if (day > 29) return false;
+  // 29 February: a year ending in 01-99 is leap exactly when yy is a multiple of 4 (any century
+  // is a multiple of 4); only yy = 00 needs the century, i.e. the window and the clock.
+  if (yy % 4 != 0) return false;
+  if (yy != 0) return true;
+  return days_in_month(full_year(yy, reference_year), 2) == 29;
+}
+
+bool value_ok(const AiSpec& spec, std::string_view value, int reference_year) {
+  if (value.size() < spec.min_length || value.size() > spec.max_length) return false;
+  const std::uint8_t need = spec.charset == Charset::numeric ? kDigitBit : kCset82Bit;
+  for (char c : value) {
+    if ((char_class(c) & need) == 0) return false;
+  }
+  if (spec.check == Check::mod10) {
+    // Digits only (checked above): GS1 mod-10, weights 3,1,3... from the digit left of the check digit.
+    if (value.size() < 2) return false;
+    const std::size_t last = value.size() - 1;
+    int sum = 0;
+    for (std::size_t i = 0; i < last; ++i) sum += (value[i] - '0') * (((last - i) & 1) != 0 ? 3 : 1);
+    if ((10 - sum % 10) % 10 != value[last] - '0') return false;
+  }
+  if (spec.check == Check::date && !yymmdd_ok(value, reference_year)) return false;
+  return true;
+}
+
 std::string describe(const AiSpec& spec) {
   std::string s(spec.field);
   if (s == "gtin" || s == "sscc" || s == "nhrn") {
@@ -131,7 +251,8 @@ std::string describe(const AiSpec& spec) {
 
 std::optional<ParseError> validate(const AiSpec& spec, std::string_view value,
                                    std::size_t value_offset, int reference_year) {
-  auto name_of = [&] { return describe(spec); };  // built only for an error: this is the hot path
+  if (value_ok(spec, value, reference_year)) return std::nullopt;  // no message unless wrong
+  auto name_of = [&] { return describe(spec); };
   if (value.size() < spec.min_length || value.size() > spec.max_length) {
     std::string rule = spec.fixed_length()
                            ? "exactly " + std::to_string(spec.min_length)
@@ -234,6 +355,99 @@ Result<ParseResult, ParseError> assemble(const std::vector<Element>& elements,
 }
 
 namespace {
+
+// The rows assemble() looks for, by address.
+constexpr const AiSpec* row_of(std::string_view ai) {
+  for (const auto& spec : kAiTable) {
+    if (spec.ai == ai) return &spec;
+  }
+  return nullptr;
+}
+constexpr const AiSpec* kRowSscc = row_of("00");
+constexpr const AiSpec* kRowGtin = row_of("01");
+constexpr const AiSpec* kRowBatch = row_of("10");
+constexpr const AiSpec* kRowExpiry = row_of("17");
+constexpr const AiSpec* kRowSerial = row_of("21");
+
+}  // namespace
+
+bool PlainReading::add(const AiSpec* spec, std::string_view value) {
+  for (int i = 0; i < count_; ++i) {
+    // GenSpecs 4.14: an AI may appear once; an identical repeat is harmless (assemble()).
+    if (entries_[i].spec == spec) return std::string_view(entries_[i].data, entries_[i].size) == value;
+  }
+  if (count_ == kMaxAis) return false;
+  entries_[count_++] = Entry{spec, value.data(), value.size()};
+  return true;
+}
+
+bool PlainReading::finish(ParseResult& out) const {
+  const Entry* gtin = nullptr;
+  const Entry* serial = nullptr;
+  const Entry* batch = nullptr;
+  const Entry* expiry = nullptr;
+  const Entry* sscc = nullptr;
+  const Entry* nhrn = nullptr;
+  for (int i = 0; i < count_; ++i) {
+    const Entry& e = entries_[i];
+    if (e.spec == kRowGtin) gtin = &e;
+    else if (e.spec == kRowSerial) serial = &e;
+    else if (e.spec == kRowBatch) batch = &e;
+    else if (e.spec == kRowExpiry) expiry = &e;
+    else if (e.spec == kRowSscc) sscc = &e;
+    else if (nhrn == nullptr && e.spec->field == "nhrn") nhrn = &e;
+  }
+  if (gtin == nullptr && sscc != nullptr) {
+    out.kind = Kind::sscc;
+    out.sscc.assign(sscc->data, sscc->size);
+    out.element_string.reserve(2 + sscc->size);
+    out.element_string.assign("00");
+    out.element_string.append(sscc->data, sscc->size);
+    return true;
+  }
+  if (gtin == nullptr || serial == nullptr || batch == nullptr || expiry == nullptr) return false;
+  out.kind = Kind::pack;
+  out.pack.scheme = Scheme::gs1;
+  out.pack.gtin.assign(gtin->data, gtin->size);
+  out.pack.serial.assign(serial->data, serial->size);
+  out.pack.batch.assign(batch->data, batch->size);
+  out.pack.expiry.assign(expiry->data, expiry->size);
+  if (nhrn != nullptr) out.pack.nhrn = Nhrn{std::string(nhrn->spec->ai), std::string(nhrn->data, nhrn->size)};
+  append_element_string(out.element_string, out.pack);
+  return true;
+}
+
+namespace {
+
+Result<ParseResult, ParseError> parse_element_string_in_detail(std::string_view text, const ParseOptions& options);
+
+// The plain reading of an element string (what tokenize() + assemble() accept), or false.
+bool read_plain(std::string_view text, int reference_year, ParseResult& out) {
+  PlainReading reading;
+  const std::size_t n = text.size();
+  std::size_t pos = 0;
+  while (pos < n) {
+    if (text[pos] == kGs) {
+      ++pos;
+      continue;
+    }
+    const AiSpec* spec = find_ai(text.substr(pos));
+    if (spec == nullptr) return false;
+    const std::size_t vo = pos + spec->ai.size();  // <= n: find_ai matched the whole AI
+    // Fixed length: its length, or up to a GS inside it; variable: up to the next GS or the end.
+    const std::size_t limit = spec->fixed_length() ? std::min(n, vo + spec->max_length) : n;
+    std::size_t end = limit;
+    if (vo < limit) {
+      if (const void* gs = std::memchr(text.data() + vo, kGs, limit - vo)) {
+        end = static_cast<std::size_t>(static_cast<const char*>(gs) - text.data());
+      }
+    }
+    const std::string_view value = text.substr(vo, end - vo);
+    if (!value_ok(*spec, value, reference_year) || !reading.add(spec, value)) return false;
+    pos = end;
+  }
+  return reading.finish(out);
+}
 
 // True when `t` starts with a pack AI (01, 10, 17, 21, 710-715): where a lost GS may have been.
 bool starts_with_pack_ai(std::string_view t) {
@@ -366,6 +580,16 @@ struct SplitSearch {
 }  // namespace
 
 Result<ParseResult, ParseError> parse_element_string(std::string_view text, const ParseOptions& options) {
+  Result<ParseResult, ParseError> result;  // a default ParseResult, built in place
+  if (read_plain(text, options.reference_year, *result)) return result;
+  result = parse_element_string_in_detail(text, options);
+  return result;
+}
+
+namespace {
+
+// The reading that names what is wrong, and the lost-GS repair: runs when the plain one refused.
+Result<ParseResult, ParseError> parse_element_string_in_detail(std::string_view text, const ParseOptions& options) {
   auto elements = tokenize(text, options.reference_year);
   std::optional<ParseError> plain_error;
   if (elements) {
@@ -399,7 +623,61 @@ Result<ParseResult, ParseError> parse_element_string(std::string_view text, cons
   return Unexpected{std::move(*plain_error)};
 }
 
+}  // namespace
+
+namespace {
+
+Result<ParseResult, ParseError> parse_human_readable_in_detail(std::string_view text, const ParseOptions& options);
+
+// "(" + a known AI + ")" at `p`: the row, else nullptr.
+const AiSpec* hri_field_start_at(std::string_view text, std::size_t p) {
+  if (p >= text.size() || text[p] != '(') return nullptr;
+  const std::size_t close = text.find(')', p + 1);
+  if (close == std::string_view::npos || close - p - 1 < 2 || close - p - 1 > 4) return nullptr;
+  return ai_spec(text.substr(p + 1, close - p - 1));
+}
+
+// The plain reading of the human-readable form (what parse_human_readable_in_detail accepts).
+bool read_plain_human_readable(std::string_view text, int reference_year, ParseResult& out) {
+  PlainReading reading;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    if (text[pos] == ' ') {
+      ++pos;
+      continue;
+    }
+    const AiSpec* spec = hri_field_start_at(text, pos);
+    if (spec == nullptr) return false;
+    std::size_t vo = pos + spec->ai.size() + 2;
+    while (vo < text.size() && text[vo] == ' ') ++vo;
+    std::size_t end = vo;
+    if (spec->fixed_length()) {
+      end = std::min(text.size(), vo + spec->max_length);
+    } else {
+      while (end < text.size() && hri_field_start_at(text, end) == nullptr &&
+             !(text[end] == ' ' && (end + 1 == text.size() || hri_field_start_at(text, end + 1) != nullptr))) {
+        ++end;
+      }
+    }
+    const std::string_view value = text.substr(vo, end - vo);
+    if (!value_ok(*spec, value, reference_year) || !reading.add(spec, value)) return false;
+    pos = end;
+  }
+  return reading.finish(out);
+}
+
+}  // namespace
+
 Result<ParseResult, ParseError> parse_human_readable(std::string_view text, const ParseOptions& options) {
+  Result<ParseResult, ParseError> result;  // a default ParseResult, built in place
+  if (read_plain_human_readable(text, options.reference_year, *result)) return result;
+  result = parse_human_readable_in_detail(text, options);
+  return result;
+}
+
+namespace {
+
+Result<ParseResult, ParseError> parse_human_readable_in_detail(std::string_view text, const ParseOptions& options) {
   // "(AI)value(AI)value...": a value may itself contain '(' (set 82), so a new field starts only
   // at "(" + a known AI + ")"; fixed-length values are taken at their length.
   auto field_start_at = [&](std::size_t p) -> const AiSpec* {
@@ -447,15 +725,40 @@ Result<ParseResult, ParseError> parse_human_readable(std::string_view text, cons
   return assemble(elements, text.size(), options.reference_year);
 }
 
+}  // namespace
+
+void append_element_string(std::string& s, const PackId& pack) {
+  if (pack.gtin.empty()) return;
+  // Built once, at its final size: 01 GTIN 21 serial GS 10 batch GS 17 expiry [NHRN AI value].
+  std::size_t size = 2 + pack.gtin.size() + 2 + pack.serial.size() + 1 + 2 + pack.batch.size() + 1 + 2 +
+                     pack.expiry.size();
+  if (pack.nhrn) size += pack.nhrn->ai.size() + pack.nhrn->value.size();
+  const std::size_t at = s.size();
+  s.resize(at + size);
+  char* p = s.data() + at;
+  auto put = [&p](std::string_view v) {
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
+  };
+  put("01");
+  put(pack.gtin);
+  put("21");
+  put(pack.serial);
+  *p++ = kGs;
+  put("10");
+  put(pack.batch);
+  *p++ = kGs;
+  put("17");
+  put(pack.expiry);
+  if (pack.nhrn) {
+    put(pack.nhrn->ai);
+    put(pack.nhrn->value);
+  }
+}
+
 std::string element_string(const PackId& pack) {
-  if (pack.gtin.empty()) return {};
   std::string s;
-  s.reserve(64);
-  s += "01" + pack.gtin;
-  s += "21" + pack.serial + kGs;
-  s += "10" + pack.batch + kGs;
-  s += "17" + pack.expiry;
-  if (pack.nhrn) s += pack.nhrn->ai + pack.nhrn->value;
+  append_element_string(s, pack);
   return s;
 }
 

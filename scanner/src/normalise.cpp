@@ -1,6 +1,7 @@
 #include "vpoint/scanner/normalise.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace vpoint::scanner {
 namespace {
@@ -34,6 +35,37 @@ std::string replace_all(std::string_view text, const Needles& needles, char repl
   return out;
 }
 
+// The distinct bytes that start one of a list of built-in stand-ins.
+struct FirstBytes {
+  char bytes[8];
+  int count;
+};
+template <std::size_t N>
+constexpr FirstBytes first_bytes(const std::string_view (&needles)[N]) {
+  FirstBytes f{};
+  for (std::string_view n : needles) {
+    bool known = false;
+    for (int i = 0; i < f.count; ++i) known = known || f.bytes[i] == n.front();
+    if (!known) f.bytes[f.count++] = n.front();  // (a ninth distinct byte fails to compile)
+  }
+  return f;
+}
+constexpr FirstBytes kGsFirst = first_bytes(kGsStandins);
+constexpr FirstBytes kRsFirst = first_bytes(kRsStandins);
+constexpr FirstBytes kEotFirst = first_bytes(kEotStandins);
+
+// False when no stand-in can occur in `text`, so that replace_all() would return it unchanged: no
+// byte starts a built-in one and no extra one occurs. Saves the copy on the common path.
+bool may_hold(std::string_view text, const FirstBytes& builtin, const std::vector<std::string>& extra) {
+  for (int i = 0; i < builtin.count; ++i) {
+    if (std::memchr(text.data(), builtin.bytes[i], text.size()) != nullptr) return true;
+  }
+  for (const auto& n : extra) {
+    if (!n.empty() && text.find(n) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool has_aim_prefix(std::string_view text) {
@@ -42,31 +74,45 @@ bool has_aim_prefix(std::string_view text) {
          text[2] >= '0' && text[2] <= '9';
 }
 
-Normalised normalise(std::string_view scan, const std::vector<std::string>& extra_gs_standins) {
-  Normalised n;
+std::string_view normalise_view(std::string_view scan, const std::vector<std::string>& extra_gs_standins,
+                                std::string& buffer, std::string_view* aim) {
   std::string_view s = trim(scan);
   if (has_aim_prefix(s)) {
-    n.aim = std::string(s.substr(0, 3));
+    if (aim != nullptr) *aim = s.substr(0, 3);
     s = trim(s.substr(3));
   }
-  std::string text(s);
-  if (text.find(kGs) == std::string::npos) {
+  std::string_view text = s;
+  if (text.find(kGs) == std::string_view::npos && may_hold(text, kGsFirst, extra_gs_standins)) {
     std::vector<std::string_view> needles(std::begin(kGsStandins), std::end(kGsStandins));
     for (const auto& extra : extra_gs_standins) needles.push_back(extra);
     // Longest first, so "<GS>" of an extra list such as "<GS>X" cannot steal a longer match.
     std::stable_sort(needles.begin(), needles.end(),
                      [](std::string_view a, std::string_view b) { return a.size() > b.size(); });
-    text = replace_all(text, needles, kGs);
+    buffer = replace_all(text, needles, kGs);
+    text = buffer;
   }
-  if (text.rfind("[)>", 0) == 0) {
-    if (text.find(kRs) == std::string::npos) text = replace_all(text, kRsStandins, kRs);
-    if (text.find(kEot) == std::string::npos) text = replace_all(text, kEotStandins, kEot);
+  if (text.substr(0, 3) == "[)>") {
+    if (text.find(kRs) == std::string_view::npos && may_hold(text, kRsFirst, {})) {
+      buffer = replace_all(text, kRsStandins, kRs);  // (a new string: `text` may view `buffer`)
+      text = buffer;
+    }
+    if (text.find(kEot) == std::string_view::npos && may_hold(text, kEotFirst, {})) {
+      buffer = replace_all(text, kEotStandins, kEot);
+      text = buffer;
+    }
   }
   // A leading GS is the FNC1 in first position that marks GS1 data; it carries no field.
   std::size_t lead = 0;
   while (lead < text.size() && text[lead] == kGs) ++lead;
-  text.erase(0, lead);
-  n.text = std::string(trim(text));
+  return trim(text.substr(lead));
+}
+
+Normalised normalise(std::string_view scan, const std::vector<std::string>& extra_gs_standins) {
+  Normalised n;
+  std::string buffer;
+  std::string_view aim;
+  n.text = std::string(normalise_view(scan, extra_gs_standins, buffer, &aim));
+  n.aim = std::string(aim);
   return n;
 }
 

@@ -16,8 +16,8 @@ Result<ParseResult, ParseError> parse(std::string_view scan, const ParseOptions&
                                      std::to_string(kMaxInputBytes) + " bytes.",
                                  {}}};
   }
-  const Normalised n = normalise(scan, options.extra_gs_standins);
-  const std::string_view text = n.text;
+  std::string buffer;  // used only when stand-ins are replaced
+  const std::string_view text = normalise_view(scan, options.extra_gs_standins, buffer);
   if (text.empty()) {
     return Unexpected{ParseError{ErrorCode::empty_input, "input", 0,
                                  "The scan is empty (nothing but spaces, line ends or framing).", {}}};

@@ -161,6 +161,37 @@ struct Element {
 std::optional<ParseError> validate(const AiSpec& spec, std::string_view value,
                                    std::size_t value_offset, int reference_year = 0);
 
+// True exactly when validate() finds nothing wrong; builds no message (the hot path).
+bool value_ok(const AiSpec& spec, std::string_view value, int reference_year = 0);
+// True when `yymmdd` is six digits with month 01-12 and a day within that month (00 = last day).
+// Same rule as expiry_date(), but the century (hence the clock) is looked at only for 29 February
+// of a year ending in 00.
+bool yymmdd_ok(std::string_view yymmdd, int reference_year = 0);
+
+// The plain reading of a scan as AI/value views into the input, in scan order, without building
+// any error: add() refuses an AI repeated with a different value, finish() refuses a scan that is
+// not a complete pack or SSCC. On a refusal the caller runs the detailed reading, which names the
+// error (or repairs a lost GS), so messages are built only when something is wrong.
+class PlainReading {
+ public:
+  bool add(const AiSpec* spec, std::string_view value);
+  // Fills `out` like assemble() would for the same elements; false where assemble() would fail.
+  bool finish(ParseResult& out) const;
+
+ private:
+  static constexpr int kMaxAis = 16;  // more distinct AIs: leave it to the detailed reading
+  struct Entry {
+    const AiSpec* spec;
+    const char* data;
+    std::size_t size;
+  };
+  Entry entries_[kMaxAis];  // first value of each distinct AI, in order of appearance
+  int count_ = 0;
+};
+
+// Appends the canonical element string of `pack` (see element_string()) to `out`.
+void append_element_string(std::string& out, const PackId& pack);
+
 // "GTIN (AI 01)": how messages name a field.
 std::string describe(const AiSpec& spec);
 

@@ -33,6 +33,11 @@ inline constexpr std::string_view kEotStandins[] = {
 // no real control character of that kind; strip leading FNC1/GS.
 Normalised normalise(std::string_view scan, const std::vector<std::string>& extra_gs_standins = {});
 
+// normalise() without a copy where nothing is replaced (the common case): the text as a view into
+// `scan`, or into `buffer` when stand-ins were replaced; `aim`, when given, gets the AIM identifier.
+std::string_view normalise_view(std::string_view scan, const std::vector<std::string>& extra_gs_standins,
+                                std::string& buffer, std::string_view* aim = nullptr);
+
 // True when `text` starts with an AIM symbology identifier (']' + letter + digit).
 bool has_aim_prefix(std::string_view text);
 
