@@ -11,5 +11,6 @@ inline int exit_code = 0;
 void add_parse_command(CLI::App& app);
 void add_decode_command(CLI::App& app);
 void add_import_command(CLI::App& app);
+void add_status_command(CLI::App& app);
 
 }  // namespace vpoint::cli

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   vpoint::cli::add_parse_command(app);
   vpoint::cli::add_decode_command(app);
   vpoint::cli::add_import_command(app);
+  vpoint::cli::add_status_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

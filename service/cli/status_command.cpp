@@ -1,0 +1,113 @@
+// `vpoint status [--redis URL] [--json]`: the central link's state as the mirror records it (feed position,
+// last sync, outbox depth per partition, pending alerts and offline re-verifications). Reads Redis only, so it
+// works whether or not a vpointd is running.
+#include <chrono>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "vpoint/cache/redis.hpp"
+#include "vpoint/service/central_link.hpp"
+
+namespace vpoint::cli {
+namespace {
+
+namespace json = boost::json;
+
+struct StatusArgs {
+  std::string redis = "redis://127.0.0.1:6379";
+  std::vector<std::string> cluster;
+  std::string password;
+  bool json = false;
+};
+
+template <class... A>
+cache::Command cmd(A&&... args) {
+  return cache::Command{std::string(std::forward<A>(args))...};
+}
+
+boost::asio::awaitable<int> run_status(StatusArgs args) {
+  cache::ClientOptions options;
+  options.url = args.redis;
+  options.cluster_nodes = args.cluster;
+  options.password = args.password;
+  options.command_timeout = std::chrono::seconds(5);
+  cache::Client client(co_await boost::asio::this_coro::executor, options);
+  auto gen = co_await client.command(cmd("GET", "mirror:gen"));
+  if (!gen) {
+    std::cerr << "vpoint status: " << args.redis << ": " << gen.error().message << '\n';
+    client.close();
+    co_return 1;
+  }
+  std::string generation = gen->is_nil() ? "0" : gen->str;
+  auto seq = co_await client.command(cmd("GET", "mirror:seq:" + generation));
+  auto link = co_await client.command(cmd("HGETALL", std::string(service::kLinkStatusKey)));
+  auto alerts = co_await client.command(cmd("XLEN", std::string(service::kAlertsStream)));
+  auto reverify = co_await client.command(cmd("HLEN", std::string(service::kReverifyKey)));
+  auto depth = co_await service::read_outbox_depth(client);
+  client.close();
+  if (!seq || !link || !alerts || !reverify || !depth) {
+    std::cerr << "vpoint status: " << args.redis << ": Redis failed while reading the status\n";
+    co_return 1;
+  }
+  json::object out{{"generation", std::stoll(generation)},
+                   {"feed_seq", seq->is_nil() ? 0 : std::stoll(seq->str)},
+                   {"alerts", alerts->integer},
+                   {"offline_unconfirmed", reverify->integer}};
+  json::object link_json;
+  for (std::size_t i = 0; i + 1 < link->elements.size(); i += 2) link_json[link->elements[i].str] = link->elements[i + 1].str;
+  out["link"] = link_json;
+  json::object partitions;
+  for (const auto& [p, n] : depth->partitions) partitions[std::to_string(p)] = n;
+  out["outbox"] = {{"total", depth->total}, {"partitions", partitions}};
+  if (args.json) {
+    std::cout << json::serialize(out) << '\n';
+    co_return 0;
+  }
+  auto field = [&](const char* key) -> std::string {
+    auto* v = link_json.if_contains(key);
+    return v ? std::string(v->as_string()) : std::string("-");
+  };
+  std::cout << fmt::format("mirror     generation {}, feed position {}\n", generation,
+                           seq->is_nil() ? std::string("0") : seq->str);
+  std::string last_sync = field("last_sync_ms");
+  if (last_sync != "-" && last_sync != "0") {
+    auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count() - std::stoll(last_sync);
+    last_sync = fmt::format("{:.1f} s ago", static_cast<double>(age) / 1000.0);
+  }
+  std::cout << fmt::format("link       {} (instance {}), central head {}, last sync {}\n", field("state"),
+                           field("instance"), field("central_seq"), last_sync);
+  if (field("last_error") != "-" && !field("last_error").empty()) std::cout << "last error " << field("last_error") << '\n';
+  std::cout << fmt::format("outbox     {} entries in {} partitions\n", depth->total, depth->partitions.size());
+  for (const auto& [p, n] : depth->partitions) std::cout << fmt::format("  ob:{{{}}}  {}\n", p, n);
+  std::cout << fmt::format("alerts     {} in the stream, {} offline scans awaiting re-verification\n", alerts->integer,
+                           reverify->integer);
+  co_return 0;
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app) {
+  auto args = std::make_shared<StatusArgs>();
+  auto* sub = app.add_subcommand("status", "central link status: feed position, last sync, outbox depth per partition");
+  sub->add_option("--redis", args->redis, "Redis URL of the mirror")->capture_default_str();
+  sub->add_option("--cluster", args->cluster, "Redis Cluster seed nodes host:port (instead of --redis)");
+  sub->add_option("--password", args->password, "Redis AUTH password");
+  sub->add_flag("--json", args->json, "one JSON object instead of text");
+  sub->callback([args] {
+    boost::asio::io_context io;
+    auto done = boost::asio::co_spawn(io, run_status(*args), boost::asio::use_future);
+    io.run();
+    exit_code = done.get();
+  });
+}
+
+}  // namespace vpoint::cli

@@ -1,0 +1,1097 @@
+// The central link (central_link.hpp): feed, write-back, alert delivery, re-verification, read-through.
+#include "vpoint/service/central_link.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <ctime>
+#include <mutex>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/format.h>
+
+#include "link_internal.hpp"
+#include "vpoint/cache/import.hpp"
+#include "vpoint/service/logging.hpp"
+
+namespace vpoint::service {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using cache::Command;
+using cache::MirrorError;
+using cache::MirrorErrorKind;
+using cache::MirrorResult;
+using cache::Reply;
+
+namespace central_detail {
+
+std::string format_rfc3339(std::int64_t unix_ms) {
+  std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
+}
+
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string random_hex(std::size_t bytes) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    auto b = static_cast<unsigned>(rng() & 0xff);
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+}  // namespace central_detail
+
+using namespace central_detail;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// Commands are built outside coroutine frames: GCC 12 miscompiles initializer lists inside co_await operands.
+template <class... Args>
+Command cmd(Args&&... args) {
+  return Command{std::string(std::forward<Args>(args))...};
+}
+
+json::object json_pair(std::string_view key, std::string_view value) {
+  json::object o;
+  o[key] = value;
+  return o;
+}
+
+std::vector<std::pair<std::string, std::string>> header_list(std::string name, std::string value) {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.emplace_back(std::move(name), std::move(value));
+  return out;
+}
+
+constexpr std::string_view kLeasePrefix = "vpoint:lease:outbox:";
+constexpr std::string_view kAlertLease = "vpoint:lease:alerts";
+constexpr std::string_view kReverifyLease = "vpoint:lease:reverify";
+constexpr std::string_view kAlertCursorPrefix = "alerts:cursor:";
+// Renews a lease only if this instance still holds it (compare-and-expire must be atomic).
+constexpr std::string_view kRenewScript =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
+MirrorError redis_failure(const cache::RedisError& e) {
+  return MirrorError{MirrorErrorKind::unavailable, "mirror unavailable: " + e.message, e};
+}
+
+std::string_view sv(const json::value* v) {
+  if (v && v->is_string()) return v->get_string();
+  return {};
+}
+std::string str(const json::object& o, std::string_view key) { return std::string(sv(o.if_contains(key))); }
+
+// Fields of a stream entry ([id, [f, v, f, v ...]]) as a map.
+struct StreamEntry {
+  std::string id;
+  std::unordered_map<std::string, std::string> fields;
+  const std::string& get(const std::string& key) const {
+    static const std::string kEmpty;
+    auto it = fields.find(key);
+    return it == fields.end() ? kEmpty : it->second;
+  }
+};
+std::vector<StreamEntry> stream_entries(const Reply& reply) {
+  std::vector<StreamEntry> out;
+  if (reply.type != Reply::Type::array) return out;
+  for (const auto& e : reply.elements) {
+    if (e.type != Reply::Type::array || e.elements.size() != 2) continue;
+    StreamEntry entry;
+    entry.id = e.elements[0].str;
+    const auto& f = e.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < f.size(); i += 2) entry.fields[f[i].str] = f[i + 1].str;
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+std::string default_instance_id() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}:{}", host, ::getpid(), random_hex(4));
+}
+
+json::object pack_json_of(const std::string& code_key, const std::string& code, const std::string& serial,
+                          const std::string& batch, const std::string& expiry) {
+  json::object pack{{code_key, code}, {"serial", serial}};
+  if (!batch.empty()) pack["batch"] = batch;
+  if (!expiry.empty()) pack["expiry"] = expiry;
+  return pack;
+}
+
+}  // namespace
+
+std::string_view to_string(LinkState state) {
+  switch (state) {
+    case LinkState::starting: return "starting";
+    case LinkState::loading: return "loading";
+    case LinkState::following: return "following";
+    case LinkState::offline: return "offline";
+    case LinkState::stopped: return "stopped";
+  }
+  return "starting";
+}
+
+std::string validate(const CentralLinkOptions& o) {
+  if (auto origin = parse_origin(o.url); !origin) return "[central] url: " + origin.error();
+  for (std::size_t i = 0; i < o.webhooks.size(); ++i) {
+    if (auto origin = parse_origin(o.webhooks[i].url); !origin)
+      return fmt::format("[[webhooks]] #{} url: {}", i + 1, origin.error());
+    if (o.webhooks[i].secret.empty()) return fmt::format("[[webhooks]] #{} secret: must not be empty", i + 1);
+  }
+  if (o.partitions_per_lease <= 0 || cache::kPartitions % o.partitions_per_lease != 0)
+    return fmt::format("partitions_per_lease must divide {}", cache::kPartitions);
+  if (o.drain_batch == 0 || o.drain_batch > 10000) return "drain_batch must be 1..10000 (the central system's limit)";
+  return {};
+}
+
+CentralLinkOptions central_link_options(const Config& config) {
+  CentralLinkOptions o;
+  o.url = config.central.url;
+  o.offline = config.central.offline;
+  o.webhooks = config.webhooks;
+  o.location = config.location.gln;
+  return o;
+}
+
+boost::asio::awaitable<MirrorResult<OutboxDepth>> read_outbox_depth(cache::Client& client) {
+  std::vector<Command> commands;
+  commands.reserve(cache::kPartitions);
+  for (int p = 0; p < cache::kPartitions; ++p) commands.push_back({"XLEN", fmt::format("ob:{{{}}}", p)});
+  auto replies = co_await client.pipeline(std::move(commands));
+  OutboxDepth depth;
+  for (int p = 0; p < static_cast<int>(replies.size()); ++p) {
+    if (!replies[p]) co_return Unexpected{redis_failure(replies[p].error())};
+    if (replies[p]->integer > 0) {
+      depth.partitions[p] = replies[p]->integer;
+      depth.total += replies[p]->integer;
+    }
+  }
+  co_return depth;
+}
+
+struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
+  asio::any_io_executor executor;
+  cache::Client& redis;
+  cache::Mirror& mirror;
+  CentralLinkOptions options;
+  std::shared_ptr<Readiness> readiness;
+  Origin central_origin;
+  std::unique_ptr<HttpConnectionPool> lookup_pool;
+
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> started{false};
+  std::mutex mutex;  // guards status, roles_running
+  std::condition_variable roles_done;
+  int roles_running = 0;
+  LinkStatus link_status;
+  std::atomic<bool> importing{false};
+  std::atomic<bool> central_reachable{false};
+  // Connections that stop() closes to end long polls at once: (strand, connection).
+  std::vector<std::pair<asio::strand<asio::any_io_executor>, std::shared_ptr<HttpConnection>>> live_connections;
+
+  Impl(asio::any_io_executor ex, cache::Client& c, cache::Mirror& m, CentralLinkOptions o, std::shared_ptr<Readiness> r)
+      : executor(std::move(ex)), redis(c), mirror(m), options(std::move(o)), readiness(std::move(r)) {
+    if (options.instance_id.empty()) options.instance_id = default_instance_id();
+    if (auto origin = parse_origin(options.url)) central_origin = *origin;
+    lookup_pool = std::make_unique<HttpConnectionPool>(executor, central_origin, client_options(options.lookup_timeout));
+  }
+
+  HttpClientOptions client_options(std::chrono::milliseconds timeout) const {
+    HttpClientOptions o;
+    o.request_timeout = timeout;
+    o.connect_timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::milliseconds(2000));
+    o.ca_file = options.ca_file;
+    return o;
+  }
+
+  template <class F>
+  void update(F f) {
+    std::lock_guard lock(mutex);
+    f(link_status);
+  }
+  void set_error(std::string message) {
+    update([&](LinkStatus& s) { s.last_error = std::move(message); });
+  }
+
+  // Sleeps in slices so that stop() is noticed quickly.
+  asio::awaitable<void> sleep(std::chrono::milliseconds d) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto until = std::chrono::steady_clock::now() + d;
+    while (!stopping && std::chrono::steady_clock::now() < until) {
+      timer.expires_after(std::min<std::chrono::steady_clock::duration>(until - std::chrono::steady_clock::now(),
+                                                                       std::chrono::milliseconds(50)));
+      co_await timer.async_wait(kTuple);
+    }
+  }
+  std::chrono::milliseconds next_backoff(std::chrono::milliseconds current) const {
+    if (current.count() == 0) return options.backoff_min;
+    return std::min(current * 2, options.backoff_max);
+  }
+
+  void spawn(std::string name, std::function<asio::awaitable<void>(asio::strand<asio::any_io_executor>)> role) {
+    {
+      std::lock_guard lock(mutex);
+      ++roles_running;
+    }
+    auto strand = asio::make_strand(executor);
+    auto self = shared_from_this();
+    asio::co_spawn(
+        strand,
+        [self, strand, role = std::move(role), name]() -> asio::awaitable<void> {
+          try {
+            co_await role(strand);
+          } catch (const std::exception& e) {
+            log_event(spdlog::level::err, "central_link_role_failed", {{"role", name}, {"error", e.what()}});
+          }
+          std::lock_guard lock(self->mutex);
+          --self->roles_running;
+          self->roles_done.notify_all();
+        },
+        asio::detached);
+  }
+
+  // The connection of a role, shared with stop(): a close() posted by stop() may run after the role ended.
+  std::shared_ptr<HttpConnection> role_connection(asio::strand<asio::any_io_executor> strand, const Origin& origin) {
+    auto c = std::make_shared<HttpConnection>(strand, origin, client_options(options.request_timeout));
+    std::lock_guard lock(mutex);
+    live_connections.emplace_back(strand, c);
+    return c;
+  }
+
+  // ---------------------------------------------------------------- status in Redis (for `vpoint status`)
+  asio::awaitable<void> publish_status() {
+    LinkStatus s;
+    {
+      std::lock_guard lock(mutex);
+      s = link_status;
+    }
+    co_await redis.command(cmd("HSET", std::string(kLinkStatusKey), "state", std::string(to_string(s.state)), "generation",
+                            std::to_string(s.generation), "feed_seq", std::to_string(s.feed_seq), "central_seq",
+                            std::to_string(s.central_seq), "last_sync_ms", std::to_string(s.last_sync_ms), "instance",
+                            options.instance_id, "updated_ms", std::to_string(unix_ms_now()), "last_error",
+                            s.last_error));
+  }
+
+  // ---------------------------------------------------------------- feed
+  asio::awaitable<bool> import_snapshot(HttpConnection& http, bool replace) {
+    importing = true;
+    update([](LinkStatus& s) {
+      s.state = LinkState::loading;
+      s.import_packs = 0;
+    });
+    log_event(spdlog::level::info, "snapshot_import_started", {{"url", options.url}, {"replace", replace}});
+    cache::ImportOptions io;
+    io.replace = replace;
+    io.progress_every = 100000;
+    auto self = this;
+    io.progress = [self](const cache::ImportProgress& p) {
+      self->update([&](LinkStatus& s) { s.import_packs = p.packs; });
+      log_event(spdlog::level::info, "snapshot_import_progress",
+                {{"lines", p.lines}, {"products", p.products}, {"batches", p.batches}, {"packs", p.packs}});
+    };
+    cache::SnapshotLoader loader(mirror, io);
+    auto begun = co_await loader.begin();
+    if (!begun) {
+      importing = false;
+      set_error("snapshot import: " + begun.error().message);
+      log_event(spdlog::level::err, "snapshot_import_failed", {{"error", begun.error().message}});
+      co_return false;
+    }
+    std::string line_error;
+    LineHandler on_line = [&](std::string_view line) -> asio::awaitable<bool> {
+      auto added = co_await loader.add_line(line);
+      if (!added) {
+        line_error = added.error().message;
+        co_return false;
+      }
+      co_return !stopping.load();
+    };
+    auto streamed = co_await http.stream_lines("/central/v1/snapshot", on_line, options.snapshot_idle_timeout);
+    std::string failure;
+    if (!streamed) failure = streamed.error().message;
+    else if (!line_error.empty()) failure = line_error;
+    else if (streamed->status != 200) failure = fmt::format("HTTP {}: {}", streamed->status, streamed->error_body);
+    else if (streamed->stopped) failure = "stopped";
+    if (failure.empty()) {
+      auto stats = co_await loader.finish();
+      if (!stats) failure = stats.error().message;
+      else {
+        update([&](LinkStatus& s) {
+          s.generation = stats->generation;
+          s.feed_seq = stats->seq;
+          s.import_packs = stats->packs;
+          s.last_sync_ms = unix_ms_now();
+        });
+        log_event(spdlog::level::info, "snapshot_import_done",
+                  {{"generation", stats->generation}, {"seq", stats->seq}, {"products", stats->products},
+                   {"batches", stats->batches}, {"packs", stats->packs}, {"seconds", stats->seconds}});
+      }
+    }
+    importing = false;
+    if (!failure.empty()) {
+      set_error("snapshot import: " + failure);
+      log_event(spdlog::level::err, "snapshot_import_failed", {{"error", failure}});
+      co_return false;
+    }
+    co_return true;
+  }
+
+  asio::awaitable<void> follow_feed(asio::strand<asio::any_io_executor> strand) {
+    auto http_ptr = role_connection(strand, central_origin);
+    HttpConnection& http = *http_ptr;
+    std::chrono::milliseconds backoff{0};
+    bool need_replace = false;
+    std::int64_t last_seq = -1;
+    while (!stopping) {
+      auto position = co_await mirror.feed_position();
+      if (!position) {
+        set_error(position.error().message);
+        backoff = next_backoff(backoff);
+        co_await sleep(backoff);
+        continue;
+      }
+      auto [generation, seq] = *position;
+      if (generation == 0 || need_replace) {
+        // Empty mirror (first start) or a position the feed no longer has: a full snapshot.
+        bool ok = co_await import_snapshot(http, need_replace);
+        if (!ok) {
+          update([](LinkStatus& s) { s.state = LinkState::offline; });
+          central_reachable = false;
+          backoff = next_backoff(backoff);
+          co_await sleep(backoff);
+          continue;
+        }
+        need_replace = false;
+        backoff = {};
+        continue;
+      }
+      if (last_seq >= 0 && seq < last_seq) seq = last_seq;  // another instance may lag; never go back
+      update([&](LinkStatus& s) {
+        s.generation = generation;
+        s.feed_seq = seq;
+      });
+      std::string target = fmt::format("/central/v1/changes?since={}&wait={}", seq, options.feed_wait.count());
+      auto res = co_await http.request(boost::beast::http::verb::get, target, {}, {},
+                                       options.feed_wait + std::chrono::seconds(10));
+      if (!res || res->result_int() >= 500) {
+        std::string why = !res ? res.error().message : fmt::format("HTTP {}", res->result_int());
+        central_reachable = false;
+        update([&](LinkStatus& s) {
+          s.state = LinkState::offline;
+          s.last_error = "change feed: " + why;
+        });
+        co_await publish_status();
+        log_event(spdlog::level::warn, "central_feed_unavailable", {{"error", why}});
+        backoff = next_backoff(backoff);
+        co_await sleep(backoff);
+        continue;
+      }
+      if (res->result_int() == 410) {
+        log_event(spdlog::level::warn, "central_feed_position_gone", {{"since", seq}});
+        need_replace = true;
+        continue;
+      }
+      if (res->result_int() != 200) {
+        set_error(fmt::format("change feed: HTTP {}: {}", res->result_int(), res->body().substr(0, 300)));
+        backoff = next_backoff(backoff);
+        co_await sleep(backoff);
+        continue;
+      }
+      central_reachable = true;
+      backoff = {};
+      std::int64_t head = 0;
+      if (auto it = res->find("Central-Seq"); it != res->end()) head = std::atoll(std::string(it->value()).c_str());
+      std::vector<std::string> lines;
+      std::int64_t expected = seq + 1;
+      std::uint64_t gaps = 0;
+      std::string_view body = res->body();
+      while (!body.empty()) {
+        auto nl = body.find('\n');
+        std::string_view line = body.substr(0, nl);
+        body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
+        if (line.empty()) continue;
+        // Gaps: the feed numbers every change; a jump means changes we never saw (reported, not fatal: the
+        // lines we have are still newer than the mirror).
+        boost::system::error_code ec;
+        auto v = json::parse(line, ec);
+        if (!ec && v.is_object()) {
+          if (auto* s = v.as_object().if_contains("seq"); s && s->is_int64()) {
+            std::int64_t n = s->get_int64();
+            if (n <= seq) continue;  // already applied (idempotent replay)
+            if (n != expected) {
+              ++gaps;
+              log_event(spdlog::level::warn, "central_feed_gap", {{"expected", expected}, {"got", n}});
+            }
+            expected = n + 1;
+          }
+        }
+        lines.emplace_back(line);
+      }
+      std::int64_t new_seq = seq;
+      if (!lines.empty()) {
+        auto applied = co_await apply_changes(mirror, lines);
+        if (!applied) {
+          set_error("feed apply: " + applied.error().message);
+          log_event(spdlog::level::err, "central_feed_apply_failed", {{"error", applied.error().message}});
+          backoff = next_backoff(backoff);
+          co_await sleep(backoff);
+          continue;
+        }
+        new_seq = *applied;
+        co_await announce_recalls(lines);
+      }
+      last_seq = new_seq;
+      update([&](LinkStatus& s) {
+        s.state = LinkState::following;
+        s.feed_seq = new_seq;
+        s.central_seq = std::max(head, new_seq);
+        s.last_sync_ms = unix_ms_now();
+        s.feed_gaps += gaps;
+        s.last_error.clear();
+      });
+      co_await publish_status();
+    }
+  }
+
+  // A batch recalled or withdrawn through the feed: one alert for this site (issue 6 "Recalls").
+  asio::awaitable<void> announce_recalls(const std::vector<std::string>& lines) {
+    for (const auto& line : lines) {
+      boost::system::error_code ec;
+      auto v = json::parse(line, ec);
+      if (ec || !v.is_object()) continue;
+      const auto& o = v.as_object();
+      if (str(o, "type") != "batch" || str(o, "op") == "delete") continue;
+      std::string state = str(o, "state");
+      if (state != "recalled" && state != "withdrawn") continue;
+      std::string code_key = o.contains("gtin") ? "gtin" : "ppn";
+      json::object pack{{code_key, str(o, code_key)}, {"batch", str(o, "batch")}, {"expiry", str(o, "expiry")}};
+      json::object alert{{"reason", state == "recalled" ? "batch_recalled" : "batch_withdrawn"},
+                         {"nmvs_code", nullptr},
+                         {"verdict", state},
+                         {"pack", std::move(pack)},
+                         {"location", options.location},
+                         {"actor", "central"},
+                         {"transaction_id", nullptr},
+                         {"details", {{"batch_reason", str(o, "reason")}, {"feed_seq", o.contains("seq") ? o.at("seq") : json::value()}}}};
+      co_await raise_alert(std::move(alert));
+    }
+  }
+
+  // ---------------------------------------------------------------- alerts into Redis
+  // Same record shape as the pack routes' AlertStore (alerts.hpp): XADD alerts * reason R tx T json BODY; the
+  // alert's id is its stream id. One alert per (reason, transaction): a retried drain round raises no twin.
+  asio::awaitable<MirrorResult<std::string>> raise_alert(json::object alert) {
+    alert.erase("id");
+    if (!alert.contains("time")) alert["time"] = format_rfc3339(unix_ms_now());
+    alert["delivery"] = "pending";
+    std::string reason = str(alert, "reason");
+    std::string tx = str(alert, "transaction_id");
+    std::string dedupe_key;
+    if (!tx.empty()) {
+      dedupe_key = "alerts:central:" + reason + ":" + tx;
+      auto known = co_await redis.command(cmd("GET", dedupe_key));
+      if (!known) co_return Unexpected{redis_failure(known.error())};
+      if (known->type == Reply::Type::string) co_return known->str;
+    }
+    std::string body = json::serialize(alert);
+    auto added = co_await redis.command(cmd("XADD", std::string(kAlertsStream), "*", "reason", reason, "tx", tx, "json", body));
+    if (!added) co_return Unexpected{redis_failure(added.error())};
+    if (added->is_error()) co_return Unexpected{MirrorError{MirrorErrorKind::protocol, added->str, std::nullopt}};
+    std::string id = added->str;
+    if (!dedupe_key.empty()) co_await redis.command(cmd("SET", dedupe_key, id, "EX", "172800"));
+    log_event(spdlog::level::warn, "alert_raised", {{"id", id}, {"reason", reason}, {"transaction_id", tx}});
+    co_return id;
+  }
+
+  // ---------------------------------------------------------------- leases
+  asio::awaitable<bool> hold_lease(const std::string& key, bool held) {
+    std::string ttl = std::to_string(options.lease_ttl.count());
+    if (held) {
+      auto r = co_await redis.command(cmd("EVAL", std::string(kRenewScript), "1", key, options.instance_id, ttl), key);
+      if (r && r->type == Reply::Type::integer && r->integer == 1) co_return true;
+      if (!r) co_return false;  // Redis down: the drain would fail anyway; the lease expires by itself
+    }
+    auto r = co_await redis.command(cmd("SET", key, options.instance_id, "NX", "PX", ttl));
+    co_return r && r->type == Reply::Type::status;
+  }
+
+  // ---------------------------------------------------------------- write-back
+  struct OutboxItem {
+    int partition = 0;
+    StreamEntry entry;
+  };
+
+  asio::awaitable<std::optional<cache::Product>> product_of(std::unordered_map<std::string, std::optional<cache::Product>>& cache_map,
+                                                            const std::string& code) {
+    if (auto it = cache_map.find(code); it != cache_map.end()) co_return it->second;
+    auto p = co_await mirror.product(code);
+    std::optional<cache::Product> product = p ? *p : std::nullopt;
+    if (p) cache_map[code] = product;
+    co_return product;
+  }
+
+  // The transaction JSON of one outbox entry (design.md "POST /central/v1/transactions").
+  json::object transaction_of(const StreamEntry& e, const std::optional<cache::Product>& product) {
+    const std::string& code = e.get("code");
+    std::string code_key = "gtin";
+    std::string batch, expiry;
+    if (product) {
+      if (code != product->gtin && !product->ppn.empty() && (code == product->ppn || product->gtin.empty())) code_key = "ppn";
+      long index = std::atol(e.get("batch").c_str());
+      if (index >= 0 && static_cast<std::size_t>(index) < product->batches.size()) {
+        batch = product->batches[index].batch;
+        expiry = product->batches[index].expiry;
+      }
+    } else if (code.size() != 14) {
+      code_key = "ppn";
+    }
+    int action_number = std::atoi(e.get("action").c_str());
+    std::string action = "supply";
+    if (action_number >= 1 && action_number <= 7)
+      action = std::string(cache::to_string(static_cast<cache::Action>(action_number)));
+    json::object tx{{"id", e.get("tx")},
+                    {code_key, code},
+                    {"serial", e.get("serial")},
+                    {"batch", batch},
+                    {"expiry", expiry},
+                    {"action", action},
+                    {"undo", e.get("op") == "u"},
+                    {"location", e.get("location")},
+                    {"actor", e.get("actor")},
+                    {"time", format_rfc3339(std::atoll(e.get("t").c_str()))}};
+    return tx;
+  }
+
+  // Who got there first: the latest history entry of the pack at the central system that is not ours.
+  asio::awaitable<json::object> conflict_details(const json::object& tx) {
+    json::object details;
+    std::string code = tx.contains("gtin") ? str(tx, "gtin") : str(tx, "ppn");
+    auto lease = lookup_pool->acquire();
+    auto res = co_await lease->request(boost::beast::http::verb::get,
+                                       fmt::format("/central/v1/packs/{}/{}", code, str(tx, "serial")));
+    if (!res || res->result_int() != 200) co_return details;
+    boost::system::error_code ec;
+    auto v = json::parse(res->body(), ec);
+    if (ec || !v.is_object()) co_return details;
+    const auto& o = v.as_object();
+    details["central_status"] = str(o, "status");
+    if (auto* h = o.if_contains("history"); h && h->is_array()) {
+      const auto& history = h->as_array();
+      for (auto it = history.rbegin(); it != history.rend(); ++it) {
+        if (!it->is_object()) continue;
+        const auto& entry = it->as_object();
+        std::string other = str(entry, "transaction");
+        if (other == str(tx, "id")) continue;
+        details["conflicting_transaction"] = other;
+        details["conflicting_location"] = str(entry, "location");
+        details["conflicting_actor"] = str(entry, "actor");
+        details["conflicting_event"] = str(entry, "event");
+        if (auto* t = entry.if_contains("time")) details["conflicting_time"] = *t;
+        break;
+      }
+    }
+    co_return details;
+  }
+
+  asio::awaitable<void> alert_rejection(const json::object& tx, std::string_view code) {
+    json::object details = co_await conflict_details(tx);
+    details["action"] = tx.at("action");
+    details["undo"] = tx.at("undo");
+    std::string code_key = tx.contains("gtin") ? "gtin" : "ppn";
+    json::object alert{{"reason", "central_rejected"},
+                       {"nmvs_code", code.empty() ? json::value() : json::value(code)},
+                       {"verdict", "rejected"},
+                       {"pack", pack_json_of(code_key, str(tx, code_key), str(tx, "serial"), str(tx, "batch"), str(tx, "expiry"))},
+                       {"location", tx.at("location")},
+                       {"actor", tx.at("actor")},
+                       {"transaction_id", tx.at("id")},
+                       {"details", std::move(details)}};
+    co_await raise_alert(std::move(alert));
+  }
+
+  asio::awaitable<void> drain_outbox(asio::strand<asio::any_io_executor> strand) {
+    auto http_ptr = role_connection(strand, central_origin);
+    HttpConnection& http = *http_ptr;
+    const int ranges = cache::kPartitions / options.partitions_per_lease;
+    std::vector<bool> held(ranges, false);
+    auto lease_checked = std::chrono::steady_clock::time_point{};
+    std::chrono::milliseconds backoff{0};
+    bool one_by_one = false;
+    while (!stopping) {
+      if (std::chrono::steady_clock::now() - lease_checked > options.lease_ttl / 3) {
+        for (int r = 0; r < ranges; ++r) held[r] = co_await hold_lease(std::string(kLeasePrefix) + std::to_string(r), held[r]);
+        lease_checked = std::chrono::steady_clock::now();
+      }
+      std::vector<int> owned;
+      for (int r = 0; r < ranges; ++r)
+        if (held[r])
+          for (int p = r * options.partitions_per_lease; p < (r + 1) * options.partitions_per_lease; ++p) owned.push_back(p);
+      if (owned.empty()) {
+        co_await sleep(options.lease_ttl / 3);
+        continue;
+      }
+      std::vector<Command> reads;
+      reads.reserve(owned.size());
+      for (int p : owned)
+        reads.push_back(cmd("XRANGE", fmt::format("ob:{{{}}}", p), "-", "+", "COUNT", std::to_string(options.per_partition)));
+      auto replies = co_await redis.pipeline(std::move(reads));
+      std::vector<OutboxItem> items;
+      bool redis_failed = false;
+      for (std::size_t i = 0; i < replies.size() && items.size() < options.drain_batch; ++i) {
+        if (!replies[i]) {
+          redis_failed = true;
+          break;
+        }
+        // Whole prefix of a partition, in stream order: the central system sees its changes in order.
+        for (auto& e : stream_entries(*replies[i])) {
+          if (items.size() >= options.drain_batch) break;
+          items.push_back({owned[i], std::move(e)});
+        }
+      }
+      if (redis_failed) {
+        backoff = next_backoff(backoff);
+        co_await sleep(backoff);
+        continue;
+      }
+      if (items.empty()) {
+        co_await sleep(options.drain_idle);
+        continue;
+      }
+      if (one_by_one) items.resize(1);
+      std::unordered_map<std::string, std::optional<cache::Product>> products;
+      json::array transactions;
+      for (const auto& item : items) {
+        auto product = co_await product_of(products, item.entry.get("code"));
+        transactions.push_back(transaction_of(item.entry, product));
+      }
+      std::string body = json::serialize(json::object{{"transactions", transactions}});
+      update([&](LinkStatus& s) { s.sent += items.size(); });
+      auto res = co_await http.request(boost::beast::http::verb::post, "/central/v1/transactions", std::move(body),
+                                       header_list("Idempotency-Key", str(transactions[0].as_object(), "id")));
+      if (!res || res->result_int() >= 500 || res->result_int() == 408 || res->result_int() == 429) {
+        // Nothing leaves the outbox: the same transactions (same ids) go again after the backoff.
+        std::string why = !res ? res.error().message : fmt::format("HTTP {}", res->result_int());
+        set_error("write-back: " + why);
+        log_event(spdlog::level::warn, "central_writeback_retry",
+                  {{"error", why}, {"transactions", items.size()}, {"backoff_ms", next_backoff(backoff).count()}});
+        backoff = next_backoff(backoff);
+        co_await sleep(backoff);
+        continue;
+      }
+      backoff = {};
+      std::vector<std::pair<std::string, std::string>> verdicts;  // (tx id, "accepted" | "rejected:<code>")
+      std::unordered_map<std::string, std::pair<std::string, std::string>> by_id;  // id -> (result, code)
+      if (res->result_int() == 200) {
+        boost::system::error_code ec;
+        auto v = json::parse(res->body(), ec);
+        if (!ec && v.is_object())
+          if (auto* r = v.as_object().if_contains("results"); r && r->is_array())
+            for (const auto& e : r->as_array())
+              if (e.is_object()) by_id[str(e.as_object(), "id")] = {str(e.as_object(), "result"), str(e.as_object(), "code")};
+        one_by_one = false;
+      } else if (items.size() > 1) {
+        // A 4xx for the whole batch: find the offending entry by sending one at a time.
+        log_event(spdlog::level::warn, "central_writeback_batch_refused",
+                  {{"status", res->result_int()}, {"body", res->body().substr(0, 300)}});
+        one_by_one = true;
+        continue;
+      } else {
+        // This one entry is refused as malformed: it can never be accepted; it leaves with an alert.
+        by_id[str(transactions[0].as_object(), "id")] = std::make_pair(std::string("rejected"), std::string("VPOINT_BAD_TRANSACTION"));
+        one_by_one = false;
+      }
+      std::vector<Command> deletes;
+      std::uint64_t accepted = 0, rejected = 0;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto& tx = transactions[i].as_object();
+        auto it = by_id.find(str(tx, "id"));
+        if (it == by_id.end() || (it->second.first != "accepted" && it->second.first != "rejected")) continue;
+        if (it->second.first == "rejected") {
+          ++rejected;
+          co_await alert_rejection(tx, it->second.second);
+        } else {
+          ++accepted;
+        }
+        deletes.push_back(cmd("XDEL", fmt::format("ob:{{{}}}", items[i].partition), items[i].entry.id));
+      }
+      auto deleted = co_await redis.pipeline(std::move(deletes));
+      for (const auto& d : deleted)
+        if (!d) log_event(spdlog::level::warn, "outbox_delete_failed", {{"error", d.error().message}});
+      update([&](LinkStatus& s) {
+        s.accepted += accepted;
+        s.rejected += rejected;
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- alert delivery
+  struct Target {
+    std::string name;  // "central" | "webhook:<url>"
+    Origin origin;
+    std::string secret;  // webhooks only
+  };
+
+  // The alert object of a stream entry: its "json" field (or the fields themselves).
+  static json::object alert_object(const StreamEntry& e) {
+    for (const char* field : {"json", "alert", "body"}) {
+      const auto& text = e.get(field);
+      if (text.empty()) continue;
+      boost::system::error_code ec;
+      auto v = json::parse(text, ec);
+      if (!ec && v.is_object()) return v.as_object();
+    }
+    json::object o;
+    for (const auto& [k, v] : e.fields) o[k] = v;
+    if (!o.contains("id")) o["id"] = e.id;
+    return o;
+  }
+
+  asio::awaitable<void> deliver_to(asio::strand<asio::any_io_executor> strand, Target target) {
+    auto http_ptr = role_connection(strand, target.origin);
+    HttpConnection& http = *http_ptr;
+    std::string cursor_key = std::string(kAlertCursorPrefix) + target.name;
+    std::string lease_key = std::string(kAlertLease) + ":" + target.name;
+    bool held = false;
+    auto lease_checked = std::chrono::steady_clock::time_point{};
+    while (!stopping) {
+      if (std::chrono::steady_clock::now() - lease_checked > options.lease_ttl / 3) {
+        held = co_await hold_lease(lease_key, held);
+        lease_checked = std::chrono::steady_clock::now();
+      }
+      if (!held) {
+        co_await sleep(options.lease_ttl / 3);
+        continue;
+      }
+      auto cursor = co_await redis.command(cmd("GET", cursor_key));
+      if (!cursor) {
+        co_await sleep(options.backoff_max);
+        continue;
+      }
+      std::string after = cursor->is_nil() ? "-" : "(" + cursor->str;
+      auto read = co_await redis.command(cmd("XRANGE", std::string(kAlertsStream), after, "+", "COUNT", "50"));
+      if (!read) {
+        co_await sleep(options.backoff_max);
+        continue;
+      }
+      auto entries = stream_entries(*read);
+      if (entries.empty()) {
+        co_await sleep(std::chrono::milliseconds(200));
+        continue;
+      }
+      for (const auto& entry : entries) {
+        if (stopping) break;
+        json::object alert = alert_object(entry);
+        // The alert's id is its stream id (alerts.hpp), as GET /v1/alerts shows it.
+        std::string alert_id = entry.id;
+        alert["id"] = alert_id;
+        alert.erase("delivery");
+        std::string body = json::serialize(alert);
+        std::chrono::milliseconds backoff{0};
+        int attempts = 0;
+        bool delivered = false;
+        while (!stopping && !delivered) {
+          ++attempts;
+          auto headers = header_list("Idempotency-Key", alert_id);
+          if (!target.secret.empty())
+            headers.emplace_back("Vpoint-Signature", webhook_signature(target.secret, unix_ms_now() / 1000, body));
+          std::string path = target.name == "central" ? "/central/v1/alerts" : "";
+          if (path.empty() && target.origin.base_path.empty()) path = "/";
+          auto res = co_await http.request(boost::beast::http::verb::post, path, body, std::move(headers));
+          std::string error;
+          if (res && res->result_int() / 100 == 2) delivered = true;
+          else error = res ? fmt::format("HTTP {}", res->result_int()) : res.error().message;
+          json::object status{{"status", delivered ? "delivered" : "retrying"},
+                              {"attempts", attempts},
+                              {"at", format_rfc3339(unix_ms_now())}};
+          if (!delivered) status["last_error"] = error;
+          co_await redis.command(cmd("HSET", alert_delivery_key(alert_id), target.name, json::serialize(status)));
+          if (!delivered) {
+            log_event(spdlog::level::warn, "alert_delivery_retry",
+                      {{"alert", alert_id}, {"target", target.name}, {"attempt", attempts}, {"error", error}});
+            backoff = next_backoff(backoff);
+            co_await sleep(backoff);
+          }
+        }
+        if (!delivered) break;
+        update([](LinkStatus& s) { ++s.alerts_delivered; });
+        co_await redis.command(cmd("SET", cursor_key, entry.id));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- read-through
+  asio::awaitable<ReadThrough> read_through(std::string code, std::string serial) {
+    ReadThrough out;
+    auto lease = lookup_pool->acquire();
+    auto res = co_await lease->request(boost::beast::http::verb::get,
+                                       fmt::format("/central/v1/packs/{}/{}", code, serial), {}, {},
+                                       options.lookup_timeout);
+    if (!res) {
+      out.detail = res.error().message;
+      co_return out;
+    }
+    if (res->result_int() == 404) {
+      out.status = ReadThroughStatus::not_found;
+      co_return out;
+    }
+    if (res->result_int() != 200) {
+      out.detail = fmt::format("HTTP {}", res->result_int());
+      co_return out;
+    }
+    boost::system::error_code ec;
+    auto v = json::parse(res->body(), ec);
+    if (ec || !v.is_object()) {
+      out.detail = "the central system's answer is not a JSON object";
+      co_return out;
+    }
+    CentralPack pack;
+    pack.object = v.as_object();
+    pack.code_key = pack.object.contains("gtin") ? "gtin" : "ppn";
+    pack.code = str(pack.object, pack.code_key);
+    pack.serial = str(pack.object, "serial");
+    pack.batch = str(pack.object, "batch");
+    pack.expiry = str(pack.object, "expiry");
+    pack.status = str(pack.object, "status");
+    if (pack.code.empty()) pack.code = code;
+    if (pack.serial.empty()) pack.serial = serial;
+    out.status = ReadThroughStatus::found;
+    auto cached = co_await cache_pack(mirror, pack);
+    out.cached = cached && *cached;
+    if (!cached) out.detail = "caching into the mirror failed: " + cached.error().message;
+    out.pack = std::move(pack);
+    co_return out;
+  }
+
+  // ---------------------------------------------------------------- re-verification (Art 29)
+  asio::awaitable<MirrorResult<bool>> record_unconfirmed(UnconfirmedScan scan) {
+    if (scan.time_ms == 0) scan.time_ms = unix_ms_now();
+    if (scan.transaction_id.empty()) scan.transaction_id = random_hex(16);
+    json::object o{{"code", scan.code},       {"serial", scan.serial},    {"batch", scan.batch},
+                   {"expiry", scan.expiry},   {"action", scan.action},    {"transaction_id", scan.transaction_id},
+                   {"location", scan.location}, {"actor", scan.actor},    {"time_ms", scan.time_ms}};
+    auto r = co_await redis.command(cmd("HSET", std::string(kReverifyKey), scan.transaction_id, json::serialize(o)));
+    if (!r) co_return Unexpected{redis_failure(r.error())};
+    co_return true;
+  }
+
+  asio::awaitable<void> alert_unconfirmed(const json::object& scan, std::string reason, json::object details,
+                                          std::string nmvs_code = {}) {
+    std::string code = str(scan, "code");
+    std::string code_key = code.size() == 14 ? "gtin" : "ppn";
+    details["action"] = scan.contains("action") ? scan.at("action") : json::value();
+    details["accepted_offline_at"] = format_rfc3339(scan.contains("time_ms") && scan.at("time_ms").is_int64() ? scan.at("time_ms").get_int64() : 0);
+    json::object alert{{"reason", std::move(reason)},
+                       {"nmvs_code", nmvs_code.empty() ? json::value() : json::value(nmvs_code)},
+                       {"verdict", "unconfirmed_failed"},
+                       {"pack", pack_json_of(code_key, code, str(scan, "serial"), str(scan, "batch"), str(scan, "expiry"))},
+                       {"location", scan.contains("location") ? scan.at("location") : json::value()},
+                       {"actor", scan.contains("actor") ? scan.at("actor") : json::value()},
+                       {"transaction_id", scan.contains("transaction_id") ? scan.at("transaction_id") : json::value()},
+                       {"details", std::move(details)}};
+    co_await raise_alert(std::move(alert));
+  }
+
+  // One recorded scan: true = settled (remove it), false = central unreachable (try later).
+  asio::awaitable<bool> reverify_one(HttpConnection& http, const json::object& scan) {
+    std::string code = str(scan, "code"), serial = str(scan, "serial"), action = str(scan, "action");
+    auto looked = co_await read_through(code, serial);
+    if (looked.status == ReadThroughStatus::unavailable) co_return false;
+    if (looked.status == ReadThroughStatus::not_found) {
+      co_await alert_unconfirmed(scan, std::string("offline_pack_unknown"), json_pair("central", "unknown pack"), std::string("NMVS_NC_PC_02"));
+      co_return true;
+    }
+    const CentralPack& pack = *looked.pack;
+    std::string scanned_batch = str(scan, "batch");
+    if (!scanned_batch.empty() && scanned_batch != pack.batch) {
+      co_await alert_unconfirmed(scan, std::string("offline_batch_mismatch"), json_pair("central_batch", pack.batch), std::string("NMVS_FE_LOT_13"));
+      co_return true;
+    }
+    if (action == "verify") {
+      if (pack.status != "active")
+        co_await alert_unconfirmed(scan, std::string("offline_pack_inactive"), json_pair("central_status", pack.status), std::string("NMVS_NC_PCK_22"));
+      co_return true;
+    }
+    // A decommission accepted offline: it becomes a transaction of its own (same id: idempotent).
+    std::int64_t t = scan.contains("time_ms") && scan.at("time_ms").is_int64() ? scan.at("time_ms").get_int64() : unix_ms_now();
+    json::object tx{{"id", str(scan, "transaction_id")}, {pack.code_key, pack.code}, {"serial", pack.serial},
+                    {"batch", pack.batch}, {"expiry", pack.expiry}, {"action", action}, {"undo", false},
+                    {"location", str(scan, "location")}, {"actor", str(scan, "actor")}, {"time", format_rfc3339(t)}};
+    json::array list;
+    list.push_back(tx);
+    json::object request;
+    request["transactions"] = std::move(list);
+    auto res = co_await http.request(boost::beast::http::verb::post, "/central/v1/transactions", json::serialize(request));
+    if (!res || res->result_int() >= 500) co_return false;
+    std::string result = "rejected", code_text;
+    if (res->result_int() == 200) {
+      boost::system::error_code ec;
+      auto v = json::parse(res->body(), ec);
+      if (!ec && v.is_object())
+        if (auto* r = v.as_object().if_contains("results"); r && r->is_array() && !r->as_array().empty() && r->as_array()[0].is_object()) {
+          result = str(r->as_array()[0].as_object(), "result");
+          code_text = str(r->as_array()[0].as_object(), "code");
+        }
+    } else {
+      code_text = "VPOINT_BAD_TRANSACTION";
+    }
+    if (result != "accepted") {
+      json::object details = co_await conflict_details(tx);
+      co_await alert_unconfirmed(scan, std::string("offline_decommission_rejected"), std::move(details),
+                                 code_text);
+    }
+    co_return true;
+  }
+
+  asio::awaitable<void> reverify_loop(asio::strand<asio::any_io_executor> strand) {
+    auto http_ptr = role_connection(strand, central_origin);
+    HttpConnection& http = *http_ptr;
+    bool held = false;
+    while (!stopping) {
+      co_await sleep(options.reverify_interval);
+      if (stopping) break;
+      held = co_await hold_lease(std::string(kReverifyLease), held);
+      if (!held) continue;
+      auto all = co_await redis.command(cmd("HGETALL", std::string(kReverifyKey)));
+      if (!all || all->type != Reply::Type::array) continue;
+      for (std::size_t i = 0; i + 1 < all->elements.size() && !stopping; i += 2) {
+        boost::system::error_code ec;
+        auto v = json::parse(all->elements[i + 1].str, ec);
+        bool settled = true;
+        if (!ec && v.is_object()) settled = co_await reverify_one(http, v.as_object());
+        if (!settled) break;  // still offline: keep the rest for later
+        co_await redis.command(cmd("HDEL", std::string(kReverifyKey), all->elements[i].str));
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- readiness
+  void install_checks() {
+    if (!readiness) return;
+    std::weak_ptr<Impl> weak = shared_from_this();
+    readiness->set_check("mirror", true, [weak]() -> asio::awaitable<CheckResult> {
+      auto self = weak.lock();
+      if (!self) co_return CheckResult{CheckState::unknown, "central link stopped"};
+      if (self->importing) {
+        auto s = self->status_copy();
+        co_return CheckResult{CheckState::failing, fmt::format("loading: {} packs imported", s.import_packs)};
+      }
+      auto s = self->status_copy();
+      if (s.generation == 0) co_return CheckResult{CheckState::failing, "loading: the mirror is empty"};
+      co_return CheckResult{CheckState::ok, fmt::format("generation {}, feed position {}", s.generation, s.feed_seq)};
+    });
+    readiness->set_check("central", false, [weak]() -> asio::awaitable<CheckResult> {
+      auto self = weak.lock();
+      if (!self) co_return CheckResult{CheckState::unknown, "central link stopped"};
+      auto s = self->status_copy();
+      if (s.state == LinkState::following) co_return CheckResult{CheckState::ok, fmt::format("following at {}", s.feed_seq)};
+      if (s.state == LinkState::loading) co_return CheckResult{CheckState::unknown, "loading snapshot"};
+      co_return CheckResult{CheckState::failing, fmt::format("{}: {}", to_string(s.state), s.last_error)};
+    });
+  }
+
+  LinkStatus status_copy() {
+    std::lock_guard lock(mutex);
+    return link_status;
+  }
+};
+
+CentralLink::CentralLink(asio::any_io_executor executor, cache::Client& client, cache::Mirror& mirror,
+                         CentralLinkOptions options, std::shared_ptr<Readiness> readiness)
+    : impl_(std::make_shared<Impl>(std::move(executor), client, mirror, std::move(options), std::move(readiness))) {}
+
+CentralLink::~CentralLink() { stop(std::chrono::milliseconds(10000)); }
+
+void CentralLink::start() {
+  if (impl_->started.exchange(true)) return;
+  impl_->install_checks();
+  auto impl = impl_.get();
+  if (impl_->options.follow_feed) impl_->spawn("follow_feed", [impl](auto s) { return impl->follow_feed(s); });
+  if (impl_->options.drain_outbox) impl_->spawn("drain_outbox", [impl](auto s) { return impl->drain_outbox(s); });
+  if (impl_->options.deliver_alerts) {
+    impl_->spawn("deliver_alerts_central", [impl](auto s) {
+      return impl->deliver_to(s, Impl::Target{"central", impl->central_origin, {}});
+    });
+    for (const auto& hook : impl_->options.webhooks) {
+      auto origin = parse_origin(hook.url);
+      if (!origin) continue;
+      Impl::Target target{"webhook:" + hook.url, *origin, hook.secret};
+      impl_->spawn("deliver_alerts_webhook", [impl, target](auto s) { return impl->deliver_to(s, target); });
+    }
+  }
+  if (impl_->options.reverify) impl_->spawn("reverify", [impl](auto s) { return impl->reverify_loop(s); });
+}
+
+void CentralLink::stop(std::chrono::milliseconds timeout) {
+  if (!impl_->started) return;
+  impl_->stopping = true;
+  {
+    std::lock_guard lock(impl_->mutex);
+    // Ends long polls and slow requests now; each close runs on the strand that owns the connection.
+    for (auto& [strand, connection] : impl_->live_connections) asio::post(strand, [c = connection] { c->close(); });
+  }
+  std::unique_lock lock(impl_->mutex);
+  impl_->roles_done.wait_for(lock, timeout, [&] { return impl_->roles_running == 0; });
+  impl_->live_connections.clear();
+  impl_->link_status.state = LinkState::stopped;
+}
+
+asio::awaitable<void> CentralLink::stop_async() {
+  impl_->stopping = true;
+  {
+    std::lock_guard lock(impl_->mutex);
+    for (auto& [strand, connection] : impl_->live_connections) asio::post(strand, [c = connection] { c->close(); });
+  }
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard lock(impl_->mutex);
+      if (impl_->roles_running == 0) break;
+    }
+    timer.expires_after(std::chrono::milliseconds(50));
+    co_await timer.async_wait(kTuple);
+  }
+}
+
+asio::awaitable<ReadThrough> CentralLink::read_through(std::string code, std::string serial) {
+  return impl_->read_through(std::move(code), std::move(serial));
+}
+OfflineMode CentralLink::offline_mode() const { return impl_->options.offline; }
+
+asio::awaitable<MirrorResult<bool>> CentralLink::record_unconfirmed(UnconfirmedScan scan) {
+  return impl_->record_unconfirmed(std::move(scan));
+}
+asio::awaitable<MirrorResult<std::string>> CentralLink::raise_alert(json::object alert) {
+  return impl_->raise_alert(std::move(alert));
+}
+LinkStatus CentralLink::status() const { return impl_->status_copy(); }
+bool CentralLink::loading() const { return impl_->importing; }
+
+}  // namespace vpoint::service

@@ -1,0 +1,27 @@
+#pragma once
+// Helpers shared by the central link's sources. Internal to service/src/central/.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "vpoint/cache/mirror.hpp"
+#include "vpoint/service/central_link.hpp"
+
+namespace vpoint::service::central_detail {
+
+// The mirror side of the change feed, through the cache module's feed-apply API: applies the NDJSON change
+// lines (each with "seq" and "op") in order and returns the feed position now in effect.
+boost::asio::awaitable<cache::MirrorResult<std::int64_t>> apply_changes(cache::Mirror& mirror,
+                                                                       const std::vector<std::string>& lines);
+
+// Writes one looked-up pack (and its product/batch when the mirror lacks them) into the mirror.
+boost::asio::awaitable<cache::MirrorResult<bool>> cache_pack(cache::Mirror& mirror, const CentralPack& pack);
+
+std::string format_rfc3339(std::int64_t unix_ms);
+std::int64_t unix_ms_now();
+std::string random_hex(std::size_t bytes);
+
+}  // namespace vpoint::service::central_detail

@@ -1,0 +1,364 @@
+// The central link against a real vpoint-central-sim and a real redis-server on loopback (issue 6 tests).
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "sync_support.hpp"
+#include "vpoint/service/central_http.hpp"
+#include "vpoint/service/http_server.hpp"
+
+using namespace vpoint;
+using namespace vpoint::test;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct SimPack {
+  std::string code, serial, batch, expiry;
+};
+
+std::vector<SimPack> usable_packs(Simulator& sim, int n) {
+  auto v = sim.get_json("/admin/packs?limit=" + std::to_string(n));
+  std::vector<SimPack> out;
+  for (const auto& p : v.at("packs").as_array()) {
+    const auto& o = p.as_object();
+    SimPack pack;
+    pack.code = std::string(o.contains("gtin") ? o.at("gtin").as_string() : o.at("ppn").as_string());
+    pack.serial = std::string(o.at("serial").as_string());
+    pack.batch = std::string(o.at("batch").as_string());
+    pack.expiry = std::string(o.at("expiry").as_string());
+    out.push_back(pack);
+  }
+  return out;
+}
+
+std::int64_t sim_seq(Simulator& sim) { return sim.get_json("/admin/status").at("seq").to_number<std::int64_t>(); }
+
+// Every transaction the simulator received, by id: how often and with which result.
+std::map<std::string, std::vector<std::string>> sim_transactions(Simulator& sim) {
+  auto v = sim.get_json("/admin/transactions?limit=100000");
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& t : v.at("transactions").as_array())
+    out[std::string(t.at("id").as_string())].push_back(std::string(t.at("result").as_string()));
+  return out;
+}
+
+std::vector<json::object> alerts_in_redis(LinkHarness& h) {
+  auto r = h.run(h.client().command({"XRANGE", "alerts", "-", "+"}));
+  std::vector<json::object> out;
+  if (!r) return out;
+  for (const auto& e : r->elements) {
+    const auto& f = e.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < f.size(); i += 2)
+      if (f[i].str == "json") {
+        auto o = json::parse(f[i + 1].str).as_object();
+        o["id"] = e.elements[0].str;
+        out.push_back(o);
+      }
+  }
+  return out;
+}
+
+void import_through_link(LinkHarness& h, Simulator& sim) {
+  auto options = test_link_options(sim.url());
+  options.drain_outbox = false;
+  options.deliver_alerts = false;
+  options.reverify = false;
+  h.start_link(options);
+  REQUIRE(eventually([&] { return h.link().status().generation > 0 && !h.link().loading(); }, 30s));
+  h.stop_link();
+}
+
+}  // namespace
+
+TEST_CASE("an empty mirror loads the central snapshot, is then ready, and matches the central state",
+          "[sync][snapshot]") {
+  Simulator sim(4, 3000);
+  LinkHarness h;
+  auto readiness = std::make_shared<service::Readiness>();
+  auto options = test_link_options(sim.url());
+  options.drain_outbox = false;
+  options.deliver_alerts = false;
+  options.reverify = false;
+  auto& link = h.start_link(options, readiness);
+  REQUIRE(eventually([&] { return link.status().generation > 0 && !link.loading(); }, 30s));
+
+  auto status = link.status();
+  auto central = sim.get_json("/admin/status").as_object();
+  CHECK(status.import_packs == central.at("seeded_packs").to_number<std::uint64_t>());
+  CHECK(status.feed_seq == central.at("seq").to_number<std::int64_t>());
+  auto report = h.run(readiness->evaluate());
+  CHECK(report.body.at("checks").at("mirror").at("status").as_string() == "ok");
+
+  // Samples: every usable pack of the central system verifies as active, with the same batch, in the mirror.
+  auto packs = usable_packs(sim, 60);
+  REQUIRE(packs.size() == 60);
+  for (const auto& p : packs) {
+    cache::PackRequest request{p.code, p.serial, {"pharmacy-1", "4012345000009"}};
+    auto verified = h.run(h.mirror().verify(request));
+    REQUIRE(verified);
+    CHECK(verified->outcome == cache::Outcome::ok);
+    CHECK(verified->status == cache::PackStatus::active);
+    REQUIRE(verified->stored_batch);
+    CHECK(verified->stored_batch->batch == p.batch);
+    CHECK(verified->stored_batch->expiry == p.expiry);
+  }
+  // And a serial the central system does not have is not in the mirror either.
+  cache::PackRequest unknown{packs[0].code, "NOSUCHSERIAL1", {"pharmacy-1", "4012345000009"}};
+  auto missing = h.run(h.mirror().verify(unknown));
+  REQUIRE(missing);
+  CHECK(missing->outcome == cache::Outcome::unknown_serial);
+}
+
+TEST_CASE("supplies made while the central system is down arrive exactly once and in order when it returns",
+          "[sync][writeback]") {
+  Simulator sim(4, 2000);
+  LinkHarness h;
+  import_through_link(h, sim);
+  auto packs = usable_packs(sim, 40);
+  REQUIRE(packs.size() == 40);
+
+  auto options = test_link_options(sim.url());
+  options.follow_feed = false;
+  options.deliver_alerts = false;
+  options.reverify = false;
+  h.start_link(options);
+  sim.kill();
+
+  // 30 supplies, and for 5 of them an undo right after (same pack, same partition: the undo is only valid at
+  // the central system if the supply arrived first).
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30; ++i) {
+    auto result = h.supply(packs[i].code, packs[i].serial);
+    REQUIRE(result.outcome == cache::Outcome::ok);
+    ids.push_back(result.transaction_id);
+    if (i < 5) {
+      cache::PackRequest request{packs[i].code, packs[i].serial, {"pharmacy-1", "4012345000009"}};
+      auto undone = h.run(h.mirror().undo(request, cache::Action::supply));
+      REQUIRE(undone);
+      REQUIRE(undone->outcome == cache::Outcome::ok);
+      ids.push_back(undone->transaction_id);
+    }
+  }
+  std::this_thread::sleep_for(800ms);
+  CHECK(h.outbox_total() == 35);  // nothing leaves the outbox while the central system is away
+  CHECK(h.link().status().last_error.find("write-back") != std::string::npos);
+
+  sim.start();
+  REQUIRE(eventually([&] { return h.outbox_total() == 0; }, 20s));
+  // A lost answer (the central system applied the batch, then the connection dropped): retried, not doubled.
+  sim.post_json("/admin/faults", R"({"drop_after_apply":1})");
+  for (int i = 30; i < 36; ++i) ids.push_back(h.supply(packs[i].code, packs[i].serial).transaction_id);
+  REQUIRE(eventually([&] { return h.outbox_total() == 0; }, 20s));
+  CHECK(sim.get_json("/admin/faults").at("dropped").to_number<int>() == 1);
+
+  auto received = sim_transactions(sim);
+  CHECK(received.size() == ids.size());
+  for (const auto& id : ids) {
+    INFO("transaction " << id);
+    REQUIRE(received.count(id) == 1);
+    CHECK(received[id] == std::vector<std::string>{"accepted"});
+  }
+  CHECK(h.link().status().rejected == 0);
+  CHECK(alerts_in_redis(h).empty());
+}
+
+TEST_CASE("a supply of a pack dispensed elsewhere first is rejected centrally and raises an alert naming both",
+          "[sync][conflict]") {
+  Simulator sim(4, 2000);
+  LinkHarness h;
+  import_through_link(h, sim);
+  auto packs = usable_packs(sim, 3);
+  const auto& p = packs[1];
+  sim.post_json("/admin/packs/" + p.code + "/" + p.serial + "/status",
+                R"({"status":"supplied","location":"4099999000007","actor":"pharmacy elsewhere"})");
+
+  auto ours = h.supply(p.code, p.serial);  // the mirror has not heard of it yet (no feed running)
+  REQUIRE(ours.outcome == cache::Outcome::ok);
+  auto options = test_link_options(sim.url());
+  options.follow_feed = false;
+  options.deliver_alerts = false;
+  options.reverify = false;
+  h.start_link(options);
+  REQUIRE(eventually([&] { return h.outbox_total() == 0; }, 15s));
+  REQUIRE(eventually([&] { return !alerts_in_redis(h).empty(); }, 5s));
+
+  auto alerts = alerts_in_redis(h);
+  REQUIRE(alerts.size() == 1);
+  const auto& alert = alerts[0];
+  CHECK(alert.at("reason").as_string() == "central_rejected");
+  CHECK(alert.at("transaction_id").as_string() == ours.transaction_id);
+  CHECK(alert.at("nmvs_code").is_string());
+  CHECK(alert.at("pack").at("serial").as_string() == p.serial);
+  CHECK(alert.at("pack").at("batch").as_string() == p.batch);
+  CHECK(alert.at("location").as_string() == "4012345000009");
+  const auto& details = alert.at("details").as_object();
+  CHECK(details.at("conflicting_location").as_string() == "4099999000007");
+  CHECK(details.at("conflicting_event").as_string() == "elsewhere");
+  CHECK(details.at("central_status").as_string() == "supplied");
+  auto received = sim_transactions(sim);
+  REQUIRE(received.count(ours.transaction_id) == 1);
+  CHECK(received[ours.transaction_id] == std::vector<std::string>{"rejected"});
+  CHECK(h.link().status().rejected == 1);
+}
+
+TEST_CASE("alerts reach the central system and a webhook that is retried until it acknowledges, signed",
+          "[sync][alerts]") {
+  Simulator sim(2, 100);
+  LinkHarness h;
+  struct Received {
+    std::mutex mutex;
+    int requests = 0;
+    std::string body, signature, content_type;
+  } received;
+  service::ServerOptions server_options;
+  server_options.listen = "127.0.0.1:0";
+  server_options.threads = 1;
+  service::HttpServer receiver(server_options, [&](service::Request& req, const service::Peer&) -> boost::asio::awaitable<service::Reply> {
+    std::lock_guard lock(received.mutex);
+    ++received.requests;
+    received.body = req.body();
+    received.signature = std::string(req["Vpoint-Signature"]);
+    received.content_type = std::string(req[boost::beast::http::field::content_type]);
+    service::Response res{received.requests <= 2 ? boost::beast::http::status::service_unavailable
+                                                 : boost::beast::http::status::no_content,
+                          11};
+    co_return res;
+  });
+  REQUIRE(receiver.start());
+  std::string hook_url = receiver.base_url() + "/hooks/vpoint";
+
+  auto options = test_link_options(sim.url());
+  options.follow_feed = false;
+  options.drain_outbox = false;
+  options.reverify = false;
+  options.webhooks = {{hook_url, "whsec_test"}};
+  h.start_link(options);
+  json::object alert{{"reason", "already_supplied"}, {"nmvs_code", "NMVS_NC_PCK_19"}, {"verdict", "alert"},
+                     {"pack", {{"gtin", "04150123456782"}, {"serial", "ABC123"}}}, {"location", "4012345000009"},
+                     {"actor", "pharmacy-1"}, {"transaction_id", "tx-webhook-1"}, {"details", json::object{}}};
+  auto id = h.run(h.link().raise_alert(alert));
+  REQUIRE(id);
+
+  REQUIRE(eventually([&] { std::lock_guard lock(received.mutex); return received.requests >= 3; }, 15s));
+  std::string hook_field = "webhook:" + hook_url;
+  REQUIRE(eventually([&] {
+    auto r = h.run(h.client().command({"HGET", service::alert_delivery_key(*id), hook_field}));
+    return r && r->type == cache::Reply::Type::string && r->str.find("delivered") != std::string::npos;
+  }, 5s));
+  {
+    std::lock_guard lock(received.mutex);
+    CHECK(received.requests == 3);  // two 503s, then the 204 ends the retries
+    CHECK(received.content_type == "application/json");
+    auto body = json::parse(received.body).as_object();
+    CHECK(body.at("id").as_string() == *id);
+    CHECK(body.at("transaction_id").as_string() == "tx-webhook-1");
+    CHECK(body.at("reason").as_string() == "already_supplied");
+    // Vpoint-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">
+    auto comma = received.signature.find(",v1=");
+    REQUIRE(received.signature.rfind("t=", 0) == 0);
+    REQUIRE(comma != std::string::npos);
+    std::string t = received.signature.substr(2, comma - 2);
+    std::string v1 = received.signature.substr(comma + 4);
+    CHECK(v1 == service::hmac_sha256_hex("whsec_test", t + "." + received.body));
+    CHECK(v1 != service::hmac_sha256_hex("wrong secret", t + "." + received.body));
+    CHECK(std::abs(std::stoll(t) - std::time(nullptr)) < 60);
+  }
+  auto delivery = h.run(h.client().command({"HGET", service::alert_delivery_key(*id), hook_field}));
+  CHECK(json::parse(delivery->str).at("attempts").to_number<int>() == 3);
+  REQUIRE(eventually([&] { return sim.get_json("/admin/alerts").at("total").to_number<int>() == 1; }, 10s));
+  CHECK(sim.get_json("/admin/alerts").at("alerts").at(0).at("id").as_string() == *id);
+  receiver.stop();
+  receiver.wait();
+}
+
+TEST_CASE("read-through finds packs the mirror lacks, 404s stay unknown, an absent central system is reported fast",
+          "[sync][readthrough]") {
+  Simulator sim(2, 200);
+  LinkHarness h;
+  auto options = test_link_options(sim.url());
+  options.follow_feed = false;
+  options.drain_outbox = false;
+  options.deliver_alerts = false;
+  options.reverify = false;
+  auto& link = h.start_link(options);
+  auto packs = usable_packs(sim, 2);
+
+  auto found = h.run(link.read_through(packs[0].code, packs[0].serial));
+  REQUIRE(found.status == service::ReadThroughStatus::found);
+  REQUIRE(found.pack);
+  CHECK(found.pack->batch == packs[0].batch);
+  CHECK(found.pack->expiry == packs[0].expiry);
+  CHECK(found.pack->status == "active");
+
+  auto unknown = h.run(link.read_through(packs[0].code, "NOSUCHSERIAL9"));
+  CHECK(unknown.status == service::ReadThroughStatus::not_found);
+
+  sim.kill();
+  auto started = std::chrono::steady_clock::now();
+  auto offline = h.run(link.read_through(packs[1].code, packs[1].serial));
+  CHECK(offline.status == service::ReadThroughStatus::unavailable);
+  CHECK(std::chrono::steady_clock::now() - started < 2s);
+  CHECK(link.offline_mode() == service::OfflineMode::accept);
+}
+
+// Needs the cache module's feed-apply API behind service/src/central/feed_adapter.cpp; [!mayfail] until then.
+TEST_CASE("a change made in the central system is seen by a verification within the feed latency",
+          "[sync][feed][!mayfail]") {
+  Simulator sim(4, 2000);
+  LinkHarness h;
+  auto options = test_link_options(sim.url());
+  options.drain_outbox = false;
+  options.deliver_alerts = false;
+  options.reverify = false;
+  auto& link = h.start_link(options);
+  REQUIRE(eventually([&] { return link.status().state == service::LinkState::following; }, 30s));
+  auto packs = usable_packs(sim, 3);
+  const auto& p = packs[0];
+  sim.post_json("/admin/packs/" + p.code + "/" + p.serial + "/status",
+                R"({"status":"supplied","location":"4099999000007","actor":"pharmacy elsewhere"})");
+  sim.post_json("/admin/batches/" + packs[2].code + "/" + packs[2].batch + "/recall", R"({"reason":"test recall"})");
+  cache::PackRequest request{p.code, p.serial, {"pharmacy-1", "4012345000009"}};
+  // Feed latency: one long-poll round trip (the simulator wakes waiting polls at once).
+  REQUIRE(eventually([&] {
+    auto verified = h.run(h.mirror().verify(request));
+    return verified && verified->status == cache::PackStatus::supplied;
+  }, 5s));
+  REQUIRE(eventually([&] {
+    h.mirror().invalidate();
+    auto batch = h.run(h.mirror().batch(packs[2].code, packs[2].batch));
+    return batch && *batch && (*batch)->state == cache::BatchState::recalled;
+  }, 5s));
+  CHECK(link.status().feed_seq == sim_seq(sim));
+  auto alerts = alerts_in_redis(h);
+  REQUIRE(!alerts.empty());
+  CHECK(alerts.back().at("reason").as_string() == "batch_recalled");
+}
+
+TEST_CASE("webhook signatures are HMAC-SHA256 over \"<t>.<body>\"", "[sync][alerts]") {
+  // RFC 4231 test case 2 ("Jefe"), as a check that the OpenSSL call is the right one.
+  CHECK(service::hmac_sha256_hex("Jefe", "what do ya want for nothing?") ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  CHECK(service::webhook_signature("Jefe", 1700000000, "{}") ==
+        "t=1700000000,v1=" + service::hmac_sha256_hex("Jefe", "1700000000.{}"));
+}
+
+TEST_CASE("central URLs are parsed into origins with clear errors", "[sync][http]") {
+  auto o = service::parse_origin("https://central.example:8443/api/");
+  REQUIRE(o);
+  CHECK(o->tls);
+  CHECK(o->host == "central.example");
+  CHECK(o->port == "8443");
+  CHECK(o->base_path == "/api");
+  auto plain = service::parse_origin("http://127.0.0.1");
+  REQUIRE(plain);
+  CHECK(plain->port == "80");
+  CHECK(!service::parse_origin("ftp://x/"));
+  CHECK(service::parse_origin("ftp://x/").error().find("http://") != std::string::npos);
+}

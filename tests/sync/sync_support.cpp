@@ -1,0 +1,123 @@
+#include "sync_support.hpp"
+
+#include <csignal>
+#include <stdexcept>
+
+#include <boost/json/parse.hpp>
+
+namespace vpoint::test {
+
+namespace json = boost::json;
+
+Simulator::Simulator(std::uint64_t products, std::uint64_t packs) : products_(products), packs_(packs) { start(); }
+Simulator::~Simulator() { kill(); }
+
+void Simulator::start() {
+  kill();
+  std::string listen = "127.0.0.1:" + std::to_string(port_);
+  auto log = dir_ / ("sim-" + std::to_string(starts_++) + ".log");
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{CENTRAL_SIM_PATH, "--listen", listen, "--data", (dir_ / "data").string(), "--seed", "11",
+                               "--products", std::to_string(products_), "--packs", std::to_string(packs_),
+                               "--threads", "1"},
+      log);
+  if (!process_->wait_for_output("listening http://", std::chrono::seconds(20)))
+    throw std::runtime_error("vpoint-central-sim did not start: " + process_->output());
+  std::string out = process_->output();
+  auto at = out.find("listening http://127.0.0.1:");
+  port_ = static_cast<std::uint16_t>(std::stoi(out.substr(at + std::string("listening http://127.0.0.1:").size())));
+}
+
+void Simulator::kill() {
+  if (!process_) return;
+  process_->signal(SIGKILL);
+  process_->wait_exit(std::chrono::seconds(5));
+  process_.reset();
+}
+
+json::value Simulator::get_json(const std::string& target) {
+  HttpClient client(port_);
+  auto res = client.get(target);
+  return json::parse(res.body());
+}
+
+json::value Simulator::post_json(const std::string& target, const std::string& body) {
+  HttpClient client(port_);
+  auto res = client.request(http::verb::post, target, body, {{"Content-Type", "application/json"}});
+  return json::parse(res.body());
+}
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+LinkHarness::LinkHarness() {
+  work_.emplace(io_.get_executor());
+  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+  cache::ClientOptions options;
+  options.url = redis_.url();
+  client_ = std::make_unique<cache::Client>(io_.get_executor(), options);
+  mirror_ = std::make_unique<cache::Mirror>(*client_);
+  auto started = run(mirror_->start());
+  if (!started) throw std::runtime_error("mirror start: " + started.error().message);
+}
+
+LinkHarness::~LinkHarness() {
+  stop_link();
+  client_->close();
+  work_.reset();
+  io_.stop();
+  for (auto& t : threads_) t.join();
+}
+
+service::CentralLink& LinkHarness::start_link(service::CentralLinkOptions options,
+                                              std::shared_ptr<service::Readiness> readiness) {
+  link_ = std::make_unique<service::CentralLink>(io_.get_executor(), *client_, *mirror_, std::move(options),
+                                                 std::move(readiness));
+  link_->start();
+  return *link_;
+}
+
+void LinkHarness::stop_link() {
+  if (!link_) return;
+  link_->stop();
+  link_.reset();
+}
+
+cache::PackResult LinkHarness::supply(const std::string& code, const std::string& serial, const std::string& location) {
+  cache::PackRequest request;
+  request.product_code = code;
+  request.serial = serial;
+  request.caller = {"pharmacy-1", location};
+  auto result = run(mirror_->decommission(request, cache::Action::supply));
+  if (!result) throw std::runtime_error("decommission: " + result.error().message);
+  return *result;
+}
+
+std::int64_t LinkHarness::outbox_total() {
+  auto depth = run(service::read_outbox_depth(*client_));
+  if (!depth) throw std::runtime_error(depth.error().message);
+  return depth->total;
+}
+
+service::CentralLinkOptions test_link_options(const std::string& url) {
+  service::CentralLinkOptions o;
+  o.url = url;
+  o.location = "4012345000009";
+  o.feed_wait = std::chrono::seconds(1);
+  o.backoff_min = std::chrono::milliseconds(50);
+  o.backoff_max = std::chrono::milliseconds(300);
+  o.drain_idle = std::chrono::milliseconds(30);
+  o.lookup_timeout = std::chrono::milliseconds(500);
+  o.request_timeout = std::chrono::milliseconds(3000);
+  o.reverify_interval = std::chrono::milliseconds(200);
+  o.lease_ttl = std::chrono::milliseconds(3000);
+  return o;
+}
+
+}  // namespace vpoint::test
