@@ -37,85 +37,6 @@ std::string_view ai_of_key(std::string_view key) {
   return key;
 }
 
-constexpr bool unreserved_rule(char c) {  // RFC 3986 unreserved: ALPHA DIGIT - . _ ~
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-         c == '_' || c == '~';
-}
-struct ByteSet {
-  bool set[256];
-};
-constexpr ByteSet kUnreserved = [] {
-  ByteSet b{};
-  for (int i = 0; i < 256; ++i) b.set[i] = unreserved_rule(static_cast<char>(i));
-  return b;
-}();
-bool is_unreserved(char c) { return kUnreserved.set[static_cast<unsigned char>(c)]; }
-
-// The plain reading of the common shape of a Digital Link: http(s)://host/.../01/<gtin>/10/<lot>
-// /21/<serial>?17=<date>, every byte unreserved or a delimiter, so that no percent-decoding is
-// needed and the URI is valid RFC 3986 by construction. It accepts only what the detailed reading
-// below (Boost.URL) accepts, with the same result; anything else (ports, userinfo, '%', '+', empty
-// or dot segments, a fragment, a short GTIN, any error) is left to the detailed reading.
-bool read_plain(std::string_view uri, int reference_year, ParseResult& out) {
-  const std::size_t n = uri.size();
-  std::size_t pos = (uri[4] == ':') ? 7 : 8;  // after "http://" or "https://" (looks_like_uri)
-  const std::size_t host = pos;
-  while (pos < n && (is_unreserved(uri[pos]) && uri[pos] != '_' && uri[pos] != '~')) ++pos;
-  if (pos == host || pos == n || uri[pos] != '/') return false;
-  // Path segments: [start of each, end of each), at most a handful in a pack's Digital Link.
-  constexpr int kMaxSegments = 16;
-  std::size_t seg_begin[kMaxSegments];
-  std::size_t seg_end[kMaxSegments];
-  int segments = 0;
-  while (pos < n && uri[pos] == '/') {
-    const std::size_t b = ++pos;
-    while (pos < n && is_unreserved(uri[pos])) ++pos;
-    const std::string_view seg = uri.substr(b, pos - b);
-    if (seg.empty() || seg == "." || seg == ".." || segments == kMaxSegments) return false;
-    seg_begin[segments] = b;
-    seg_end[segments] = pos;
-    ++segments;
-  }
-  std::size_t query = n;
-  if (pos < n) {
-    if (uri[pos] != '?') return false;
-    query = ++pos;
-    for (; pos < n; ++pos) {
-      const char c = uri[pos];
-      if (!is_unreserved(c) && c != '&' && c != '=') return false;
-    }
-  }
-  auto segment = [&](int i) { return uri.substr(seg_begin[i], seg_end[i] - seg_begin[i]); };
-  int start = 0;
-  while (start < segments) {
-    const std::string_view s = segment(start);
-    if (s == "01" || s == "gtin" || s == "00" || s == "sscc") break;
-    ++start;
-  }
-  if (start == segments || (segments - start) % 2 != 0) return false;
-  gs1::PlainReading reading;
-  auto add = [&](std::string_view key, std::string_view value) {
-    const gs1::AiSpec* spec = gs1::ai_spec(ai_of_key(key));
-    if (spec == nullptr || (spec->ai == "01" && value.size() != 14)) return false;
-    return gs1::value_ok(*spec, value, reference_year) && reading.add(spec, value);
-  };
-  for (int i = start; i + 1 < segments; i += 2) {
-    if (!add(segment(i), segment(i + 1))) return false;
-  }
-  for (std::size_t p = query; p < n;) {
-    std::size_t amp = uri.find('&', p);
-    if (amp == std::string_view::npos) amp = n;
-    const std::string_view param = uri.substr(p, amp - p);
-    const std::size_t eq = param.find('=');
-    const std::string_view key = param.substr(0, eq);
-    const std::string_view ai = ai_of_key(key);
-    // Non-AI query parameters (linkType, context, ...) are for the resolver, not identification.
-    const bool is_ai = !ai.empty() && std::all_of(ai.begin(), ai.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (is_ai && !add(key, eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1))) return false;
-    p = amp + 1;
-  }
-  return reading.finish(out);
-}
 
 }  // namespace
 
@@ -127,11 +48,9 @@ namespace {
 Result<ParseResult, ParseError> parse_in_detail(std::string_view uri, const ParseOptions& options);
 }  // namespace
 
+// URI syntax is Boost.URL's business (house rule: no hand-written parser for what a chosen library does).
 Result<ParseResult, ParseError> parse(std::string_view uri, const ParseOptions& options) {
-  Result<ParseResult, ParseError> result;  // a default ParseResult, built in place
-  if (looks_like_uri(uri) && read_plain(uri, options.reference_year, *result)) return result;
-  result = parse_in_detail(uri, options);
-  return result;
+  return parse_in_detail(uri, options);
 }
 
 namespace {
