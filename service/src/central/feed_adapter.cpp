@@ -1,20 +1,32 @@
 // The mirror side of the change feed and of read-through caching: a thin adapter over the cache module's
-// feed-apply API, so that the link never builds mirror keys itself (design.md: service/ knows no Redis layout).
+// feed-apply API (cache/include/vpoint/cache/feed.hpp), so that the link never builds mirror keys itself
+// (design.md: service/ knows no Redis layout).
+#include <spdlog/spdlog.h>
+
 #include "link_internal.hpp"
+#include "vpoint/cache/feed.hpp"
 
 namespace vpoint::service::central_detail {
 
 boost::asio::awaitable<cache::MirrorResult<std::int64_t>> apply_changes(cache::Mirror& mirror,
                                                                        const std::vector<std::string>& lines) {
-  (void)mirror;
-  (void)lines;
-  co_return vpoint::Unexpected{cache::MirrorError{cache::MirrorErrorKind::library, "feed apply is not available", std::nullopt}};
+  auto applied = co_await cache::apply_changes(mirror, lines);
+  if (!applied) co_return vpoint::Unexpected{applied.error()};
+  // Gaps are counted and logged by the link (it sees the seqs first); lines the mirror could not place
+  // (unknown product/batch) are healed by the next snapshot, so they are worth a warning, not a stop.
+  for (const auto& note : applied->notes) spdlog::warn("central feed: line not applied: {}", note);
+  co_return applied->position;
 }
 
 boost::asio::awaitable<cache::MirrorResult<bool>> cache_pack(cache::Mirror& mirror, const CentralPack& pack) {
-  (void)mirror;
-  (void)pack;
-  co_return vpoint::Unexpected{cache::MirrorError{cache::MirrorErrorKind::library, "feed apply is not available", std::nullopt}};
+  cache::LivePack live;
+  live.code_key = pack.code_key;
+  live.code = pack.code;
+  live.serial = pack.serial;
+  live.batch = pack.batch;
+  live.expiry = pack.expiry;
+  live.status = pack.status;
+  co_return co_await cache::cache_pack(mirror, live);
 }
 
 }  // namespace vpoint::service::central_detail
