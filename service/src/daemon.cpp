@@ -6,6 +6,7 @@
 #include <boost/json/object.hpp>
 
 #include "vpoint/service/logging.hpp"
+#include "vpoint/service/scan_page.hpp"
 
 namespace vpoint::service {
 
@@ -27,6 +28,7 @@ ServerOptions server_options(const Config& config) {
 }
 
 void add_core_routes(Api& api, std::shared_ptr<Readiness> readiness, std::shared_ptr<Metrics> metrics) {
+  add_scan_page(api);  // GET /: the scan station page
   api.add(http::verb::get, "/healthz", Access::open(), [](ApiContext&) -> asio::awaitable<Reply> {
     co_return json_response(boost::json::object{{"status", "up"}});
   });
