@@ -5,7 +5,10 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
+#include "vpoint/service/central_link.hpp"
 #include "vpoint/service/config.hpp"
 #include "vpoint/service/daemon.hpp"
 #include "vpoint/service/logging.hpp"
@@ -61,6 +64,45 @@ int main(int argc, char** argv) {
     svc::register_pack_routes(daemon.api(), pack->services());
     svc::add_pack_readiness(daemon.readiness(), pack->services());
   }
+  // The central link ([central] url): start-up snapshot, change feed, outbox write-back, alert delivery. It
+  // runs on the Redis side's io_context and replaces the "mirror" / "central" readiness checks.
+  std::unique_ptr<svc::CentralLink> link;
+  if (pack && !daemon.config().central.url.empty()) {
+    link = std::make_unique<svc::CentralLink>(
+        pack->io_context().get_executor(), pack->client(), pack->mirror(), svc::central_link_options(daemon.config()),
+        std::shared_ptr<svc::Readiness>(&daemon.readiness(), [](svc::Readiness*) {}));
+    link->start();
+    // Read-through for packs the mirror does not know (issue 6), and offline mode (EU 2016/161 Art 29).
+    // Both run on the link's executor (the Redis side's io_context), not on the HTTP threads.
+    svc::CentralLink* l = link.get();
+    auto ex = pack->io_context().get_executor();
+    auto& central = pack->services()->central;
+    central.accept_offline = l->offline_mode() == svc::OfflineMode::accept;
+    central.look_up = [l, ex](std::string code,
+                              std::string serial) -> boost::asio::awaitable<svc::CentralLookup::Status> {
+      auto rt = co_await boost::asio::co_spawn(ex, l->read_through(std::move(code), std::move(serial)),
+                                               boost::asio::use_awaitable);
+      if (rt.status == svc::ReadThroughStatus::found)
+        co_return rt.cached ? svc::CentralLookup::Status::found : svc::CentralLookup::Status::not_found;
+      co_return rt.status == svc::ReadThroughStatus::not_found ? svc::CentralLookup::Status::not_found
+                                                                : svc::CentralLookup::Status::unavailable;
+    };
+    central.record_unconfirmed = [l, ex](vpoint::scanner::PackId id, std::string action, std::string tx,
+                                     std::string location, std::string actor) -> boost::asio::awaitable<bool> {
+      svc::UnconfirmedScan scan;
+      scan.code = id.product_code();
+      scan.serial = id.serial;
+      scan.batch = id.batch;
+      scan.expiry = id.expiry;
+      scan.action = std::move(action);
+      scan.transaction_id = std::move(tx);
+      scan.location = std::move(location);
+      scan.actor = std::move(actor);
+      auto recorded =
+          co_await boost::asio::co_spawn(ex, l->record_unconfirmed(std::move(scan)), boost::asio::use_awaitable);
+      co_return recorded && *recorded;
+    };
+  }
   auto bound = daemon.start(/*handle_signals=*/true);
   if (!bound) {
     svc::log_event(spdlog::level::critical, "start_failed", {{"error", bound.error()}});
@@ -68,5 +110,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   daemon.wait();  // returns after SIGTERM/SIGINT drained the in-flight requests
+  if (link) link->stop();  // the outbox keeps whatever was not sent yet: nothing acknowledged is lost
   return 0;
 }

@@ -428,6 +428,54 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
   co_return Answer{std::move(body), d.verdict, d.reason};
 }
 
+// The central system could not be asked about a pack the mirror does not know (EU 2016/161 Art 29):
+// [central] offline = accept answers ok from "offline" with the warning "unconfirmed" and records the scan for
+// re-verification once the link is back; refuse answers refused / central_unavailable.
+awaitable<cache::MirrorResult<Answer>> answer_offline(Ctx& ctx, const Job& job, const PackId& pack,
+                                                      std::vector<std::string> warnings,
+                                                      const cache::Product* product, std::string transaction_id) {
+  const bool accept = ctx.s->central.accept_offline;
+  const bool change = job.intent.operation != Operation::verify;
+  if (accept) {
+    warnings.push_back("unconfirmed");
+    if (ctx.s->central.record_unconfirmed) {
+      std::string action = change ? std::string(cache::to_string(job.intent.action)) : std::string("verify");
+      if (job.intent.operation == Operation::undo) action = "undo:" + action;
+      co_await ctx.s->central.record_unconfirmed(pack, action, transaction_id, job.caller->location, job.caller->name);
+    }
+  }
+  json::object body;
+  body["pack"] = scanner::to_json(pack);
+  body["verdict"] = accept ? "ok" : "refused";
+  body["status"] = "unknown";
+  body["reason"] = accept ? json::value(nullptr) : json::value("central_unavailable");
+  body["nmvs_code"] = nullptr;
+  body["alert_id"] = nullptr;
+  body["product"] = product_json(product);
+  body["source"] = "offline";
+  json::array w;
+  for (const auto& x : warnings) w.push_back(json::value(x));
+  body["warnings"] = std::move(w);
+  body["batch_state"] = nullptr;
+  body["expired"] = nullptr;
+  body["repeat"] = false;
+  if (change) {
+    body["operation"] = job.intent.operation == Operation::undo ? "undo" : "decommission";
+    body["action"] = cache::to_string(job.intent.action);
+    body["previous_status"] = "unknown";
+    body["transaction_id"] = accept ? json::value(transaction_id) : json::value(nullptr);
+    body["replay"] = false;
+  }
+  const Verdict verdict = accept ? Verdict::ok : Verdict::refused;
+  const Reason reason = accept ? Reason::none : Reason::central_unavailable;
+  ctx.m.verdicts
+      ->Add({{"route", std::string(job.route)},
+             {"verdict", std::string(to_string(verdict))},
+             {"reason", accept ? std::string("none") : std::string("central_unavailable")}})
+      .Increment();
+  co_return Answer{std::move(body), verdict, reason};
+}
+
 awaitable<cache::MirrorResult<Answer>> process_pack(Ctx& ctx, const Job& job, const PackId& pack,
                                                    std::vector<std::string> warnings, bool allow_repair) {
   auto product = co_await ctx.s->products.get(pack.product_code());
@@ -451,6 +499,17 @@ awaitable<cache::MirrorResult<Answer>> process_pack(Ctx& ctx, const Job& job, co
       r = co_await timed(ctx, ctx.s->mirror.undo(req, job.intent.action));
   }
   if (!r) co_return Unexpected{r.error()};
+  // Unknown here: ask the central system before calling it unknown (issue 6 "Read-through"). Only once per
+  // request (allow_repair is false on the retry and on repair variants).
+  if (allow_repair && unknown_outcome(*r) && ctx.s->central.look_up) {
+    auto status = co_await ctx.s->central.look_up(pack.product_code(), pack.serial);
+    if (status == CentralLookup::Status::found) {
+      ctx.s->products.invalidate(pack.product_code());
+      co_return co_await process_pack(ctx, job, pack, std::move(warnings), false);
+    }
+    if (status == CentralLookup::Status::unavailable)
+      co_return co_await answer_offline(ctx, job, pack, std::move(warnings), product->get(), r->transaction_id);
+  }
   co_return co_await finish(ctx, job, pack, std::move(warnings), product->get(), bc, pl, *r, allow_repair);
 }
 

@@ -4,6 +4,7 @@
 // rules.hpp, answer with the verdict JSON and raise alerts. PackRuntime owns the Redis side for vpointd.
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "vpoint/cache/redis.hpp"
 #include "vpoint/cache/subscriber.hpp"
 #include "vpoint/scanner/decode.hpp"
+#include "vpoint/scanner/pack_id.hpp"
 #include "vpoint/scanner/result.hpp"
 #include "vpoint/service/alerts.hpp"
 #include "vpoint/service/api.hpp"
@@ -37,6 +39,21 @@ struct PackApiOptions {
   std::size_t audit_scan_limit = 20000;
 };
 
+// The central system behind the mirror (issue 6 "Read-through"), as the pack routes see it. vpointd fills it
+// from its CentralLink; without one, a pack the mirror does not know stays unknown.
+struct CentralLookup {
+  enum class Status { found, not_found, unavailable };
+  // Live look-up of a pack the mirror does not know; `found` means it is now in the mirror.
+  std::function<boost::asio::awaitable<Status>(std::string code, std::string serial)> look_up;
+  // Central unreachable: true = answer ok from "offline" with the warning "unconfirmed" and record the scan for
+  // re-verification (EU 2016/161 Art 29); false = refuse with central_unavailable.
+  bool accept_offline = true;
+  // Records an offline-accepted scan (pack, action or "verify", transaction id, location, actor).
+  std::function<boost::asio::awaitable<bool>(scanner::PackId pack, std::string action, std::string transaction_id,
+                                              std::string location, std::string actor)>
+      record_unconfirmed;
+};
+
 struct PackServices {
   cache::Client& client;
   cache::Mirror& mirror;
@@ -44,6 +61,7 @@ struct PackServices {
   AlertStore& alerts;
   std::shared_ptr<Metrics> metrics;
   PackApiOptions options;
+  CentralLookup central = {};
 };
 
 // Registers every pack route on `api` (with its Access) and the verdict metrics on services->metrics.
