@@ -21,13 +21,6 @@ namespace json = boost::json;
 
 namespace {
 
-template <class... Args>
-Command cmd(Args&&... args) {
-  Command c;
-  c.reserve(sizeof...(args));
-  (c.emplace_back(std::forward<Args>(args)), ...);
-  return c;
-}
 
 std::string_view str(const json::object& o, std::string_view name) {
   auto it = o.find(name);

@@ -17,13 +17,6 @@ using namespace detail;
 
 namespace {
 
-template <class... Args>
-Command cmd(Args&&... args) {
-  Command c;
-  c.reserve(sizeof...(args));
-  (c.emplace_back(std::forward<Args>(args)), ...);
-  return c;
-}
 
 MirrorError bad_data(std::uint64_t line, std::string_view message) {
   return MirrorError{MirrorErrorKind::bad_data, fmt::format("snapshot line {}: {}", line, message), std::nullopt};

@@ -67,14 +67,6 @@ std::string random_transaction_id() {
 
 namespace {
 
-// Builds a command from strings/literals (a braced list of literals inside co_await trips GCC 12).
-template <class... Args>
-Command cmd(Args&&... args) {
-  Command c;
-  c.reserve(sizeof...(args));
-  (c.emplace_back(std::forward<Args>(args)), ...);
-  return c;
-}
 
 SettingProblem problem(std::string setting, std::string actual, std::string required, bool fatal,
                        std::string message) {

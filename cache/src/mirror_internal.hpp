@@ -4,10 +4,20 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "vpoint/cache/mirror.hpp"
 
 namespace vpoint::cache::detail {
+
+// Builds a command from strings/literals (a braced list of literals inside co_await trips GCC 12).
+template <class... Args>
+Command cmd(Args&&... args) {
+  Command c;
+  c.reserve(sizeof...(args));
+  (c.emplace_back(std::forward<Args>(args)), ...);
+  return c;
+}
 
 // The one place where transport failures become mirror errors ("mirror unavailable: ...").
 MirrorError from_redis(const RedisError& error);

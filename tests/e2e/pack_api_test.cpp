@@ -391,7 +391,7 @@ TEST_CASE("50 concurrent supplies of one pack: exactly one ok", "[e2e][concurren
   CHECK(ok + refused + alert == 50);
 }
 
-TEST_CASE("bulk verifies 10 000 packs in item order with a summary; an SSCC expands to its packs",
+TEST_CASE("bulk verifies 10 000 packs in item order with a summary and an SSCC expands to its packs",
           "[e2e][bulk]") {
   E2E e(10000);
   json::array items;
@@ -518,7 +518,7 @@ TEST_CASE("HTTPS serves the pack API", "[e2e][tls]") {
   CHECK(body_of(res).at("verdict").as_string() == "ok");
 }
 
-TEST_CASE("Redis down: 503 mirror_unavailable with Retry-After, not ready; the process keeps serving",
+TEST_CASE("Redis down: 503 mirror_unavailable with Retry-After, not ready, and the process keeps serving",
           "[e2e][outage]") {
   E2E e;
   e.redis.kill();

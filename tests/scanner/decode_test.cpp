@@ -52,7 +52,7 @@ int angle_between(int a, int b) {
 
 }  // namespace
 
-TEST_CASE("a square GS1 DataMatrix reads as ]d2 with GS after the variable-length fields", "[scanner][decode]") {
+TEST_CASE("a square GS1 DataMatrix reads with AIM id d2 and GS after the variable-length fields", "[scanner][decode]") {
   const auto image = img::render(img::Symbology::gs1_datamatrix, kPackZint);
   const auto symbols = decode_ok(img::to_png(image));
   REQUIRE(symbols.size() == 1);
@@ -149,7 +149,7 @@ TEST_CASE("degraded camera images of a GS1 DataMatrix still read", "[scanner][de
   }
 }
 
-TEST_CASE("a QR code with a GS1 Digital Link reads as ]Q1 with the URI as text", "[scanner][decode]") {
+TEST_CASE("a QR code with a GS1 Digital Link reads with AIM id Q1 and the URI as text", "[scanner][decode]") {
   const auto symbols = decode_ok(img::to_png(img::rotate(img::render(img::Symbology::qr, kDigitalLink), 20)));
   REQUIRE(symbols.size() == 1);
   CHECK(symbols[0].format == "QRCode");
@@ -158,7 +158,7 @@ TEST_CASE("a QR code with a GS1 Digital Link reads as ]Q1 with the URI as text",
   CHECK(symbols[0].text == kDigitalLink);
 }
 
-TEST_CASE("a GS1-128 SSCC label reads as ]C1 at right angles", "[scanner][decode]") {
+TEST_CASE("a GS1-128 SSCC label reads with AIM id C1 at right angles", "[scanner][decode]") {
   const int angle = GENERATE(0, 90, 180, 270);
   CAPTURE(angle);
   const auto symbols = decode_ok(img::to_png(img::rotate(img::render(img::Symbology::gs1_128, kSsccZint), angle)));

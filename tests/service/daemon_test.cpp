@@ -132,7 +132,7 @@ TEST_CASE("missing, malformed and wrong API keys get 401 unauthorized", "[servic
   CHECK(client.get("/healthz").result_int() == 200);
 }
 
-TEST_CASE("keys identify the caller; a role without the permission gets 403 forbidden",
+TEST_CASE("keys identify the caller and a role without the permission gets 403 forbidden",
           "[service][daemon][auth]") {
   InProcess vpointd(keys_toml());
   HttpClient client(vpointd.port());
@@ -229,7 +229,7 @@ role = "returns"
   CHECK(client.get("/v1/test/whoami", bearer("returns-secret-0003")).result_int() == 200);
 }
 
-TEST_CASE("a mapped client certificate identifies the caller; an unmapped one gets 401",
+TEST_CASE("a mapped client certificate identifies the caller and an unmapped one gets 401",
           "[service][daemon][tls]") {
   InProcess vpointd(keys_toml() + "[tls]\ncert = \"" + pki().server_cert + "\"\nkey = \"" + pki().server_key +
                     "\"\nclient_ca = \"" + pki().ca +
