@@ -37,6 +37,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "result_line.hpp"
 #include "barcode_images.hpp"  // ScratchDir
 // The mirror's key layout (partition, bucket, field, value), so that the redis-cli --pipe baseline writes
 // exactly the keys and fields our import writes. Internal to cache/; checked against the import at run time.
@@ -409,20 +410,7 @@ BenchmarkRun run_redis_benchmark(const vpoint::test::RedisServer& server, std::u
   return run;
 }
 
-// The RESULT line: fields in insertion order, numbers printed plainly.
-struct ResultLine {
-  std::string json;
-  void add(const char* key, double v, int decimals) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    field(key, buf);
-  }
-  void add(const char* key, bool v) { field(key, v ? "true" : "false"); }
-  void field(const char* key, const std::string& raw) {
-    json += (json.empty() ? "{" : ",") + std::string("\"") + key + "\":" + raw;
-  }
-  std::string str() const { return json + "}"; }
-};
+using vpoint::bench::ResultLine;
 
 // Runs the io_context on its own thread; stops and joins it when destroyed (also when an exception unwinds),
 // before the Client and Mirror declared earlier are destroyed.

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "result_line.hpp"
 #include "barcode_images.hpp"
 #include "vpoint/scanner/decode.hpp"
 #include "vpoint/scanner/parse.hpp"
@@ -105,20 +106,7 @@ int count_reads(const std::string& command, std::string_view needle) {
   return count;
 }
 
-// The RESULT line: fields in insertion order, numbers printed plainly (no exponent notation).
-struct ResultLine {
-  std::string json;
-  void add(const char* key, double v, int decimals) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    field(key, buf);
-  }
-  void add(const char* key, bool v) { field(key, v ? "true" : "false"); }
-  void field(const char* key, const std::string& raw) {
-    json += (json.empty() ? "{" : ",") + std::string("\"") + key + "\":" + raw;
-  }
-  std::string str() const { return json + "}"; }
-};
+using vpoint::bench::ResultLine;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 

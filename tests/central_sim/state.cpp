@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <unordered_set>
+#include <utility>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -43,26 +45,26 @@ constexpr std::array<std::string_view, 8> kStatuses{"active", "supplied", "destr
                                                     "sample", "free_sample", "stolen", "locked"};
 bool is_status(std::string_view s) { return std::find(kStatuses.begin(), kStatuses.end(), s) != kStatuses.end(); }
 
+// Decommission actions and the status each leads to (cache/mirror.hpp's status_after), both ways.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kActionStatus{{{"supply", "supplied"},
+                                                                                     {"destroy", "destroyed"},
+                                                                                     {"export", "exported"},
+                                                                                     {"sample", "sample"},
+                                                                                     {"free_sample", "free_sample"},
+                                                                                     {"stolen", "stolen"},
+                                                                                     {"lock", "locked"}}};
+
 // The status a decommission leads to; "" for unknown actions.
 std::string_view status_after(std::string_view action) {
-  if (action == "supply") return "supplied";
-  if (action == "destroy") return "destroyed";
-  if (action == "export") return "exported";
-  if (action == "sample") return "sample";
-  if (action == "free_sample") return "free_sample";
-  if (action == "stolen") return "stolen";
-  if (action == "lock") return "locked";
+  for (const auto& [a, status] : kActionStatus)
+    if (a == action) return status;
   return {};
 }
 
+// The action that leads to a status; "" for active or unknown statuses.
 std::string_view action_for(std::string_view status) {
-  if (status == "supplied") return "supply";
-  if (status == "destroyed") return "destroy";
-  if (status == "exported") return "export";
-  if (status == "sample") return "sample";
-  if (status == "free_sample") return "free_sample";
-  if (status == "stolen") return "stolen";
-  if (status == "locked") return "lock";
+  for (const auto& [action, st] : kActionStatus)
+    if (st == status) return action;
   return {};
 }
 
