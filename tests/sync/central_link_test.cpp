@@ -367,3 +367,82 @@ TEST_CASE("central URLs are parsed into origins with clear errors", "[sync][http
   CHECK(!service::parse_origin("ftp://x/"));
   CHECK(service::parse_origin("ftp://x/").error().find("http://") != std::string::npos);
 }
+
+TEST_CASE("two instances on one mirror: one drainer per partition, nothing doubled, a stopped one's share moves",
+          "[sync][writeback][leases]") {
+  Simulator sim(4, 2000);
+  LinkHarness h;
+  import_through_link(h, sim);
+  auto packs = usable_packs(sim, 120);
+  REQUIRE(packs.size() == 120);
+
+  auto options = test_link_options(sim.url());
+  options.follow_feed = false;
+  options.deliver_alerts = false;
+  options.reverify = false;
+  options.lease_ttl = 1500ms;
+  auto first_options = options;
+  first_options.instance_id = "instance-a";
+  auto& first = h.start_link(first_options);
+  // Instance A takes every free lease on its first round; only then does B start competing.
+  REQUIRE(eventually([&] {
+    auto owner = h.run(h.client().command({"GET", "vpoint:lease:outbox:0"}));
+    return owner && owner->type == cache::Reply::Type::string && owner->str == "instance-a";
+  }, 5s));
+  auto second_options = options;
+  second_options.instance_id = "instance-b";
+  service::CentralLink second(h.io().get_executor(), h.client(), h.mirror(), second_options);
+  second.start();
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 60; ++i) ids.push_back(h.supply(packs[i].code, packs[i].serial).transaction_id);
+  REQUIRE(eventually([&] { return h.outbox_total() == 0; }, 20s));
+  CHECK(first.status().sent >= 60);
+  CHECK(second.status().sent == 0);  // every range is held by A: B waits, it does not send alongside
+
+  // A stops; B takes its partitions over once A's leases expire and sends what came after.
+  h.stop_link();
+  for (int i = 60; i < 120; ++i) ids.push_back(h.supply(packs[i].code, packs[i].serial).transaction_id);
+  REQUIRE(eventually([&] { return h.outbox_total() == 0; }, 20s));
+  CHECK(second.status().sent >= 60);
+  second.stop();
+
+  auto received = sim_transactions(sim);
+  CHECK(received.size() == ids.size());
+  for (const auto& id : ids) {
+    INFO("transaction " << id);
+    REQUIRE(received.count(id) == 1);
+    CHECK(received[id] == std::vector<std::string>{"accepted"});  // one receipt each: never sent twice
+  }
+}
+
+TEST_CASE("a feed position the central system no longer has (410) makes the link load a new snapshot",
+          "[sync][feed][snapshot]") {
+  Simulator sim(4, 1500);
+  LinkHarness h;
+  import_through_link(h, sim);
+  auto before = h.run(h.mirror().feed_position());
+  REQUIRE(before);
+  // E.g. the central system was restored from a backup older than our position.
+  REQUIRE(h.run(h.client().command({"SET", "mirror:seq:" + std::to_string(before->first), "999999"})));
+  auto packs = usable_packs(sim, 2);
+  sim.post_json("/admin/packs/" + packs[0].code + "/" + packs[0].serial + "/status",
+                R"({"status":"supplied","location":"4099999000007","actor":"pharmacy elsewhere"})");
+
+  auto options = test_link_options(sim.url());
+  options.drain_outbox = false;
+  options.deliver_alerts = false;
+  options.reverify = false;
+  auto& link = h.start_link(options);
+  REQUIRE(eventually([&] {
+    return link.status().generation > before->first && link.status().state == service::LinkState::following;
+  }, 30s));
+  auto after = h.run(h.mirror().feed_position());
+  REQUIRE(after);
+  CHECK(after->first > before->first);
+  CHECK(after->second == sim_seq(sim));  // back in step with the central system's real position
+  cache::PackRequest request{packs[0].code, packs[0].serial, {"pharmacy-1", "4012345000009"}};
+  auto verified = h.run(h.mirror().verify(request));
+  REQUIRE(verified);
+  CHECK(verified->status == cache::PackStatus::supplied);  // the change made meanwhile is in the new snapshot
+}
