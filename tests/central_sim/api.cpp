@@ -165,6 +165,8 @@ struct FaultState {
   std::int64_t refuse_until_ms = 0;  // > 0: refuse until then (then clears itself)
   std::uint64_t drop_after_apply = 0;  // next N transaction requests: apply, then cut without an answer
   double drop_rate = 0;          // 0..1: share of transaction requests applied and then cut
+  bool feed_hold = false;        // the change feed lags: /changes answers "nothing new" (after the wait)
+                                 // while look-ups and transactions see every change (read-through tests)
   // counters
   std::uint64_t errors_injected = 0, refused = 0, dropped = 0;
 };
@@ -197,6 +199,7 @@ struct SimApi::Impl {
     return {{"latency_ms", faults.latency_ms},         {"error_rate", faults.error_rate},
             {"refuse", faults.refuse},                 {"refuse_remaining_ms", remaining},
             {"drop_after_apply", faults.drop_after_apply}, {"drop_rate", faults.drop_rate},
+            {"feed_hold", faults.feed_hold},
             {"errors_injected", faults.errors_injected}, {"refused", faults.refused},
             {"dropped", faults.dropped}};
   }
@@ -303,6 +306,28 @@ struct SimApi::Impl {
     co_return stream;
   }
 
+  bool feed_held() {
+    std::lock_guard lock(fault_mutex);
+    return faults.feed_hold;
+  }
+
+  // A held feed: the wait passes (in short steps, so that shutdown and a cleared hold end it early) and the
+  // answer is an empty page, as if nothing had changed. Central-Seq still names the real head.
+  asio::awaitable<Reply> held_changes(std::uint64_t seconds) {
+    auto executor = co_await asio::this_coro::executor;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < until && !stopping && feed_held()) {
+      asio::steady_timer step(executor, std::chrono::milliseconds(100));
+      co_await step.async_wait(kTuple);
+    }
+    Response res{http::status::ok, 11};
+    res.set(http::field::content_type, kNdjson);
+    res.set(http::field::cache_control, "no-store");
+    res.set("Central-Seq", std::to_string(central.seq()));
+    res.prepare_payload();
+    co_return res;
+  }
+
   // GET /central/v1/changes?since=N&wait=S[&limit=L]: long poll.
   asio::awaitable<Reply> changes(Request& req, const Peer&, const PathParams&) {
     Query q = parse_query(req.target());
@@ -317,6 +342,7 @@ struct SimApi::Impl {
                                           fmt::format("query parameter 'limit' must be 1..{}", kMaxFeedLimit),
                                           {{"field", "limit"}});
     std::uint64_t seconds = std::min<std::uint64_t>(*wait, kMaxWaitSeconds);
+    if (feed_held()) co_return co_await held_changes(seconds);
     auto executor = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(executor, std::chrono::seconds(seconds));
     std::weak_ptr<asio::steady_timer> weak = timer;
@@ -333,6 +359,8 @@ struct SimApi::Impl {
     if (page && page->lines == 0 && wait_id != 0) {
       co_await timer->async_wait(kTuple);
       central.cancel_wait(wait_id);
+      // Held while this poll waited: the change that woke it stays unannounced.
+      if (feed_held()) co_return co_await held_changes(0);
       page = central.changes(*since, *limit);
     }
     if (!page) {
@@ -484,7 +512,8 @@ struct SimApi::Impl {
                                                      {"refuse", JsonKind::boolean},
                                                      {"refuse_seconds", JsonKind::number},
                                                      {"drop_after_apply", JsonKind::integer},
-                                                     {"drop_rate", JsonKind::number}}))
+                                                     {"drop_rate", JsonKind::number},
+                                                     {"feed_hold", JsonKind::boolean}}))
       co_return service::problem_response(*problem);
     auto number = [&](std::string_view key) { return body->at(key).to_number<double>(); };
     auto range = [&](std::string_view key, double lo, double hi) -> std::optional<Response> {
@@ -506,6 +535,7 @@ struct SimApi::Impl {
       if (body->contains("error_rate")) faults.error_rate = number("error_rate");
       if (body->contains("drop_after_apply")) faults.drop_after_apply = static_cast<std::uint64_t>(number("drop_after_apply"));
       if (body->contains("drop_rate")) faults.drop_rate = number("drop_rate");
+      if (body->contains("feed_hold")) faults.feed_hold = body->at("feed_hold").as_bool();
       if (body->contains("refuse")) {
         faults.refuse = body->at("refuse").as_bool();
         faults.refuse_until_ms = 0;

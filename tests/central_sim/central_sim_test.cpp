@@ -554,6 +554,29 @@ TEST_CASE("faults add latency or fail or refuse central requests but never admin
   CHECK(get(port, "/central/v1/changes?since=0").status == 200);
 }
 
+TEST_CASE("a held feed announces nothing while look-ups and transactions see every change, then catches up", "[central_sim][faults][feed]") {
+  Sim sim;
+  auto port = sim.port();
+  auto packs = usable(port, 1);
+  std::string head = std::to_string(sim.central().seq());
+  REQUIRE(post(port, "/admin/faults", json::object{{"feed_hold", true}}).status == 200);
+  CHECK(get(port, "/admin/faults").json().at("feed_hold") == true);
+  // A poll waiting when the change arrives is not woken with it.
+  auto poll = std::async(std::launch::async, [&] { return get(port, "/central/v1/changes?since=" + head + "&wait=1"); });
+  std::this_thread::sleep_for(200ms);
+  CHECK(send(port, {tx("h1", packs[0], "supply")}) == std::vector<std::string>{"accepted"});
+  REQUIRE(poll.wait_for(5s) == std::future_status::ready);
+  auto held = poll.get();
+  CHECK(held.status == 200);
+  CHECK(held.body.empty());
+  CHECK(get(port, "/central/v1/changes?since=" + head).body.empty());
+  CHECK(status_of(port, packs[0]) == "supplied");  // the live look-up knows it
+  REQUIRE(post(port, "/admin/faults", json::object{{"feed_hold", false}}).status == 200);
+  auto lines = get(port, "/central/v1/changes?since=" + head).lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].at("status") == "supplied");
+}
+
 TEST_CASE("after a response dropped after applying the retry gets the first result and nothing is doubled", "[central_sim][faults][idempotency]") {
   Sim sim;
   auto port = sim.port();
