@@ -419,6 +419,17 @@ bool PlainReading::finish(ParseResult& out) const {
 
 namespace {
 
+// Both written forms are read the same way: the plain reading first (no allocation but the result's; the
+// common case), the detailed one (errors naming the field, lost-GS repair) only when the plain one refused.
+template <class Plain, class Detailed>
+Result<ParseResult, ParseError> plain_else_detailed(std::string_view text, const ParseOptions& options, Plain plain,
+                                                    Detailed detailed) {
+  Result<ParseResult, ParseError> result;  // a default ParseResult, built in place
+  if (plain(text, options.reference_year, *result)) return result;
+  result = detailed(text, options);
+  return result;
+}
+
 Result<ParseResult, ParseError> parse_element_string_in_detail(std::string_view text, const ParseOptions& options);
 
 // The plain reading of an element string (what tokenize() + assemble() accept), or false.
@@ -580,10 +591,7 @@ struct SplitSearch {
 }  // namespace
 
 Result<ParseResult, ParseError> parse_element_string(std::string_view text, const ParseOptions& options) {
-  Result<ParseResult, ParseError> result;  // a default ParseResult, built in place
-  if (read_plain(text, options.reference_year, *result)) return result;
-  result = parse_element_string_in_detail(text, options);
-  return result;
+  return plain_else_detailed(text, options, read_plain, parse_element_string_in_detail);
 }
 
 namespace {
@@ -637,6 +645,27 @@ const AiSpec* hri_field_start_at(std::string_view text, std::size_t p) {
   return ai_spec(text.substr(p + 1, close - p - 1));
 }
 
+// Where the value of the field "(AI)" at `pos` starts and ends. Spaces after ")" are skipped; a fixed-length
+// value is taken at its length; a variable one runs up to the next "(" + known AI + ")" (set 82 allows '(' in
+// values), without a space that separates the two fields or ends the text.
+struct ValueSpan {
+  std::size_t begin, end;
+};
+ValueSpan hri_value_span(std::string_view text, std::size_t pos, const AiSpec& spec) {
+  std::size_t vo = pos + spec.ai.size() + 2;
+  while (vo < text.size() && text[vo] == ' ') ++vo;
+  std::size_t end = vo;
+  if (spec.fixed_length()) {
+    end = std::min(text.size(), vo + spec.max_length);
+  } else {
+    while (end < text.size() && hri_field_start_at(text, end) == nullptr &&
+           !(text[end] == ' ' && (end + 1 == text.size() || hri_field_start_at(text, end + 1) != nullptr))) {
+      ++end;
+    }
+  }
+  return {vo, end};
+}
+
 // The plain reading of the human-readable form (what parse_human_readable_in_detail accepts).
 bool read_plain_human_readable(std::string_view text, int reference_year, ParseResult& out) {
   PlainReading reading;
@@ -648,17 +677,7 @@ bool read_plain_human_readable(std::string_view text, int reference_year, ParseR
     }
     const AiSpec* spec = hri_field_start_at(text, pos);
     if (spec == nullptr) return false;
-    std::size_t vo = pos + spec->ai.size() + 2;
-    while (vo < text.size() && text[vo] == ' ') ++vo;
-    std::size_t end = vo;
-    if (spec->fixed_length()) {
-      end = std::min(text.size(), vo + spec->max_length);
-    } else {
-      while (end < text.size() && hri_field_start_at(text, end) == nullptr &&
-             !(text[end] == ' ' && (end + 1 == text.size() || hri_field_start_at(text, end + 1) != nullptr))) {
-        ++end;
-      }
-    }
+    const auto [vo, end] = hri_value_span(text, pos, *spec);
     const std::string_view value = text.substr(vo, end - vo);
     if (!value_ok(*spec, value, reference_year) || !reading.add(spec, value)) return false;
     pos = end;
@@ -669,10 +688,7 @@ bool read_plain_human_readable(std::string_view text, int reference_year, ParseR
 }  // namespace
 
 Result<ParseResult, ParseError> parse_human_readable(std::string_view text, const ParseOptions& options) {
-  Result<ParseResult, ParseError> result;  // a default ParseResult, built in place
-  if (read_plain_human_readable(text, options.reference_year, *result)) return result;
-  result = parse_human_readable_in_detail(text, options);
-  return result;
+  return plain_else_detailed(text, options, read_plain_human_readable, parse_human_readable_in_detail);
 }
 
 namespace {
@@ -680,13 +696,6 @@ namespace {
 Result<ParseResult, ParseError> parse_human_readable_in_detail(std::string_view text, const ParseOptions& options) {
   // "(AI)value(AI)value...": a value may itself contain '(' (set 82), so a new field starts only
   // at "(" + a known AI + ")"; fixed-length values are taken at their length.
-  auto field_start_at = [&](std::size_t p) -> const AiSpec* {
-    if (p >= text.size() || text[p] != '(') return nullptr;
-    const std::size_t close = text.find(')', p + 1);
-    if (close == std::string_view::npos || close - p - 1 < 2 || close - p - 1 > 4) return nullptr;
-    const AiSpec* spec = ai_spec(text.substr(p + 1, close - p - 1));
-    return spec;
-  };
   std::vector<Element> elements;
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -694,7 +703,7 @@ Result<ParseResult, ParseError> parse_human_readable_in_detail(std::string_view 
       ++pos;
       continue;
     }
-    const AiSpec* spec = field_start_at(pos);
+    const AiSpec* spec = hri_field_start_at(text, pos);
     if (spec == nullptr) {
       if (text[pos] == '(') {
         const std::size_t close = text.find(')', pos);
@@ -706,17 +715,7 @@ Result<ParseResult, ParseError> parse_human_readable_in_detail(std::string_view 
                               "Expected \"(\" and a GS1 application identifier at byte " + std::to_string(pos) +
                                   " but found " + quoted_char(text[pos]) + ".")};
     }
-    std::size_t vo = pos + spec->ai.size() + 2;
-    while (vo < text.size() && text[vo] == ' ') ++vo;
-    std::size_t end = vo;
-    if (spec->fixed_length()) {
-      end = std::min(text.size(), vo + spec->max_length);
-    } else {
-      while (end < text.size() && field_start_at(end) == nullptr &&
-             !(text[end] == ' ' && (end + 1 == text.size() || field_start_at(end + 1) != nullptr))) {
-        ++end;
-      }
-    }
+    const auto [vo, end] = hri_value_span(text, pos, *spec);
     const std::string value(text.substr(vo, end - vo));
     if (auto err = validate(*spec, value, vo, options.reference_year)) return Unexpected{*err};
     elements.push_back(Element{spec, value, pos, vo});

@@ -17,27 +17,16 @@ using vpoint::cache::ErrorKind;
 using vpoint::cache::Reply;
 using vpoint::cache::ReplyResult;
 using vpoint::test::IoThreads;
+using vpoint::test::numbered;
+using vpoint::test::show;
 using vpoint::test::RedisServer;
 
 namespace {
-
-// prefix + number (GCC 12 warns falsely, -Wrestrict, on "literal" + std::string&&).
-std::string numbered(std::string_view prefix, long long n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
 
 ClientOptions options_for(const RedisServer& redis) {
   ClientOptions o;
   o.url = redis.url();
   return o;
-}
-
-// A reply the caller would see, or the error kind + message when the transport failed.
-std::string show(const ReplyResult& r) {
-  if (!r) return "error(" + std::string(vpoint::cache::to_string(r.error().kind)) + "): " + r.error().message;
-  return r->str;
 }
 
 long long info_field(const RedisServer& redis, const std::string& section, const std::string& field) {

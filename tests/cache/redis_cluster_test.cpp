@@ -14,21 +14,11 @@ using vpoint::cache::Command;
 using vpoint::cache::key_slot;
 using vpoint::cache::ReplyResult;
 using vpoint::test::IoThreads;
+using vpoint::test::numbered;
+using vpoint::test::show;
 using vpoint::test::RedisCluster;
 
 namespace {
-
-// prefix + number (GCC 12 warns falsely, -Wrestrict, on "literal" + std::string&&).
-std::string numbered(std::string_view prefix, long long n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
-
-std::string show(const ReplyResult& r) {
-  if (!r) return "error(" + std::string(vpoint::cache::to_string(r.error().kind)) + "): " + r.error().message;
-  return r->str;
-}
 
 long long command_calls(vpoint::test::RedisServer& node, const std::string& command) {
   const auto stats = node.cli({"INFO", "commandstats"});

@@ -1,7 +1,10 @@
 #pragma once
-// Runs transport coroutines on a real io_context served by several threads (the Client must be strand-safe).
+// Runs transport coroutines on a real io_context served by several threads (the Client must be strand-safe),
+// and small helpers shared by the transport tests.
 #include <future>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -11,7 +14,22 @@
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
+#include "vpoint/cache/redis.hpp"
+
 namespace vpoint::test {
+
+// prefix + number (GCC 12 warns falsely, -Wrestrict, on "literal" + std::string&&).
+inline std::string numbered(std::string_view prefix, long long n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
+// A reply the caller would see, or the error kind + message when the transport failed.
+inline std::string show(const cache::ReplyResult& r) {
+  if (!r) return "error(" + std::string(cache::to_string(r.error().kind)) + "): " + r.error().message;
+  return r->str;
+}
 
 class IoThreads {
  public:

@@ -1,24 +1,15 @@
 // GS1 Digital Link URIs on newer packs (QR codes).
 #include <catch2/catch.hpp>
 
+#include "vectors.hpp"
 #include "vpoint/scanner/digital_link.hpp"
 
 namespace dl = vpoint::scanner::digital_link;
 using vpoint::scanner::ErrorCode;
 using vpoint::scanner::Kind;
-using vpoint::scanner::ParseOptions;
 
-namespace {
-ParseOptions opts() {
-  ParseOptions o;
-  o.reference_year = 2025;
-  return o;
-}
-std::string mark(const std::string& s, std::size_t offset) {
-  if (offset >= s.size()) return s + "*";
-  return s.substr(0, offset) + "*" + s[offset] + "*" + s.substr(offset + 1);
-}
-}  // namespace
+using vpoint::test::mark;
+using vpoint::test::opts;
 
 TEST_CASE("Digital Link URIs in their usual spellings give the pack", "[digital_link]") {
   struct V {

@@ -2,34 +2,16 @@
 #include <catch2/catch.hpp>
 #include <set>
 
+#include "vectors.hpp"
 #include "vpoint/scanner/gs1.hpp"
 
 namespace gs1 = vpoint::scanner::gs1;
 using vpoint::scanner::ErrorCode;
 using vpoint::scanner::Kind;
-using vpoint::scanner::ParseOptions;
 
-namespace {
-std::string gs(std::string s) {  // '|' in a vector stands for GS (0x1D)
-  for (auto& c : s) {
-    if (c == '|') c = '\x1D';
-  }
-  return s;
-}
-// gs1-syntax-engine style: the byte at `offset` wrapped in '*' ("*" at the end when past it).
-std::string mark(std::string s, std::size_t offset) {
-  for (auto& c : s) {
-    if (c == '\x1D') c = '|';
-  }
-  if (offset >= s.size()) return s + "*";
-  return s.substr(0, offset) + "*" + s[offset] + "*" + s.substr(offset + 1);
-}
-ParseOptions opts() {
-  ParseOptions o;
-  o.reference_year = 2025;
-  return o;
-}
-}  // namespace
+using vpoint::test::ctl;  // '|' in a vector stands for GS (0x1D)
+using vpoint::test::mark;
+using vpoint::test::opts;
 
 TEST_CASE("the AI table holds the AIs of medicine packs and logistic labels", "[gs1][ai]") {
   for (const char* ai : {"00", "01", "02", "10", "11", "17", "21", "240", "241", "30", "37", "400", "710",
@@ -175,25 +157,25 @@ TEST_CASE("element strings with fields in any order give the same pack", "[gs1][
   };
   for (const char* in : inputs) {
     CAPTURE(in);
-    const auto r = gs1::parse_element_string(gs(in), opts());
+    const auto r = gs1::parse_element_string(ctl(in), opts());
     REQUIRE(r);
     CHECK(r->kind == Kind::pack);
     CHECK(r->pack.gtin == "09506000134352");
     CHECK(r->pack.serial == "ABC123");
     CHECK(r->pack.batch == "L0T-7");
     CHECK(r->pack.expiry == "261231");
-    CHECK(r->element_string == gs("010950600013435221ABC123|10L0T-7|17261231"));
+    CHECK(r->element_string == ctl("010950600013435221ABC123|10L0T-7|17261231"));
     CHECK(r->warnings.empty());
   }
 }
 
 TEST_CASE("the canonical element string puts NHRN last without a trailing GS", "[gs1][element]") {
-  const auto r = gs1::parse_element_string(gs("71003752864|0104150037528643|10B1|21S1|17280200"), opts());
+  const auto r = gs1::parse_element_string(ctl("71003752864|0104150037528643|10B1|21S1|17280200"), opts());
   REQUIRE(r);
   REQUIRE(r->pack.nhrn);
   CHECK(r->pack.nhrn->ai == "710");
   CHECK(r->pack.nhrn->value == "03752864");
-  CHECK(r->element_string == gs("010415003752864321S1|10B1|1728020071003752864"));
+  CHECK(r->element_string == ctl("010415003752864321S1|10B1|1728020071003752864"));
   CHECK(gs1::human_readable(r->pack) == "(01)04150037528643(21)S1(10)B1(17)280200(710)03752864");
 }
 
@@ -219,7 +201,7 @@ TEST_CASE("element string errors name the field and point at the byte", "[gs1][e
   };
   for (const auto& v : vectors) {
     CAPTURE(v.in);
-    const std::string in = gs(v.in);
+    const std::string in = ctl(v.in);
     const auto r = gs1::parse_element_string(in, opts());
     REQUIRE_FALSE(r);
     CHECK(r.error().code == v.code);
@@ -230,7 +212,7 @@ TEST_CASE("element string errors name the field and point at the byte", "[gs1][e
 }
 
 TEST_CASE("a repeated AI with the same value is accepted", "[gs1][element]") {
-  const auto r = gs1::parse_element_string(gs("010950600013435221S|10L|1726123121S|0109506000134352"), opts());
+  const auto r = gs1::parse_element_string(ctl("010950600013435221S|10L|1726123121S|0109506000134352"), opts());
   REQUIRE(r);
   CHECK(r->pack.serial == "S");
 }
@@ -242,7 +224,7 @@ TEST_CASE("a scan holding only an SSCC is a case label", "[gs1][sscc]") {
   CHECK(r->sscc == "376123450000000009");
   CHECK(r->element_string == "00376123450000000009");
   // A logistic label: SSCC with content, count and batch is still a case label.
-  r = gs1::parse_element_string(gs("0037612345000000000902095060001343523712|10L1"), opts());
+  r = gs1::parse_element_string(ctl("0037612345000000000902095060001343523712|10L1"), opts());
   REQUIRE(r);
   CHECK(r->kind == Kind::sscc);
 }
@@ -261,13 +243,13 @@ TEST_CASE("a lost GS with exactly one valid reading is repaired with a warning",
   };
   for (const auto& v : vectors) {
     CAPTURE(v.in);
-    const auto r = gs1::parse_element_string(gs(v.in), opts());
+    const auto r = gs1::parse_element_string(ctl(v.in), opts());
     REQUIRE(r);
     CHECK(r->pack.serial == v.serial);
     CHECK(r->pack.batch == v.batch);
     CHECK(r->pack.expiry == "261231");
     CHECK(r->warnings == std::vector<std::string>{"gs_recovered"});
-    CHECK(r->element_string == gs("010950600013435221" + std::string(v.serial) + "|10" + v.batch + "|17261231"));
+    CHECK(r->element_string == ctl("010950600013435221" + std::string(v.serial) + "|10" + v.batch + "|17261231"));
   }
 }
 

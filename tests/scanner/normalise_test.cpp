@@ -1,21 +1,12 @@
 // normalise(): what keyboard-wedge and handheld scanners send -> canonical bytes.
 #include <catch2/catch.hpp>
 
+#include "vectors.hpp"
 #include "vpoint/scanner/normalise.hpp"
 
 using vpoint::scanner::normalise;
 
-namespace {
-// Test vectors write GS as '|' (never legal in GS1 data), RS as '~', EOT as '^' for readability.
-std::string ctl(std::string s) {
-  for (auto& c : s) {
-    if (c == '|') c = '\x1D';
-    if (c == '~') c = '\x1E';
-    if (c == '^') c = '\x04';
-  }
-  return s;
-}
-}  // namespace
+using vpoint::test::ctl;
 
 TEST_CASE("AIM symbology identifiers are stripped and reported", "[normalise]") {
   struct V {

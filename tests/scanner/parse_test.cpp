@@ -1,16 +1,14 @@
 // parse(): the entry point. Realistic FMD scans as scanners send them, and every error code.
 #include <catch2/catch.hpp>
 
+#include "vectors.hpp"
 #include "vpoint/scanner/parse.hpp"
 
 using namespace vpoint::scanner;
 
+using vpoint::test::opts;
+
 namespace {
-ParseOptions opts() {
-  ParseOptions o;
-  o.reference_year = 2025;
-  return o;
-}
 const std::string kGsStr = "\x1D";
 }  // namespace
 

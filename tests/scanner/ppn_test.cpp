@@ -1,38 +1,16 @@
 // IFA / securPharm: PPN, PZN, NTIN and the ISO/IEC 15434 format 06 envelope.
 #include <catch2/catch.hpp>
 
+#include "vectors.hpp"
 #include "vpoint/scanner/ppn.hpp"
 
 namespace ppn = vpoint::scanner::ppn;
 using vpoint::scanner::ErrorCode;
-using vpoint::scanner::ParseOptions;
 using vpoint::scanner::Scheme;
 
-namespace {
-ParseOptions opts() {
-  ParseOptions o;
-  o.reference_year = 2025;
-  return o;
-}
-// '~' = RS, '|' = GS, '^' = EOT in the vectors.
-std::string ctl(std::string s) {
-  for (auto& c : s) {
-    if (c == '|') c = '\x1D';
-    if (c == '~') c = '\x1E';
-    if (c == '^') c = '\x04';
-  }
-  return s;
-}
-std::string mark(std::string s, std::size_t offset) {
-  for (auto& c : s) {
-    if (c == '\x1D') c = '|';
-    if (c == '\x1E') c = '~';
-    if (c == '\x04') c = '^';
-  }
-  if (offset >= s.size()) return s + "*";
-  return s.substr(0, offset) + "*" + s[offset] + "*" + s.substr(offset + 1);
-}
-}  // namespace
+using vpoint::test::ctl;  // '~' = RS, '|' = GS, '^' = EOT in the vectors
+using vpoint::test::mark;
+using vpoint::test::opts;
 
 TEST_CASE("PZN-8 check digit is mod 11 with weights 1..7", "[ppn][pzn]") {
   CHECK(ppn::pzn_check_ok("03752864"));

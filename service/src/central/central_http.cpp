@@ -155,41 +155,28 @@ struct HttpConnection::Impl {
     co_return std::nullopt;
   }
 
+  // Runs one Beast operation on whichever stream is active (TLS or plain): `operation` is a generic lambda
+  // that starts the operation on the stream it is given and returns its awaitable (error_code, bytes).
+  template <class Operation>
+  asio::awaitable<boost::system::error_code> on_stream(Operation operation) {
+    auto [ec, n] = secure ? co_await operation(*secure) : co_await operation(*plain);
+    co_return ec;
+  }
   template <class Message>
   asio::awaitable<boost::system::error_code> write(Message& message) {
-    if (secure) {
-      auto [ec, n] = co_await http::async_write(*secure, message, kTuple);
-      co_return ec;
-    }
-    auto [ec, n] = co_await http::async_write(*plain, message, kTuple);
-    co_return ec;
+    return on_stream([&](auto& stream) { return http::async_write(stream, message, kTuple); });
   }
   template <class Parser>
   asio::awaitable<boost::system::error_code> read_header(Parser& parser) {
-    if (secure) {
-      auto [ec, n] = co_await http::async_read_header(*secure, buffer, parser, kTuple);
-      co_return ec;
-    }
-    auto [ec, n] = co_await http::async_read_header(*plain, buffer, parser, kTuple);
-    co_return ec;
+    return on_stream([&](auto& stream) { return http::async_read_header(stream, buffer, parser, kTuple); });
   }
   template <class Parser>
   asio::awaitable<boost::system::error_code> read_some(Parser& parser) {
-    if (secure) {
-      auto [ec, n] = co_await http::async_read_some(*secure, buffer, parser, kTuple);
-      co_return ec;
-    }
-    auto [ec, n] = co_await http::async_read_some(*plain, buffer, parser, kTuple);
-    co_return ec;
+    return on_stream([&](auto& stream) { return http::async_read_some(stream, buffer, parser, kTuple); });
   }
   template <class Parser>
   asio::awaitable<boost::system::error_code> read(Parser& parser) {
-    if (secure) {
-      auto [ec, n] = co_await http::async_read(*secure, buffer, parser, kTuple);
-      co_return ec;
-    }
-    auto [ec, n] = co_await http::async_read(*plain, buffer, parser, kTuple);
-    co_return ec;
+    return on_stream([&](auto& stream) { return http::async_read(stream, buffer, parser, kTuple); });
   }
 
   http::request<http::string_body> make_request(http::verb method, std::string_view target, std::string body,
