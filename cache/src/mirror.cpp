@@ -421,6 +421,85 @@ awaitable<MirrorResult<std::optional<Batch>>> Mirror::batch(std::string_view pro
   co_return std::optional<Batch>{};
 }
 
+awaitable<std::vector<MirrorResult<std::optional<PackPeek>>>> Mirror::peek_many(
+    std::vector<std::pair<std::string, std::string>> packs) {
+  using Peeked = MirrorResult<std::optional<PackPeek>>;
+  std::vector<Peeked> out(packs.size(), Peeked{std::optional<PackPeek>{}});
+  auto [gen, bucket_count] = impl_->layout();
+  std::vector<Command> commands;
+  std::vector<std::string> routing;
+  std::vector<std::size_t> positions;
+  std::vector<std::shared_ptr<const ProductRef>> refs;
+  for (std::size_t i = 0; i < packs.size(); ++i) {
+    const auto& [code, serial] = packs[i];
+    if (!valid_code(code) || !valid_serial(serial)) {
+      out[i] = Unexpected{MirrorError{MirrorErrorKind::bad_request,
+                                      valid_code(code) ? "serial: must be 1-20 characters"
+                                                       : "product_code: must be 1-20 characters",
+                                      std::nullopt}};
+      continue;
+    }
+    auto ref = co_await impl_->product_ref(code, false);
+    if (!ref) {
+      out[i] = Unexpected{ref.error()};
+      continue;
+    }
+    if (!(*ref)->known) continue;  // unknown product: nullopt
+    // Same key and field as vp_pack (mirror_keys.hpp), read with a plain HGET: no Function, no write.
+    const Product& product = (*ref)->product;
+    std::uint32_t h = pack_hash(product.code, serial);
+    int partition = static_cast<int>(h % kPartitions);
+    int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(bucket_count));
+    std::string key = pack_key(partition, gen, bucket);
+    commands.push_back(cmd("HGET", key, pack_field(product.index, serial)));
+    routing.push_back(std::move(key));
+    positions.push_back(i);
+    refs.push_back(*ref);
+  }
+  if (commands.empty()) co_return out;
+  auto replies = co_await impl_->client.pipeline(std::move(commands), std::move(routing));
+  for (std::size_t k = 0; k < replies.size() && k < positions.size(); ++k) {
+    std::size_t i = positions[k];
+    if (!replies[k]) {
+      out[i] = Unexpected{from_redis(replies[k].error())};
+      continue;
+    }
+    if (replies[k]->is_error()) {
+      out[i] = Unexpected{from_reply_error(*replies[k])};
+      continue;
+    }
+    if (replies[k]->is_nil()) continue;  // unknown serial: nullopt
+    auto value = reply_int(*replies[k]);
+    if (!value || *value < 0) {
+      out[i] = Unexpected{MirrorError{MirrorErrorKind::protocol, "peek: pack value is not a number", std::nullopt}};
+      continue;
+    }
+    PackPeek peeked;
+    peeked.product_code = refs[k]->product.code;
+    peeked.status = static_cast<PackStatus>(*value % 8);  // value = batch index * 8 + status (mirror_keys.hpp)
+    peeked.batch_index = static_cast<std::uint32_t>(*value / 8);
+    auto product = refs[k];
+    if (peeked.batch_index >= product->product.batches.size()) {
+      // A batch added since the product was cached: refresh once.
+      auto fresh = co_await impl_->product_ref(packs[i].first, true);
+      if (fresh && (*fresh)->known) product = *fresh;
+    }
+    if (peeked.batch_index < product->product.batches.size()) {
+      peeked.batch = product->product.batches[peeked.batch_index].batch;
+      peeked.expiry = product->product.batches[peeked.batch_index].expiry;
+    }
+    out[i] = Peeked{std::optional<PackPeek>{std::move(peeked)}};
+  }
+  co_return out;
+}
+
+awaitable<MirrorResult<std::optional<PackPeek>>> Mirror::peek(std::string_view product_code, std::string_view serial) {
+  std::vector<std::pair<std::string, std::string>> one;
+  one.emplace_back(std::string(product_code), std::string(serial));
+  auto results = co_await peek_many(std::move(one));
+  co_return std::move(results.front());
+}
+
 awaitable<MirrorResult<std::vector<SettingProblem>>> Mirror::check_settings() {
   auto replies = co_await impl_->client.on_all_masters(
       cmd("CONFIG", "GET", "hash-max-listpack-entries", "hash-max-listpack-value", "maxmemory-policy", "appendonly",

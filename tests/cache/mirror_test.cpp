@@ -452,3 +452,69 @@ TEST_CASE("decommission with an expected batch changes nothing when the serial b
   CHECK(undo.outcome == Outcome::batch_mismatch);
   CHECK(undo.status == PackStatus::supplied);
 }
+
+TEST_CASE("peek shows a pack's batch and status and writes nothing", "[mirror][peek]") {
+  MirrorFixture f;
+  f.load(small_snapshot());
+  f.decommission(f.request(kGtinA, "S003"), Action::supply);
+  const std::string audit_before = audit_len(f, kGtinA, "S003");
+  const std::string outbox_before = outbox_len(f, kGtinA, "S003");
+
+  auto supplied = f.run(f.mirror.peek(kGtinA, "S003"));
+  REQUIRE(supplied);
+  REQUIRE(*supplied);
+  CHECK((*supplied)->product_code == kGtinA);
+  CHECK((*supplied)->batch == "L1");
+  CHECK((*supplied)->expiry == "281231");
+  CHECK((*supplied)->batch_index == 0);
+  CHECK((*supplied)->status == PackStatus::supplied);
+  // A look is not a scan: no audit entry, no outbox entry.
+  CHECK(audit_len(f, kGtinA, "S003") == audit_before);
+  CHECK(outbox_len(f, kGtinA, "S003") == outbox_before);
+
+  // Either code of the product finds the pack; the recalled batch is reported by name.
+  auto recalled = f.run(f.mirror.peek(kPpnA, "RECALLED1"));
+  REQUIRE(recalled);
+  REQUIRE(*recalled);
+  CHECK((*recalled)->product_code == kGtinA);
+  CHECK((*recalled)->batch == "L2");
+  CHECK((*recalled)->status == PackStatus::active);
+  CHECK(audit_len(f, kGtinA, "RECALLED1") == "0");
+}
+
+TEST_CASE("peek of an unknown serial or product is empty, a bad serial an error", "[mirror][peek]") {
+  MirrorFixture f;
+  f.load(small_snapshot());
+  auto unknown_serial = f.run(f.mirror.peek(kGtinA, "NOPE"));
+  REQUIRE(unknown_serial);
+  CHECK_FALSE(*unknown_serial);
+  auto unknown_product = f.run(f.mirror.peek("09999999999994", "S001"));
+  REQUIRE(unknown_product);
+  CHECK_FALSE(*unknown_product);
+  auto bad = f.run(f.mirror.peek(kGtinA, "123456789012345678901"));
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().kind == cache::MirrorErrorKind::bad_request);
+  CHECK(bad.error().message.find("serial") != std::string::npos);
+  CHECK(audit_len(f, kGtinA, "NOPE") == "0");
+}
+
+TEST_CASE("peek_many answers in request order", "[mirror][peek]") {
+  MirrorFixture f;
+  f.load(small_snapshot());
+  f.decommission(f.request(kGtinB, "IBU1"), Action::destroy);
+  auto results = f.run(f.mirror.peek_many({{kGtinA, "S000"}, {kGtinB, "IBU1"}, {kGtinA, "NOPE"}, {kGtinA, "SUPPLIED1"}}));
+  REQUIRE(results.size() == 4);
+  REQUIRE(results[0]);
+  REQUIRE(*results[0]);
+  CHECK((*results[0])->status == PackStatus::active);
+  CHECK((*results[0])->batch == "L1");
+  REQUIRE(results[1]);
+  REQUIRE(*results[1]);
+  CHECK((*results[1])->status == PackStatus::destroyed);
+  CHECK((*results[1])->batch == "B7");
+  REQUIRE(results[2]);
+  CHECK_FALSE(*results[2]);
+  REQUIRE(results[3]);
+  REQUIRE(*results[3]);
+  CHECK((*results[3])->status == PackStatus::supplied);
+}

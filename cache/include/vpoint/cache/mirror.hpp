@@ -155,6 +155,15 @@ struct BulkItem {
   PackRequest request;
 };
 
+// What Mirror::peek() sees of a pack.
+struct PackPeek {
+  std::string product_code;   // the mirror's key of the product (GTIN-14, or the PPN without a GTIN)
+  std::uint32_t batch_index = 0;
+  std::string batch;          // the batch name; "" when the index is not in the product's batch list
+  std::string expiry;         // YYMMDD of that batch
+  PackStatus status = PackStatus::active;
+};
+
 // Errors of the mirror itself (not pack outcomes). Anything here is "mirror unavailable" to the user.
 enum class MirrorErrorKind : std::uint8_t {
   unavailable = 0,   // Redis unreachable / timed out (wraps RedisError)
@@ -246,6 +255,16 @@ class Mirror {
   boost::asio::awaitable<MirrorResult<std::optional<Product>>> product(std::string_view code);
   boost::asio::awaitable<MirrorResult<std::optional<Batch>>> batch(std::string_view product_code,
                                                                    std::string_view batch);
+
+  // Read-only look at a pack: its stored batch and status, without an audit entry, an outbox entry or any
+  // other write (the recall list reads the batch of packs named in the audit trail; a look is not a scan).
+  // One round trip for the pack (the product's index and batch list come from the mirror's product cache).
+  // nullopt when the product or the serial is unknown.
+  boost::asio::awaitable<MirrorResult<std::optional<PackPeek>>> peek(std::string_view product_code,
+                                                                   std::string_view serial);
+  // Many looks, pipelined (per node in Cluster mode); results in request order.
+  boost::asio::awaitable<std::vector<MirrorResult<std::optional<PackPeek>>>> peek_many(
+      std::vector<std::pair<std::string, std::string>> packs);
 
   // Children of an SSCC aggregation ({product code, serial} as the snapshot gave them); nullopt when unknown.
   boost::asio::awaitable<MirrorResult<std::optional<std::vector<std::pair<std::string, std::string>>>>>
