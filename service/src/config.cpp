@@ -52,11 +52,14 @@ const ScalarField kScalarFields[] = {
     {"redis", "min_replicas_ack", +[](Config& c) -> unsigned& { return c.redis.min_replicas_ack; }},
     {"central", "url", +[](Config& c) -> std::string& { return c.central.url; }},
     {"central", "offline", +[](Config& c) -> OfflineMode& { return c.central.offline; }},
+    {"central", "recall_lookback_days", +[](Config& c) -> unsigned& { return c.central.recall_lookback_days; }},
     {"location", "gln", +[](Config& c) -> std::string& { return c.location.gln; }},
     {"location", "name", +[](Config& c) -> std::string& { return c.location.name; }},
     {"rules", "repeat_window_s", +[](Config& c) -> unsigned& { return c.rules.repeat_window_s; }},
     {"audit", "dir", +[](Config& c) -> std::string& { return c.audit.dir; }},
     {"audit", "retention_days", +[](Config& c) -> unsigned& { return c.audit.retention_days; }},
+    {"audit", "min_age_s", +[](Config& c) -> unsigned& { return c.audit.min_age_s; }},
+    {"audit", "interval_s", +[](Config& c) -> unsigned& { return c.audit.interval_s; }},
     {"log", "level", +[](Config& c) -> std::string& { return c.log.level; }},
 };
 
@@ -473,8 +476,12 @@ std::string validate(const Config& c) {
       return where + " url: must start with http:// or https://";
     if (hook.secret.empty()) return where + " secret: required (alerts are signed with it)";
   }
+  if (c.central.recall_lookback_days == 0 || c.central.recall_lookback_days > 3660)
+    return "[central] recall_lookback_days: must be 1-3660";
   if (c.audit.dir.empty()) return "[audit] dir: must not be empty";
   if (c.audit.retention_days == 0) return "[audit] retention_days: must be at least 1";
+  if (c.audit.interval_s == 0 || c.audit.interval_s > 86400) return "[audit] interval_s: must be 1-86400";
+  if (c.audit.min_age_s > 30 * 86400) return "[audit] min_age_s: must be at most 2592000 (30 days)";
   spdlog::level::level_enum level;
   if (!parse_log_level(c.log.level, level))
     return "[log] level: '" + c.log.level + "' is not one of trace, debug, info, warn, error, critical, off";

@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "vpoint/service/audit_archive.hpp"
 #include "vpoint/service/central_link.hpp"
 #include "vpoint/service/config.hpp"
 #include "vpoint/service/daemon.hpp"
@@ -64,6 +65,21 @@ int main(int argc, char** argv) {
     svc::register_pack_routes(daemon.api(), pack->services());
     svc::add_pack_readiness(daemon.readiness(), pack->services());
   }
+  // The audit archive ([audit]): acknowledged audit entries -> daily NDJSON files, then trimmed from Redis;
+  // GET /v1/packs reads both. Refuses to start when [audit] dir cannot be created or written.
+  std::shared_ptr<svc::AuditArchive> archive;
+  if (pack) {
+    auto opened = svc::AuditArchive::open(pack->io_context().get_executor(), pack->client(),
+                                          svc::audit_archive_options(daemon.config()));
+    if (!opened) {
+      svc::log_event(spdlog::level::critical, "start_failed", {{"error", opened.error()}});
+      std::fprintf(stderr, "vpointd: %s\n", opened.error().c_str());
+      return 1;
+    }
+    archive = std::move(*opened);
+    pack->services()->archive = archive;
+    archive->start();
+  }
   // The central link ([central] url): start-up snapshot, change feed, outbox write-back, alert delivery. It
   // runs on the Redis side's io_context and replaces the "mirror" / "central" readiness checks.
   std::unique_ptr<svc::CentralLink> link;
@@ -111,5 +127,6 @@ int main(int argc, char** argv) {
   }
   daemon.wait();  // returns after SIGTERM/SIGINT drained the in-flight requests
   if (link) link->stop();  // the outbox keeps whatever was not sent yet: nothing acknowledged is lost
+  if (archive) archive->stop();  // a round cut short resumes from the Redis watermarks on the next start
   return 0;
 }

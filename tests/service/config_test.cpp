@@ -20,7 +20,7 @@ TEST_CASE("an empty config is valid and has the documented defaults", "[service]
   CHECK(config->http.body_limit == 8u * 1024 * 1024);
   CHECK(config->central.offline == OfflineMode::accept);
   CHECK(config->rules.repeat_window_s == 30);
-  CHECK(config->audit.retention_days == 1827);
+  CHECK(config->audit.retention_days == 1830);
   CHECK(config->log.level == "info");
 }
 

@@ -17,6 +17,7 @@
 #include "vpoint/scanner/json.hpp"
 #include "vpoint/scanner/normalise.hpp"
 #include "vpoint/scanner/parse.hpp"
+#include "vpoint/service/audit_archive.hpp"
 #include "vpoint/service/json_body.hpp"
 #include "vpoint/service/logging.hpp"
 #include "vpoint/service/problem.hpp"
@@ -357,6 +358,60 @@ awaitable<cache::MirrorResult<std::optional<Answer>>> try_variants(Ctx& ctx, con
   co_return std::optional<Answer>{std::move(*answer)};
 }
 
+// What one pack answer says; answer_body lays it out.
+struct AnswerFacts {
+  Verdict verdict = Verdict::ok;
+  std::string_view status;     // the pack's status, "unknown" when nobody could tell
+  Reason reason = Reason::none;
+  std::string_view nmvs_code;  // "" = null
+  std::string_view source;     // "mirror" or "offline"
+  json::value batch_state = nullptr;
+  json::value expired = nullptr;
+  bool repeat = false;
+  // Only for decommission and undo:
+  std::string_view previous_status;
+  json::value transaction_id = nullptr;
+  bool replay = false;
+};
+
+// The body of every pack answer (issue 5), one field order whether the mirror decided (finish) or the central
+// system was out of reach (answer_offline). alert_id stays null until finish raises an alert.
+json::object answer_body(const Job& job, const PackId& pack, const std::vector<std::string>& warnings,
+                         const cache::Product* product, const AnswerFacts& facts) {
+  json::object body;
+  body["pack"] = scanner::to_json(pack);
+  body["verdict"] = to_string(facts.verdict);
+  body["status"] = facts.status;
+  body["reason"] = str_or_null(to_string(facts.reason));
+  body["nmvs_code"] = str_or_null(facts.nmvs_code);
+  body["alert_id"] = nullptr;
+  body["product"] = product_json(product);
+  body["source"] = facts.source;
+  json::array w;
+  for (const auto& x : warnings) w.push_back(json::value(x));
+  body["warnings"] = std::move(w);
+  body["batch_state"] = facts.batch_state;
+  body["expired"] = facts.expired;
+  body["repeat"] = facts.repeat;
+  if (job.intent.operation != Operation::verify) {
+    body["operation"] = job.intent.operation == Operation::undo ? "undo" : "decommission";
+    body["action"] = cache::to_string(job.intent.action);
+    body["previous_status"] = facts.previous_status;
+    body["transaction_id"] = facts.transaction_id;
+    body["replay"] = facts.replay;
+  }
+  return body;
+}
+
+// One count per answered pack: vpoint_verdicts_total{route, verdict, reason ("none" for no reason)}.
+void count_verdict(Ctx& ctx, const Job& job, Verdict verdict, Reason reason) {
+  ctx.m.verdicts
+      ->Add({{"route", std::string(job.route)},
+             {"verdict", std::string(to_string(verdict))},
+             {"reason", reason == Reason::none ? std::string("none") : std::string(to_string(reason))}})
+      .Increment();
+}
+
 awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const PackId& pack,
                                               std::vector<std::string> warnings, const cache::Product* product,
                                               const BatchCheck& bc, const Plan& pl, const cache::PackResult& r,
@@ -375,31 +430,23 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
     if (*repaired) co_return std::move(**repaired);
   }
 
-  json::object body;
-  body["pack"] = scanner::to_json(pack);
-  body["verdict"] = to_string(d.verdict);
-  body["status"] = unknown_outcome(r) ? std::string_view("unknown") : cache::to_string(r.status);
-  body["reason"] = str_or_null(to_string(d.reason));
-  body["nmvs_code"] = str_or_null(d.nmvs_code);
-  body["alert_id"] = nullptr;
-  body["product"] = product_json(product);
-  body["source"] = "mirror";
-  json::array w;
-  for (const auto& x : warnings) w.push_back(json::value(x));
-  body["warnings"] = std::move(w);
-  body["batch_state"] = bc.batch ? json::value(cache::to_string(bc.batch->state)) : json::value(nullptr);
-  body["expired"] = bc.batch ? json::value(bc.expired) : json::value(nullptr);
-  body["repeat"] = d.repeat;
+  const bool unknown = unknown_outcome(r);
+  json::object body = answer_body(
+      job, pack, warnings, product,
+      AnswerFacts{.verdict = d.verdict,
+                  .status = unknown ? std::string_view("unknown") : cache::to_string(r.status),
+                  .reason = d.reason,
+                  .nmvs_code = d.nmvs_code,
+                  .source = "mirror",
+                  .batch_state = bc.batch ? json::value(cache::to_string(bc.batch->state)) : json::value(nullptr),
+                  .expired = bc.batch ? json::value(bc.expired) : json::value(nullptr),
+                  .repeat = d.repeat,
+                  .previous_status = unknown ? std::string_view("unknown") : cache::to_string(r.previous),
+                  // Only an attempted transaction has an id (a plan that only verified did not try one).
+                  .transaction_id = pl.verify_only || product == nullptr ? json::value(nullptr)
+                                                                         : json::value(r.transaction_id),
+                  .replay = r.replay});
   const bool change = job.intent.operation != Operation::verify;
-  if (change) {
-    body["operation"] = job.intent.operation == Operation::undo ? "undo" : "decommission";
-    body["action"] = cache::to_string(job.intent.action);
-    body["previous_status"] = unknown_outcome(r) ? std::string_view("unknown") : cache::to_string(r.previous);
-    // Only an attempted transaction has an id (a plan that only verified did not try one).
-    body["transaction_id"] = pl.verify_only || product == nullptr ? json::value(nullptr)
-                                                                  : json::value(r.transaction_id);
-    body["replay"] = r.replay;
-  }
 
   if (d.verdict == Verdict::alert) {
     NewAlert alert;
@@ -420,11 +467,7 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
     body["alert_id"] = *id;
     if (!r.replay) ctx.m.alerts->Add({{"reason", alert.reason}}).Increment();
   }
-  ctx.m.verdicts
-      ->Add({{"route", std::string(job.route)},
-             {"verdict", std::string(to_string(d.verdict))},
-             {"reason", d.reason == Reason::none ? std::string("none") : std::string(to_string(d.reason))}})
-      .Increment();
+  count_verdict(ctx, job, d.verdict, d.reason);
   co_return Answer{std::move(body), d.verdict, d.reason};
 }
 
@@ -444,35 +487,16 @@ awaitable<cache::MirrorResult<Answer>> answer_offline(Ctx& ctx, const Job& job, 
       co_await ctx.s->central.record_unconfirmed(pack, action, transaction_id, job.caller->location, job.caller->name);
     }
   }
-  json::object body;
-  body["pack"] = scanner::to_json(pack);
-  body["verdict"] = accept ? "ok" : "refused";
-  body["status"] = "unknown";
-  body["reason"] = accept ? json::value(nullptr) : json::value("central_unavailable");
-  body["nmvs_code"] = nullptr;
-  body["alert_id"] = nullptr;
-  body["product"] = product_json(product);
-  body["source"] = "offline";
-  json::array w;
-  for (const auto& x : warnings) w.push_back(json::value(x));
-  body["warnings"] = std::move(w);
-  body["batch_state"] = nullptr;
-  body["expired"] = nullptr;
-  body["repeat"] = false;
-  if (change) {
-    body["operation"] = job.intent.operation == Operation::undo ? "undo" : "decommission";
-    body["action"] = cache::to_string(job.intent.action);
-    body["previous_status"] = "unknown";
-    body["transaction_id"] = accept ? json::value(transaction_id) : json::value(nullptr);
-    body["replay"] = false;
-  }
   const Verdict verdict = accept ? Verdict::ok : Verdict::refused;
   const Reason reason = accept ? Reason::none : Reason::central_unavailable;
-  ctx.m.verdicts
-      ->Add({{"route", std::string(job.route)},
-             {"verdict", std::string(to_string(verdict))},
-             {"reason", accept ? std::string("none") : std::string("central_unavailable")}})
-      .Increment();
+  json::object body = answer_body(job, pack, warnings, product,
+                                  AnswerFacts{.verdict = verdict,
+                                              .status = "unknown",
+                                              .reason = reason,
+                                              .source = "offline",
+                                              .previous_status = "unknown",
+                                              .transaction_id = accept ? json::value(transaction_id) : nullptr});
+  count_verdict(ctx, job, verdict, reason);
   co_return Answer{std::move(body), verdict, reason};
 }
 
@@ -902,11 +926,13 @@ awaitable<Reply> scan_image(Ctx& ctx, ApiContext& api) {
                                        {"summary", summary.to_json()}});
 }
 
-std::string_view op_name(std::string_view code) {
-  if (code == "v") return "verify";
-  if (code == "d") return "decommission";
-  if (code == "u") return "undo";
-  return code;
+// The codes a pack's audit entries may carry: the product's key, the code asked for, its GTIN and PPN.
+// (A plain function: GCC 12 miscompiles braced lists inside coroutines.)
+std::vector<std::string> history_codes(const cache::Product& p, const std::string& asked) {
+  std::vector<std::string> codes{p.code};
+  for (const std::string* c : {&asked, &p.gtin, &p.ppn})
+    if (!c->empty() && std::find(codes.begin(), codes.end(), *c) == codes.end()) codes.push_back(*c);
+  return codes;
 }
 
 awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
@@ -914,11 +940,18 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
     co_return problem_response(*Authenticator::authorize(*api.caller, Permission::verify));
   std::string code(api.params.get("code"));
   std::string serial(api.params.get("serial"));
-  if (auto g = scanner::gs1::gtin14(code)) code = *g;
   if (serial.empty() || serial.size() > 20 || has_control(serial))
     co_return problem_response(ProblemCode::bad_request, "serial: 1-20 characters", {{"field", "serial"}});
+  // The code as given first: a 12-digit PPN can pass the GS1 mod-10 check too, and must not become a GTIN.
   auto product = co_await ctx.s->products.get(code);
   if (!product) co_return mirror_problem(product.error());
+  if (!*product) {
+    if (auto g = scanner::gs1::gtin14(code); g && *g != code) {
+      code = *g;
+      product = co_await ctx.s->products.get(code);
+      if (!product) co_return mirror_problem(product.error());
+    }
+  }
   if (!*product) co_return problem_response(ProblemCode::not_found, "no product " + code + " in the mirror");
   // The current status is read with a verify: it changes nothing and is itself recorded (a look-up).
   cache::PackRequest req;
@@ -930,38 +963,58 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
   if (unknown_outcome(*r))
     co_return problem_response(ProblemCode::not_found, "no pack " + code + " / " + serial + " in the mirror");
   const cache::Product& p = **product;
-  // The audit stream of the pack's partition (cache/lua/vpoint.lua writes au:{P}: tx, code, serial, op,
-  // action, outcome, prev, status, location, actor, t), newest first, filtered to this pack.
+  // History = the live audit stream of the pack's partition (cache/lua/vpoint.lua writes au:{P}), newest
+  // entries first up to audit_scan_limit, plus the archive files (audit_archive.hpp), merged by stream id and
+  // de-duplicated by (partition, id). The stream is read FIRST: an entry the archiver trims after this read was
+  // fsync'd into a file before the trim, so the file scan that follows finds it (never missing, maybe twice).
+  std::vector<std::string> codes = history_codes(p, code);
   std::string audit_key = "au:{" + std::to_string(r->partition) + "}";
   auto entries = co_await ctx.s->client.command(
       cmd("XREVRANGE", audit_key, "+", "-", "COUNT", std::to_string(ctx.s->options.audit_scan_limit)), audit_key);
   if (!entries) co_return mirror_problem(cache::MirrorError{cache::MirrorErrorKind::unavailable,
                                                             entries.error().message, entries.error()});
+  std::map<std::pair<std::string, int>, AuditRecord> merged;  // (id, partition): ids order within a partition
+  for (const auto& entry : entries->elements) {
+    auto rec = audit_record(r->partition, entry);
+    if (!rec || rec->serial != serial || std::find(codes.begin(), codes.end(), rec->code) == codes.end()) continue;
+    std::pair<std::string, int> key{rec->id, rec->partition};
+    merged.emplace(std::move(key), std::move(*rec));
+  }
+  bool history_complete = true;
+  if (ctx.s->archive) {
+    auto archived = co_await ctx.s->archive->pack_history(codes, serial);
+    if (!archived) {
+      // The pack's status is still right; its older history is not readable now. Say so, do not fail.
+      log_event(spdlog::level::warn, "audit_archive_unreadable", {{"error", archived.error()}});
+      history_complete = false;
+    } else {
+      for (auto& rec : *archived) {
+        std::pair<std::string, int> key{rec.id, rec.partition};
+        merged.emplace(std::move(key), std::move(rec));  // a live copy of the same entry wins; same content
+      }
+    }
+  }
+  std::vector<const AuditRecord*> ordered;
+  ordered.reserve(merged.size());
+  for (const auto& [key, rec] : merged) ordered.push_back(&rec);
+  std::stable_sort(ordered.begin(), ordered.end(), [](const AuditRecord* a, const AuditRecord* b) {
+    if (a->id != b->id) return stream_id_less(a->id, b->id);
+    return a->partition < b->partition;
+  });
   json::array history;
-  for (auto it = entries->elements.rbegin(); it != entries->elements.rend(); ++it) {
-    if (it->elements.size() != 2) continue;
-    std::map<std::string, std::string> f;
-    const auto& kv = it->elements[1].elements;
-    for (std::size_t i = 0; i + 1 < kv.size(); i += 2) f[kv[i].str] = kv[i + 1].str;
-    if (f["serial"] != serial || (f["code"] != p.code && f["code"] != code)) continue;
-    auto status_of = [](const std::string& n) -> json::value {
-      int v = std::atoi(n.c_str());
-      return v >= 0 && v <= 7 ? json::value(cache::to_string(static_cast<cache::PackStatus>(v))) : nullptr;
-    };
-    int action = std::atoi(f["action"].c_str());
-    int outcome = std::atoi(f["outcome"].c_str());
+  for (const AuditRecord* rec : ordered) {
     history.push_back(json::object{
-        {"id", it->elements[0].str},
-        {"time", iso_time_ms(std::atoll(f["t"].c_str()))},
-        {"operation", op_name(f["op"])},
-        {"action", action >= 1 && action <= 7 ? json::value(cache::to_string(static_cast<Action>(action))) : nullptr},
-        {"result", outcome >= 0 && outcome <= 10 ? cache::to_string(static_cast<cache::Outcome>(outcome))
-                                                 : std::string_view("unknown")},
-        {"previous_status", status_of(f["prev"])},
-        {"status", status_of(f["status"])},
-        {"location", f["location"]},
-        {"actor", f["actor"]},
-        {"transaction_id", f["tx"]}});
+        {"id", rec->id},
+        {"time", iso_time_ms(rec->time_ms)},
+        {"operation", rec->operation},
+        {"action", rec->action.empty() ? json::value(nullptr) : json::value(rec->action)},
+        {"result", rec->outcome},
+        {"previous_status", str_or_null(rec->previous_status)},
+        {"status", str_or_null(rec->status)},
+        {"location", rec->location},
+        {"actor", rec->actor},
+        {"transaction_id", rec->transaction_id},
+        {"archived", rec->archived}});
   }
   json::value batch = nullptr;
   if (r->stored_batch) {
@@ -979,7 +1032,8 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
                                        {"batch", std::move(batch)},
                                        {"product", product_json(&p)},
                                        {"source", "mirror"},
-                                       {"history", std::move(history)}});
+                                       {"history", std::move(history)},
+                                       {"history_complete", history_complete}});
 }
 
 awaitable<Reply> list_alerts(Ctx& ctx, ApiContext& api) {

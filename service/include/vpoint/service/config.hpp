@@ -43,6 +43,7 @@ enum class OfflineMode { accept, refuse };
 struct CentralConfig {
   std::string url;                            // national system (or vpoint-central-sim) base URL; "" = none
   OfflineMode offline = OfflineMode::accept;  // central unreachable: accept from the mirror, or refuse
+  unsigned recall_lookback_days = 90;  // a recall alert lists this site's packs of the batch seen this far back
 };
 
 struct LocationConfig {
@@ -83,8 +84,10 @@ struct WebhookConfig {
 };
 
 struct AuditConfig {
-  std::string dir = "audit";       // daily NDJSON archive files
-  unsigned retention_days = 1827;  // 5 years: the regulation's retention for the audit trail (domain.md)
+  std::string dir = "audit";       // daily NDJSON archive files (audit-YYYY-MM-DD.ndjson)
+  unsigned retention_days = 1830;  // 5 years (issue 6: 1 830): the regulation's retention (domain.md)
+  unsigned min_age_s = 300;        // audit entries stay in Redis at least this long before they are archived
+  unsigned interval_s = 60;        // pause between archive rounds
 };
 
 struct LogConfig {

@@ -35,7 +35,7 @@ struct PackApiOptions {
   // Image decoding for POST /v1/scan.
   scanner::DecodeOptions decode = {};
   // GET /v1/packs: newest entries of the pack's audit partition read back (the stream holds every pack of
-  // the partition until the central link archives and trims it).
+  // the partition until the audit archive (audit_archive.hpp) moves it to files and trims it).
   std::size_t audit_scan_limit = 20000;
 };
 
@@ -54,6 +54,8 @@ struct CentralLookup {
       record_unconfirmed;
 };
 
+class AuditArchive;  // audit_archive.hpp
+
 struct PackServices {
   cache::Client& client;
   cache::Mirror& mirror;
@@ -62,6 +64,8 @@ struct PackServices {
   std::shared_ptr<Metrics> metrics;
   PackApiOptions options;
   CentralLookup central = {};
+  // The audit archive files (issue 6): GET /v1/packs merges them with the live stream; null = stream only.
+  std::shared_ptr<AuditArchive> archive = {};
 };
 
 // Registers every pack route on `api` (with its Access) and the verdict metrics on services->metrics.

@@ -1,0 +1,141 @@
+#pragma once
+// The audit archive (issue 6 "Audit archive"): entries of the audit streams au:{P} that are older than
+// [audit] min_age_s and, for state changes, acknowledged by the central system are appended to daily NDJSON
+// files `<[audit] dir>/audit-YYYY-MM-DD.ndjson` (by the entry's UTC day), fsync'd, and only then trimmed from
+// the stream. Files older than [audit] retention_days are deleted. GET /v1/packs/{code}/{serial} reads the
+// files (pack_history) and the live stream and merges them.
+//
+// "Acknowledged": cache/lua/vpoint.lua appends a state change to ob:{P} and au:{P} in the same call, and the
+// central link deletes an outbox entry only once the central system accepted or rejected it, in order. So
+// every audit entry of P appended in an earlier millisecond than the oldest entry still in ob:{P} is
+// acknowledged (or is a verification, which needs no acknowledgement). The cutoff of partition P is
+//   min(Redis now - min_age, millisecond of the first id of ob:{P})     (exclusive)
+// compared by millisecond only: the two streams number the entries of one millisecond independently.
+//
+// Crash safety, per partition: append lines, fsync the file (and the directory when the file is new), then
+// HSET the watermark (last archived id, hash kWatermarkKey), then XTRIM au:{P} MINID <watermark + 1>.
+//   crash before the watermark: the lines are written again on the next round (duplicates, never a loss);
+//   every line carries the stream id and readers de-duplicate by (partition, id).
+//   crash before the trim: the next round trims (the watermark says what is in the files).
+// One archiver at a time across vpointd instances: the Redis lease kLeaseKey.
+//
+// File I/O (append, fsync, directory scans, retention) runs on a small thread pool of its own, never on an
+// io_context thread: the coroutines co_await the pool's result.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "vpoint/cache/mirror.hpp"
+#include "vpoint/cache/redis.hpp"
+#include "vpoint/scanner/result.hpp"
+#include "vpoint/service/config.hpp"
+
+namespace vpoint::service {
+
+// Redis keys of the archiver.
+inline constexpr std::string_view kAuditLeaseKey = "vpoint:lease:audit";  // owner id, PX lease_ttl
+inline constexpr std::string_view kAuditWatermarkKey = "audit:archived";  // hash: partition -> last id
+
+struct AuditArchiveOptions {
+  std::filesystem::path dir = "audit";         // [audit] dir: daily NDJSON files
+  unsigned retention_days = 1830;              // [audit] retention_days: files older than this are deleted
+  std::chrono::seconds min_age{300};           // [audit] min_age_s: entries stay in the stream this long
+  std::chrono::seconds interval{60};           // [audit] interval_s: pause between archive rounds
+  std::size_t batch = 1000;                    // entries read from one audit stream per step
+  int partitions_per_step = 64;                // partitions read/written/trimmed together (one fsync each)
+  std::chrono::milliseconds lease_ttl{30000};  // a dead instance's archiver role moves after this long
+  std::chrono::minutes retention_every{60};    // how often the retention sweep runs
+  std::string instance_id;                     // lease owner id; "" = hostname:pid:random
+  std::size_t io_threads = 2;                  // file I/O pool (archiving and history scans)
+  // Tests only: stop a round as if the process died at this point (crash-safety tests).
+  enum class CrashPoint { none, after_fsync, after_watermark };
+  CrashPoint crash_point = CrashPoint::none;
+};
+
+// The options vpointd's config implies ([audit] dir, retention_days, min_age_s, interval_s).
+AuditArchiveOptions audit_archive_options(const Config& config);
+// "" when valid, else a message naming the setting.
+std::string validate(const AuditArchiveOptions& options);
+
+// One audit entry with readable names: the line format of the archive files and what history shows.
+struct AuditRecord {
+  std::string id;  // stream entry id "<ms>-<seq>" (the de-duplication key, with the partition)
+  int partition = 0;
+  std::int64_t time_ms = 0;  // Redis TIME of the operation (field t)
+  std::string code;          // product code as the mirror keyed it
+  std::string serial;
+  std::string operation;  // verify | decommission | undo
+  std::string action;     // supply, destroy, ... ; "" for a verification
+  std::string outcome;    // cache::Outcome name: ok, unknown_serial, already_inactive, ...
+  std::string previous_status;
+  std::string status;
+  std::string location;
+  std::string actor;
+  std::string transaction_id;
+  bool archived = false;  // read from a file (not part of the line)
+};
+
+// A stream entry ([id, [field, value, ...]] as XRANGE returns it) as a record; nullopt when malformed.
+std::optional<AuditRecord> audit_record(int partition, const cache::Reply& entry);
+// One NDJSON line (no newline): {"id","partition","time","code","serial","op","action","outcome",
+// "previous_status","status","location","actor","tx"}.
+std::string to_ndjson(const AuditRecord& record);
+// Parses a line written by to_ndjson; nullopt for anything else (a torn last line after a crash).
+std::optional<AuditRecord> parse_ndjson(std::string_view line);
+// "audit-YYYY-MM-DD.ndjson" of the UTC day of unix_ms.
+std::string archive_file_name(std::int64_t unix_ms);
+// Stream id order ("<ms>-<seq>", numeric); malformed ids sort first.
+bool stream_id_less(std::string_view a, std::string_view b);
+
+struct ArchiveRound {
+  bool lease_held = false;
+  std::size_t archived = 0;  // lines appended
+  std::size_t trimmed = 0;   // stream entries removed
+  std::size_t files = 0;     // files appended to (each fsync'd)
+  bool more = false;         // some partition had more than `batch` archivable entries
+};
+
+class AuditArchive {
+ public:
+  // Creates [audit] dir when missing; fails with a message naming the setting when it cannot be created or
+  // written. `client` must outlive the archive; Redis commands run on `executor`.
+  static Result<std::shared_ptr<AuditArchive>, std::string> open(boost::asio::any_io_executor executor,
+                                                                 cache::Client& client,
+                                                                 AuditArchiveOptions options);
+  ~AuditArchive();
+  AuditArchive(const AuditArchive&) = delete;
+  AuditArchive& operator=(const AuditArchive&) = delete;
+
+  // Runs rounds every `interval` (and the retention sweep every `retention_every`) until stop().
+  void start();
+  // Asks the loop to stop and waits up to `timeout` (not from the executor's own thread).
+  void stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+
+  // One pass over all partitions (when this instance holds the lease): archive, fsync, watermark, trim.
+  // The error names what failed (Redis, or the file and the OS message).
+  boost::asio::awaitable<Result<ArchiveRound, std::string>> archive_once();
+  // Deletes files whose day is more than retention_days before today (UTC); returns their names.
+  boost::asio::awaitable<Result<std::vector<std::string>, std::string>> apply_retention();
+  // Archived entries of one pack (code is any of `codes`), oldest first, de-duplicated by (partition, id).
+  // A linear scan of every file with a substring prefilter on the serial (docs/durability.md states the
+  // cost).
+  boost::asio::awaitable<Result<std::vector<AuditRecord>, std::string>> pack_history(
+      std::vector<std::string> codes, std::string serial);
+
+  const AuditArchiveOptions& options() const;
+
+ private:
+  struct Impl;
+  explicit AuditArchive(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace vpoint::service

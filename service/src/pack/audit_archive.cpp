@@ -1,0 +1,746 @@
+// The audit archive (audit_archive.hpp): au:{P} -> daily NDJSON files, fsync, watermark, trim; retention;
+// the archived history of one pack.
+#include "vpoint/service/audit_archive.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <system_error>
+
+#include <fmt/format.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "vpoint/service/alerts.hpp"
+#include "vpoint/service/logging.hpp"
+
+namespace vpoint::service {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using cache::Command;
+using cache::Reply;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// Renews the lease only if this instance still holds it (compare-and-expire must be atomic).
+constexpr std::string_view kRenewScript =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return "
+    "0";
+constexpr std::string_view kFilePrefix = "audit-";
+constexpr std::string_view kFileSuffix = ".ndjson";
+
+// Commands are built in plain functions: GCC 12 miscompiles braced string lists inside coroutines.
+template <class... A>
+Command cmd(A&&... args) {
+  return Command{std::string(std::forward<A>(args))...};
+}
+std::string outbox_key(int p) { return "ob:{" + std::to_string(p) + "}"; }
+std::string audit_key(int p) { return "au:{" + std::to_string(p) + "}"; }
+
+struct StreamId {
+  std::uint64_t ms = 0;
+  std::uint64_t seq = 0;
+};
+std::optional<StreamId> parse_id(std::string_view s) {
+  auto dash = s.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == s.size()) return std::nullopt;
+  StreamId id;
+  auto a = std::from_chars(s.data(), s.data() + dash, id.ms);
+  auto b = std::from_chars(s.data() + dash + 1, s.data() + s.size(), id.seq);
+  if (a.ec != std::errc() || a.ptr != s.data() + dash || b.ec != std::errc() || b.ptr != s.data() + s.size())
+    return std::nullopt;
+  return id;
+}
+// The smallest id after `id` (XTRIM MINID keeps ids >= its argument: everything up to `id` goes).
+std::string successor(std::string_view id) {
+  auto p = parse_id(id);
+  if (!p) return std::string(id);
+  return std::to_string(p->ms) + "-" + std::to_string(p->seq + 1);
+}
+
+std::string_view op_name(std::string_view code) {
+  if (code == "v") return "verify";
+  if (code == "d") return "decommission";
+  if (code == "u") return "undo";
+  return code;
+}
+std::string status_name(std::string_view n) {
+  int v = -1;
+  std::from_chars(n.data(), n.data() + n.size(), v);
+  if (v < 0 || v > 7) return std::string(n);
+  return std::string(cache::to_string(static_cast<cache::PackStatus>(v)));
+}
+
+std::string os_error(std::string_view what, const fs::path& path, int err) {
+  return fmt::format("[audit] dir: {} {}: {}", what, path.string(), std::strerror(err));
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::string fsync_dir(const fs::path& dir) {
+  Fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (d.fd < 0) return os_error("open", dir, errno);
+  if (::fsync(d.fd) != 0) return os_error("fsync", dir, errno);
+  return "";
+}
+
+// Appends each file's lines and fsyncs it (and the directory for a new file). Blocking: runs on the pool.
+std::string append_and_sync(const fs::path& dir, const std::map<std::string, std::string>& files) {
+  for (const auto& [name, data] : files) {
+    fs::path path = dir / name;
+    bool created = true;
+    Fd f{::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640)};
+    if (f.fd < 0 && errno == EEXIST) {
+      created = false;
+      f.fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+    }
+    if (f.fd < 0) return os_error("open", path, errno);
+    std::string fixed;
+    std::string_view out = data;
+    if (!created) {
+      // A crash in the middle of a write leaves a torn last line: end it, so that the new lines stay whole
+      // (readers skip the torn one; its entry is written again because the watermark never passed it).
+      struct stat st {};
+      if (::fstat(f.fd, &st) != 0) return os_error("stat", path, errno);
+      char last = '\n';
+      if (st.st_size > 0 && ::pread(f.fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
+        fixed = "\n" + data;
+        out = fixed;
+      }
+    }
+    while (!out.empty()) {
+      ssize_t n = ::write(f.fd, out.data(), out.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return os_error("write", path, errno);
+      out.remove_prefix(static_cast<std::size_t>(n));
+    }
+    if (::fsync(f.fd) != 0) return os_error("fsync", path, errno);
+    if (created) {
+      if (auto e = fsync_dir(dir); !e.empty()) return e;
+    }
+  }
+  return "";
+}
+
+std::optional<std::chrono::sys_days> file_day(std::string_view name) {
+  // audit-YYYY-MM-DD.ndjson
+  if (name.size() != kFilePrefix.size() + 10 + kFileSuffix.size() ||
+      name.substr(0, kFilePrefix.size()) != kFilePrefix ||
+      name.substr(name.size() - kFileSuffix.size()) != kFileSuffix)
+    return std::nullopt;
+  std::string_view d = name.substr(kFilePrefix.size(), 10);
+  if (d[4] != '-' || d[7] != '-') return std::nullopt;
+  int y = 0;
+  unsigned m = 0, day = 0;
+  auto num = [](std::string_view s, auto& out) {
+    auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size();
+  };
+  if (!num(d.substr(0, 4), y) || !num(d.substr(5, 2), m) || !num(d.substr(8, 2), day)) return std::nullopt;
+  std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(m), std::chrono::day(day)};
+  if (!ymd.ok()) return std::nullopt;
+  return std::chrono::sys_days(ymd);
+}
+
+// Archive files of `dir`, oldest day first.
+Result<std::vector<fs::path>, std::string> archive_files(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return out;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (file_day(name)) out.push_back(it->path());
+  }
+  if (ec) return Unexpected{os_error("list", dir, ec.value())};
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::int64_t parse_iso_ms(std::string_view iso) {
+  // YYYY-MM-DDTHH:MM:SS.mmmZ (iso_time_ms)
+  if (iso.size() != 24) return 0;
+  auto day = file_day(std::string(kFilePrefix) + std::string(iso.substr(0, 10)) + std::string(kFileSuffix));
+  if (!day) return 0;
+  int h = 0, mi = 0, s = 0, ms = 0;
+  std::from_chars(iso.data() + 11, iso.data() + 13, h);
+  std::from_chars(iso.data() + 14, iso.data() + 16, mi);
+  std::from_chars(iso.data() + 17, iso.data() + 19, s);
+  std::from_chars(iso.data() + 20, iso.data() + 23, ms);
+  auto t = std::chrono::sys_time<std::chrono::milliseconds>(*day) + std::chrono::hours(h) +
+           std::chrono::minutes(mi) + std::chrono::seconds(s) + std::chrono::milliseconds(ms);
+  return t.time_since_epoch().count();
+}
+
+using RecordKey = std::pair<int, std::string>;
+
+// The archived records of one pack, by (partition, id). Blocking: runs on the pool. A cheap substring
+// prefilter ("serial":"<serial>") runs over whole buffers; only the lines it hits are parsed as JSON.
+Result<std::vector<AuditRecord>, std::string> scan_files(const fs::path& dir,
+                                                         const std::vector<std::string>& codes,
+                                                         const std::string& serial) {
+  auto files = archive_files(dir);
+  if (!files) return Unexpected{files.error()};
+  const std::string needle = "\"serial\":" + json::serialize(json::value(json::string(serial)));
+  std::map<RecordKey, AuditRecord> found;
+  std::string buf;
+  std::vector<char> chunk(1 << 20);
+  for (const auto& path : *files) {
+    Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (f.fd < 0) {
+      if (errno == ENOENT) continue;  // deleted by the retention sweep meanwhile
+      return Unexpected{os_error("open", path, errno)};
+    }
+    buf.clear();
+    for (;;) {
+      ssize_t n = ::read(f.fd, chunk.data(), chunk.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Unexpected{os_error("read", path, errno)};
+      if (n == 0) break;  // a last line without newline is torn (or being written): skipped
+      buf.append(chunk.data(), static_cast<std::size_t>(n));
+      auto complete = buf.rfind('\n');
+      if (complete == std::string::npos) continue;
+      std::string_view region(buf.data(), complete + 1);
+      std::size_t pos = 0;
+      for (auto hit = region.find(needle, pos); hit != std::string_view::npos;
+           hit = region.find(needle, pos)) {
+        auto start = hit == 0 ? std::string_view::npos : region.rfind('\n', hit - 1);
+        start = start == std::string_view::npos ? 0 : start + 1;
+        auto end = region.find('\n', hit);
+        if (auto rec = parse_ndjson(region.substr(start, end - start));
+            rec && rec->serial == serial && std::find(codes.begin(), codes.end(), rec->code) != codes.end()) {
+          rec->archived = true;
+          RecordKey key{rec->partition, rec->id};
+          found.emplace(std::move(key), std::move(*rec));
+        }
+        pos = end + 1;
+      }
+      buf.erase(0, complete + 1);
+    }
+  }
+  std::vector<AuditRecord> out;
+  out.reserve(found.size());
+  for (auto& [key, rec] : found) out.push_back(std::move(rec));
+  std::stable_sort(out.begin(), out.end(),
+                   [](const AuditRecord& a, const AuditRecord& b) { return stream_id_less(a.id, b.id); });
+  return out;
+}
+
+Result<std::vector<std::string>, std::string> sweep(const fs::path& dir, unsigned retention_days) {
+  auto files = archive_files(dir);
+  if (!files) return Unexpected{files.error()};
+  auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  auto oldest_kept = today - std::chrono::days(retention_days);
+  std::vector<std::string> deleted;
+  for (const auto& path : *files) {
+    auto name = path.filename().string();
+    auto day = file_day(name);
+    if (!day || *day >= oldest_kept) continue;
+    std::error_code ec;
+    if (!fs::remove(path, ec) && ec) return Unexpected{os_error("delete", path, ec.value())};
+    // Each deletion is logged: removing audit records is itself an event worth a trace.
+    log_event(spdlog::level::info, "audit_file_deleted",
+              {{"file", path.string()}, {"retention_days", retention_days}});
+    deleted.push_back(std::move(name));
+  }
+  return deleted;
+}
+
+// Runs blocking work on `pool`; the awaiting coroutine resumes on its own executor with the result (or the
+// exception). Plain callbacks, no coroutine lambda: GCC 12 mishandles captures and temporaries around those.
+template <class T>
+asio::awaitable<T> on_pool(asio::thread_pool& pool, std::function<T()> work) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, T)>(
+      [](auto handler, asio::thread_pool* pool, std::function<T()> work) {
+        auto ex = asio::get_associated_executor(handler);
+        asio::post(*pool, [handler = std::move(handler), work = std::move(work), ex]() mutable {
+          std::exception_ptr error;
+          T result{};
+          try {
+            result = work();
+          } catch (...) {
+            error = std::current_exception();
+          }
+          asio::post(ex, [handler = std::move(handler), error, result = std::move(result)]() mutable {
+            std::move(handler)(error, std::move(result));
+          });
+        });
+      },
+      asio::use_awaitable, &pool, std::move(work));
+}
+
+std::string default_instance_id() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}:{}:{:08x}", host, ::getpid(), static_cast<std::uint32_t>(rng()));
+}
+
+std::string redis_error(std::string_view what, const cache::RedisError& e) {
+  return fmt::format("audit archive: {}: {}", what, e.message);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// Records
+
+std::optional<AuditRecord> audit_record(int partition, const Reply& entry) {
+  if (entry.type != Reply::Type::array || entry.elements.size() != 2 || entry.elements[0].str.empty())
+    return std::nullopt;
+  AuditRecord r;
+  r.id = entry.elements[0].str;
+  r.partition = partition;
+  std::map<std::string_view, std::string_view> f;
+  const auto& kv = entry.elements[1].elements;
+  for (std::size_t i = 0; i + 1 < kv.size(); i += 2) f[kv[i].str] = kv[i + 1].str;
+  auto get = [&](std::string_view k) -> std::string_view {
+    auto it = f.find(k);
+    return it == f.end() ? std::string_view() : it->second;
+  };
+  std::int64_t t = 0;
+  auto tv = get("t");
+  if (std::from_chars(tv.data(), tv.data() + tv.size(), t).ec != std::errc() || t <= 0) {
+    auto id = parse_id(r.id);
+    t = id ? static_cast<std::int64_t>(id->ms) : 0;
+  }
+  r.time_ms = t;
+  r.code = get("code");
+  r.serial = get("serial");
+  r.operation = op_name(get("op"));
+  int action = 0;
+  auto av = get("action");
+  std::from_chars(av.data(), av.data() + av.size(), action);
+  if (action >= 1 && action <= 7) r.action = cache::to_string(static_cast<cache::Action>(action));
+  int outcome = -1;
+  auto ov = get("outcome");
+  std::from_chars(ov.data(), ov.data() + ov.size(), outcome);
+  r.outcome = outcome >= 0 && outcome <= static_cast<int>(cache::Outcome::batch_mismatch)
+                  ? std::string(cache::to_string(static_cast<cache::Outcome>(outcome)))
+                  : std::string("unknown");
+  r.previous_status = status_name(get("prev"));
+  r.status = status_name(get("status"));
+  r.location = get("location");
+  r.actor = get("actor");
+  r.transaction_id = get("tx");
+  return r;
+}
+
+std::string to_ndjson(const AuditRecord& r) {
+  // Key order is fixed (json::object keeps insertion order): the reader's prefilter looks for "serial":"…".
+  json::object o;
+  o["id"] = r.id;
+  o["partition"] = r.partition;
+  o["time"] = iso_time_ms(r.time_ms);
+  o["code"] = r.code;
+  o["serial"] = r.serial;
+  o["op"] = r.operation;
+  o["action"] = r.action.empty() ? json::value(nullptr) : json::value(r.action);
+  o["outcome"] = r.outcome;
+  o["previous_status"] = r.previous_status;
+  o["status"] = r.status;
+  o["location"] = r.location;
+  o["actor"] = r.actor;
+  o["tx"] = r.transaction_id;
+  return json::serialize(o);
+}
+
+std::optional<AuditRecord> parse_ndjson(std::string_view line) {
+  boost::system::error_code ec;
+  json::value v = json::parse(line, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto& o = v.get_object();
+  auto text = [&](std::string_view k, std::string& out) {
+    const json::value* x = o.if_contains(k);
+    if (!x) return false;
+    if (x->is_null()) {
+      out.clear();
+      return true;
+    }
+    if (!x->is_string()) return false;
+    out = std::string(x->get_string());
+    return true;
+  };
+  AuditRecord r;
+  std::string time;
+  const json::value* partition = o.if_contains("partition");
+  if (!partition || !partition->is_int64()) return std::nullopt;
+  r.partition = static_cast<int>(partition->get_int64());
+  if (!text("id", r.id) || !parse_id(r.id) || !text("time", time) || !text("code", r.code) ||
+      !text("serial", r.serial) || !text("op", r.operation) || !text("action", r.action) ||
+      !text("outcome", r.outcome) || !text("previous_status", r.previous_status) ||
+      !text("status", r.status) || !text("location", r.location) || !text("actor", r.actor) ||
+      !text("tx", r.transaction_id))
+    return std::nullopt;
+  r.time_ms = parse_iso_ms(time);
+  return r;
+}
+
+std::string archive_file_name(std::int64_t unix_ms) {
+  auto day = std::chrono::floor<std::chrono::days>(
+      std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(unix_ms)));
+  std::chrono::year_month_day ymd{day};
+  return fmt::format("{}{:04}-{:02}-{:02}{}", kFilePrefix, static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), kFileSuffix);
+}
+
+bool stream_id_less(std::string_view a, std::string_view b) {
+  auto x = parse_id(a), y = parse_id(b);
+  if (!x || !y) return !x && y;
+  return x->ms != y->ms ? x->ms < y->ms : x->seq < y->seq;
+}
+
+AuditArchiveOptions audit_archive_options(const Config& config) {
+  AuditArchiveOptions o;
+  o.dir = config.audit.dir;
+  o.retention_days = config.audit.retention_days;
+  o.min_age = std::chrono::seconds(config.audit.min_age_s);
+  o.interval = std::chrono::seconds(config.audit.interval_s);
+  return o;
+}
+
+std::string validate(const AuditArchiveOptions& o) {
+  if (o.dir.empty()) return "[audit] dir: must not be empty";
+  if (o.retention_days == 0) return "[audit] retention_days: must be at least 1";
+  if (o.min_age.count() < 0) return "[audit] min_age_s: must not be negative";
+  if (o.interval.count() <= 0) return "[audit] interval_s: must be at least 1";
+  if (o.batch == 0) return "audit archive batch: must be at least 1";
+  if (o.partitions_per_step <= 0 || cache::kPartitions % o.partitions_per_step != 0)
+    return fmt::format("audit archive partitions_per_step: must divide {}", cache::kPartitions);
+  if (o.io_threads == 0) return "audit archive io_threads: must be at least 1";
+  return "";
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The archiver
+
+struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::any_io_executor ex, cache::Client& c, AuditArchiveOptions o)
+      : executor(std::move(ex)), client(c), options(std::move(o)), pool(options.io_threads) {}
+  ~Impl() { pool.join(); }
+
+  asio::any_io_executor executor;
+  cache::Client& client;
+  AuditArchiveOptions options;
+  asio::thread_pool pool;  // file I/O only: an io_context thread never waits for a disk
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> lease_held{false};
+  std::atomic<bool> round_running{
+      false};  // archive_once is not re-entrant (tests may call it beside the loop)
+  std::mutex mutex;
+  std::condition_variable loop_done;
+  bool loop_running = false;
+
+  asio::awaitable<bool> hold_lease() {
+    std::string key(kAuditLeaseKey);
+    std::string ttl = std::to_string(options.lease_ttl.count());
+    if (lease_held) {
+      auto r = co_await client.command(
+          cmd("EVAL", std::string(kRenewScript), "1", key, options.instance_id, ttl), key);
+      if (r && r->type == Reply::Type::integer && r->integer == 1) co_return true;
+    }
+    auto r = co_await client.command(cmd("SET", key, options.instance_id, "NX", "PX", ttl), key);
+    lease_held = r && r->type == Reply::Type::status;
+    co_return lease_held.load();
+  }
+
+  asio::awaitable<Result<ArchiveRound, std::string>> archive_once() {
+    // A flag, not a mutex: the coroutine may resume on another thread of the io_context.
+    if (round_running.exchange(true))
+      co_return Unexpected{std::string("audit archive: a round is already running")};
+    struct Release {
+      std::atomic<bool>& flag;
+      ~Release() { flag = false; }
+    } release{round_running};
+    ArchiveRound round;
+    if (!co_await hold_lease()) co_return round;
+    round.lease_held = true;
+    // The clock of the streams' ids: Redis TIME, not this host's.
+    auto time = co_await client.command(cmd("TIME"));
+    if (!time) co_return Unexpected{redis_error("TIME", time.error())};
+    if (time->type != Reply::Type::array || time->elements.size() != 2)
+      co_return Unexpected{std::string("audit archive: TIME: unexpected reply")};
+    std::int64_t now_ms =
+        std::atoll(time->elements[0].str.c_str()) * 1000 + std::atoll(time->elements[1].str.c_str()) / 1000;
+    const std::int64_t age_cutoff =
+        now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(options.min_age).count();
+    const std::string batch = std::to_string(options.batch);
+
+    for (int first = 0; first < cache::kPartitions; first += options.partitions_per_step) {
+      if (stopping) break;
+      if (first > 0 && !co_await hold_lease()) {
+        round.lease_held = false;  // another instance took over: it goes on from the watermarks
+        break;
+      }
+      const int last = first + options.partitions_per_step;
+      // 1. The oldest unacknowledged state change of each partition, and the watermarks.
+      std::vector<Command> heads;
+      std::vector<std::string> heads_routing;
+      Command watermarks = cmd("HMGET", std::string(kAuditWatermarkKey));
+      for (int p = first; p < last; ++p) {
+        heads.push_back(cmd("XRANGE", outbox_key(p), "-", "+", "COUNT", "1"));
+        heads_routing.push_back(outbox_key(p));
+        watermarks.push_back(std::to_string(p));
+      }
+      heads.push_back(std::move(watermarks));
+      heads_routing.push_back(std::string(kAuditWatermarkKey));
+      auto head_replies = co_await client.pipeline(std::move(heads), std::move(heads_routing));
+      std::vector<std::string> mark(static_cast<std::size_t>(last - first));
+      std::vector<std::int64_t> cutoff(mark.size(), age_cutoff);
+      {
+        auto& wm = head_replies.back();
+        if (!wm) co_return Unexpected{redis_error("HMGET " + std::string(kAuditWatermarkKey), wm.error())};
+        if (wm->is_error() || wm->elements.size() != mark.size())
+          co_return Unexpected{"audit archive: HMGET watermarks: " + wm->str};
+        for (std::size_t i = 0; i < mark.size(); ++i)
+          if (wm->elements[i].type == Reply::Type::string) mark[i] = wm->elements[i].str;
+      }
+      for (std::size_t i = 0; i < mark.size(); ++i) {
+        auto& r = head_replies[i];
+        if (!r)
+          co_return Unexpected{redis_error("XRANGE " + outbox_key(first + static_cast<int>(i)), r.error())};
+        if (r->is_error()) co_return Unexpected{"audit archive: XRANGE outbox: " + r->str};
+        if (!r->elements.empty() && !r->elements[0].elements.empty()) {
+          // Millisecond of the oldest pending state change: nothing from that millisecond on is archived.
+          auto id = parse_id(r->elements[0].elements[0].str);
+          if (id) cutoff[i] = std::min(cutoff[i], static_cast<std::int64_t>(id->ms));
+        }
+      }
+      // 2. The archivable entries after each watermark.
+      std::vector<Command> ranges;
+      std::vector<std::string> range_routing;
+      std::vector<int> range_partition;
+      for (std::size_t i = 0; i < mark.size(); ++i) {
+        if (cutoff[i] <= 0) continue;
+        if (!mark[i].empty()) {
+          auto m = parse_id(mark[i]);
+          if (m && static_cast<std::int64_t>(m->ms) >= cutoff[i]) continue;
+        }
+        int p = first + static_cast<int>(i);
+        ranges.push_back(cmd("XRANGE", audit_key(p), mark[i].empty() ? std::string("-") : "(" + mark[i],
+                             "(" + std::to_string(cutoff[i]) + "-0", "COUNT", batch));
+        range_routing.push_back(audit_key(p));
+        range_partition.push_back(p);
+      }
+      std::map<std::string, std::string> files;  // file name -> lines
+      std::map<int, std::string> advanced;       // partition -> new watermark
+      std::size_t lines = 0;
+      if (!ranges.empty()) {
+        auto got = co_await client.pipeline(std::move(ranges), std::move(range_routing));
+        for (std::size_t k = 0; k < got.size(); ++k) {
+          int p = range_partition[k];
+          if (!got[k]) co_return Unexpected{redis_error("XRANGE " + audit_key(p), got[k].error())};
+          if (got[k]->is_error())
+            co_return Unexpected{"audit archive: XRANGE " + audit_key(p) + ": " + got[k]->str};
+          const auto& entries = got[k]->elements;
+          if (entries.size() >= options.batch) round.more = true;
+          for (const auto& e : entries) {
+            auto rec = audit_record(p, e);
+            if (!rec) continue;  // not an entry at all (no id): nothing to keep
+            auto& out = files[archive_file_name(rec->time_ms)];
+            out += to_ndjson(*rec);
+            out.push_back('\n');
+            advanced[p] = rec->id;
+            ++lines;
+          }
+        }
+      }
+      // 3. Append + fsync, off the io_context.
+      if (!files.empty()) {
+        const std::size_t file_count = files.size();
+        fs::path dir = options.dir;
+        std::function<std::string()> write = [dir, files = std::move(files)]() {
+          return append_and_sync(dir, files);
+        };
+        auto written = co_await on_pool(pool, std::move(write));
+        if (!written.empty()) co_return Unexpected{std::move(written)};
+        round.files += file_count;
+        round.archived += lines;
+      }
+      if (options.crash_point == AuditArchiveOptions::CrashPoint::after_fsync && lines > 0) co_return round;
+      // 4. Watermarks: only after the lines are on disk.
+      if (!advanced.empty()) {
+        Command hset = cmd("HSET", std::string(kAuditWatermarkKey));
+        for (const auto& [p, id] : advanced) {
+          hset.push_back(std::to_string(p));
+          hset.push_back(id);
+          mark[static_cast<std::size_t>(p - first)] = id;
+        }
+        auto set = co_await client.command(std::move(hset));
+        if (!set) co_return Unexpected{redis_error("HSET " + std::string(kAuditWatermarkKey), set.error())};
+        if (set->is_error()) co_return Unexpected{"audit archive: HSET watermark: " + set->str};
+      }
+      if (options.crash_point == AuditArchiveOptions::CrashPoint::after_watermark && lines > 0)
+        co_return round;
+      // 5. Trim everything up to each watermark; also repairs a crash between watermark and trim.
+      std::vector<Command> trims;
+      std::vector<std::string> trim_routing;
+      for (std::size_t i = 0; i < mark.size(); ++i) {
+        if (mark[i].empty()) continue;
+        int p = first + static_cast<int>(i);
+        trims.push_back(cmd("XTRIM", audit_key(p), "MINID", successor(mark[i])));
+        trim_routing.push_back(audit_key(p));
+      }
+      if (!trims.empty()) {
+        auto trimmed = co_await client.pipeline(std::move(trims), std::move(trim_routing));
+        for (auto& t : trimmed) {
+          if (!t) co_return Unexpected{redis_error("XTRIM", t.error())};
+          if (t->is_error()) co_return Unexpected{"audit archive: XTRIM: " + t->str};
+          round.trimmed += static_cast<std::size_t>(std::max<long long>(0, t->integer));
+        }
+      }
+    }
+    co_return round;
+  }
+
+  asio::awaitable<void> sleep(std::chrono::milliseconds d) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto until = std::chrono::steady_clock::now() + d;
+    while (!stopping && std::chrono::steady_clock::now() < until) {
+      timer.expires_after(std::min<std::chrono::steady_clock::duration>(
+          until - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
+      co_await timer.async_wait(kTuple);
+    }
+  }
+
+  asio::awaitable<Result<std::vector<std::string>, std::string>> apply_retention() {
+    fs::path dir = options.dir;
+    unsigned days = options.retention_days;
+    std::function<Result<std::vector<std::string>, std::string>()> work = [dir, days]() {
+      return sweep(dir, days);
+    };
+    co_return co_await on_pool(pool, std::move(work));
+  }
+
+  // The background role; `self` keeps the state alive until the loop has ended.
+  static asio::awaitable<void> loop(std::shared_ptr<Impl> self) {
+    try {
+      co_await self->run();
+    } catch (const std::exception& e) {
+      log_event(spdlog::level::err, "audit_archive_stopped", {{"error", e.what()}});
+    }
+    std::lock_guard lock(self->mutex);
+    self->loop_running = false;
+    self->loop_done.notify_all();
+  }
+
+  asio::awaitable<void> run() {
+    auto next_retention = std::chrono::steady_clock::time_point{};
+    std::string last_error;
+    while (!stopping) {
+      if (std::chrono::steady_clock::now() >= next_retention) {
+        auto swept = co_await apply_retention();
+        if (!swept) log_event(spdlog::level::warn, "audit_retention_failed", {{"error", swept.error()}});
+        next_retention = std::chrono::steady_clock::now() + options.retention_every;
+      }
+      auto round = co_await archive_once();
+      if (!round) {
+        // Logged once per distinct failure; the next round retries from the watermarks.
+        if (round.error() != last_error)
+          log_event(spdlog::level::warn, "audit_archive_failed", {{"error", round.error()}});
+        last_error = round.error();
+      } else {
+        if (!last_error.empty()) log_event(spdlog::level::info, "audit_archive_recovered", {});
+        last_error.clear();
+        if (round->archived > 0 || round->trimmed > 0)
+          log_event(spdlog::level::info, "audit_archived",
+                    {{"lines", round->archived}, {"files", round->files}, {"trimmed", round->trimmed}});
+        if (round->more) continue;  // a backlog: go on without pausing
+      }
+      co_await sleep(std::chrono::duration_cast<std::chrono::milliseconds>(options.interval));
+    }
+  }
+};
+
+AuditArchive::AuditArchive(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AuditArchive::~AuditArchive() { stop(); }
+
+Result<std::shared_ptr<AuditArchive>, std::string> AuditArchive::open(asio::any_io_executor executor,
+                                                                      cache::Client& client,
+                                                                      AuditArchiveOptions options) {
+  if (auto e = validate(options); !e.empty()) return Unexpected{e};
+  if (options.instance_id.empty()) options.instance_id = default_instance_id();
+  std::error_code ec;
+  bool created = fs::create_directories(options.dir, ec);
+  if (ec) return Unexpected{os_error("create", options.dir, ec.value())};
+  if (!fs::is_directory(options.dir, ec))
+    return Unexpected{"[audit] dir: " + options.dir.string() + " is not a directory"};
+  if (::access(options.dir.c_str(), W_OK | X_OK) != 0)
+    return Unexpected{os_error("write to", options.dir, errno)};
+  if (created) {
+    auto parent = fs::absolute(options.dir, ec).parent_path();
+    if (!ec) fsync_dir(parent);  // best effort: the directory entry itself survives a power loss
+  }
+  return std::shared_ptr<AuditArchive>(
+      new AuditArchive(std::make_shared<Impl>(std::move(executor), client, std::move(options))));
+}
+
+void AuditArchive::start() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->loop_running) return;
+    impl_->loop_running = true;
+  }
+  asio::co_spawn(asio::make_strand(impl_->executor), Impl::loop(impl_), asio::detached);
+}
+
+void AuditArchive::stop(std::chrono::milliseconds timeout) {
+  impl_->stopping = true;
+  std::unique_lock lock(impl_->mutex);
+  impl_->loop_done.wait_for(lock, timeout, [this] { return !impl_->loop_running; });
+}
+
+asio::awaitable<Result<ArchiveRound, std::string>> AuditArchive::archive_once() {
+  auto self = impl_;
+  co_return co_await self->archive_once();
+}
+
+asio::awaitable<Result<std::vector<std::string>, std::string>> AuditArchive::apply_retention() {
+  auto self = impl_;
+  co_return co_await self->apply_retention();
+}
+
+asio::awaitable<Result<std::vector<AuditRecord>, std::string>> AuditArchive::pack_history(
+    std::vector<std::string> codes, std::string serial) {
+  auto self = impl_;
+  fs::path dir = self->options.dir;
+  std::function<Result<std::vector<AuditRecord>, std::string>()> work = [dir, codes = std::move(codes),
+                                                                         serial = std::move(serial)]() {
+    return scan_files(dir, codes, serial);
+  };
+  co_return co_await on_pool(self->pool, std::move(work));
+}
+
+const AuditArchiveOptions& AuditArchive::options() const { return impl_->options; }
+
+}  // namespace vpoint::service
