@@ -12,5 +12,6 @@ void add_parse_command(CLI::App& app);
 void add_decode_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_status_command(CLI::App& app);
+void add_alerts_command(CLI::App& app);
 
 }  // namespace vpoint::cli

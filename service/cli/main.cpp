@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   vpoint::cli::add_decode_command(app);
   vpoint::cli::add_import_command(app);
   vpoint::cli::add_status_command(app);
+  vpoint::cli::add_alerts_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <ctime>
+#include <future>
 #include <mutex>
 #include <random>
 #include <set>
@@ -24,6 +25,7 @@
 #include <fmt/format.h>
 
 #include "link_internal.hpp"
+#include "recall_list.hpp"
 #include "vpoint/cache/import.hpp"
 #include "vpoint/service/logging.hpp"
 
@@ -178,6 +180,8 @@ CentralLinkOptions central_link_options(const Config& config) {
   o.offline = config.central.offline;
   o.webhooks = config.webhooks;
   o.location = config.location.gln;
+  o.recall_lookback = std::chrono::hours(24) * config.central.recall_lookback_days;
+  o.audit_dir = config.audit.dir;
   return o;
 }
 
@@ -466,7 +470,6 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
           continue;
         }
         new_seq = *applied;
-        co_await announce_recalls(lines);
       }
       last_seq = new_seq;
       update([&](LinkStatus& s) {
@@ -478,10 +481,13 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
         s.last_error.clear();
       });
       co_await publish_status();
+      // After the position is recorded: the recall list reads the whole audit trail of the lookback window.
+      if (!lines.empty()) co_await announce_recalls(lines);
     }
   }
 
-  // A batch recalled or withdrawn through the feed: one alert for this site (issue 6 "Recalls").
+  // A batch recalled or withdrawn through the feed: one alert for this site (issue 6 "Recalls") that lists
+  // the packs of that batch this site received or verified in the last recall_lookback, so stock can be pulled.
   asio::awaitable<void> announce_recalls(const std::vector<std::string>& lines) {
     for (const auto& line : lines) {
       boost::system::error_code ec;
@@ -492,7 +498,21 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
       std::string state = str(o, "state");
       if (state != "recalled" && state != "withdrawn") continue;
       std::string code_key = o.contains("gtin") ? "gtin" : "ppn";
-      json::object pack{{code_key, str(o, code_key)}, {"batch", str(o, "batch")}, {"expiry", str(o, "expiry")}};
+      std::string code = str(o, code_key), batch = str(o, "batch");
+      std::string seq_text = o.contains("seq") ? json::serialize(o.at("seq")) : std::string("-");
+      // Every instance follows the feed: the first to claim this change raises the alert, the others skip it.
+      std::string claim = fmt::format("alerts:recall:{}:{}:{}:{}", code, batch, state, seq_text);
+      auto claimed = co_await redis.command(cmd("SET", claim, options.instance_id, "NX", "EX", "172800"));
+      if (claimed && claimed->type == Reply::Type::nil) continue;
+      RecallList list = co_await recall_list(code, batch);
+      json::object pack{{code_key, code}, {"batch", batch}, {"expiry", str(o, "expiry")}};
+      json::object details{{"batch_reason", str(o, "reason")},
+                           {"feed_seq", o.contains("seq") ? o.at("seq") : json::value()},
+                           {"lookback_days", std::chrono::duration_cast<std::chrono::hours>(options.recall_lookback).count() / 24},
+                           {"packs", std::move(list.packs)},
+                           {"packs_total", list.total},
+                           {"truncated", list.truncated}};
+      if (!list.error.empty()) details["packs_error"] = list.error;
       json::object alert{{"reason", state == "recalled" ? "batch_recalled" : "batch_withdrawn"},
                          {"nmvs_code", nullptr},
                          {"verdict", state},
@@ -500,9 +520,103 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
                          {"location", options.location},
                          {"actor", "central"},
                          {"transaction_id", nullptr},
-                         {"details", {{"batch_reason", str(o, "reason")}, {"feed_seq", o.contains("seq") ? o.at("seq") : json::value()}}}};
+                         {"details", std::move(details)}};
       co_await raise_alert(std::move(alert));
     }
+  }
+
+  struct RecallList {
+    json::array packs;  // [{"serial","last_seen","ops","status"}], most recently seen first
+    std::size_t total = 0;
+    bool truncated = false;
+    std::string error;  // the list may be incomplete: why
+  };
+
+  // This site's packs of (code, batch) in the audit trail of the lookback window: the streams au:{P} (1 024
+  // XRANGEs pipelined per round, from MIN id = now - lookback) and the archive files; each pack's batch comes
+  // from Mirror::peek (audit entries carry none).
+  asio::awaitable<RecallList> recall_list(const std::string& code, const std::string& batch) {
+    RecallList out;
+    std::set<std::string> codes{code};
+    auto product = co_await mirror.product(code);
+    if (product && *product) {
+      // Audit entries carry the code the mirror keyed the pack by; a feed line may name the other one.
+      const cache::Product& known = **product;
+      codes.insert(known.code);
+      if (!known.gtin.empty()) codes.insert(known.gtin);
+      if (!known.ppn.empty()) codes.insert(known.ppn);
+    }
+    RecallCollector collector(std::move(codes), options.location);
+    const std::int64_t since_ms =
+        unix_ms_now() - std::chrono::duration_cast<std::chrono::milliseconds>(options.recall_lookback).count();
+    std::vector<std::string> next(cache::kPartitions, std::to_string(since_ms));
+    std::vector<int> open(cache::kPartitions);
+    for (int p = 0; p < cache::kPartitions; ++p) open[p] = p;
+    const std::size_t per_read = std::max<std::size_t>(options.recall_scan_batch, 1);
+    const std::string count = std::to_string(per_read);
+    while (!open.empty() && !stopping) {
+      std::vector<Command> reads;
+      reads.reserve(open.size());
+      for (int p : open) reads.push_back(cmd("XRANGE", fmt::format("au:{{{}}}", p), next[p], "+", "COUNT", count));
+      auto replies = co_await redis.pipeline(std::move(reads));
+      std::vector<int> still_open;
+      for (std::size_t i = 0; i < replies.size() && i < open.size(); ++i) {
+        if (!replies[i] || replies[i]->is_error()) {
+          out.error = "audit streams: " + (replies[i] ? replies[i]->str : replies[i].error().message);
+          continue;
+        }
+        auto entries = stream_entries(*replies[i]);
+        for (const auto& e : entries) {
+          if (!collector.wants(e.get("code"), e.get("location")) || !stream_outcome_counts(e.get("outcome"))) continue;
+          collector.add(e.get("code"), e.get("serial"), op_name_of_stream(e.get("op"), e.get("action")),
+                        std::atoll(e.id.c_str()));
+        }
+        if (!entries.empty() && entries.size() >= per_read) {
+          next[open[i]] = "(" + entries.back().id;
+          still_open.push_back(open[i]);
+        }
+      }
+      open = std::move(still_open);
+    }
+    if (!options.audit_dir.empty()) {
+      // Entries older than a few minutes live in the archive files: read them off the io_context threads.
+      auto scan = std::async(std::launch::async, [&] { return scan_audit_archive(options.audit_dir, since_ms, collector); });
+      asio::steady_timer timer(co_await asio::this_coro::executor);
+      while (scan.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        timer.expires_after(std::chrono::milliseconds(20));
+        co_await timer.async_wait(kTuple);
+      }
+      auto scanned = scan.get();
+      if (!scanned) out.error = "audit archive: " + scanned.error();
+    }
+    // Keep the packs of the recalled batch; peek in slices so that one pipeline stays small.
+    auto seen = collector.sightings();
+    constexpr std::size_t kSlice = 1000;
+    for (std::size_t from = 0; from < seen.size(); from += kSlice) {
+      std::vector<std::pair<std::string, std::string>> slice;
+      for (std::size_t i = from; i < std::min(seen.size(), from + kSlice); ++i) slice.emplace_back(seen[i].code, seen[i].serial);
+      auto peeked = co_await mirror.peek_many(std::move(slice));
+      for (std::size_t k = 0; k < peeked.size(); ++k) {
+        if (!peeked[k]) {
+          out.error = "mirror: " + peeked[k].error().message;
+          continue;
+        }
+        if (!*peeked[k] || (*peeked[k])->batch != batch) continue;
+        ++out.total;
+        if (out.packs.size() >= options.recall_list_cap) {
+          out.truncated = true;
+          continue;
+        }
+        const PackSighting& s = seen[from + k];
+        json::array ops;
+        for (const auto& op : s.ops) ops.push_back(json::value(op));
+        out.packs.push_back(json::object{{"serial", s.serial},
+                                         {"last_seen", format_rfc3339(s.last_seen_ms)},
+                                         {"ops", std::move(ops)},
+                                         {"status", cache::to_string((*peeked[k])->status)}});
+      }
+    }
+    co_return out;
   }
 
   // ---------------------------------------------------------------- alerts into Redis

@@ -1,5 +1,6 @@
 #include "vpoint/service/alerts.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -44,6 +45,26 @@ std::optional<json::object> entry_to_alert(const cache::Reply& entry) {
     return alert;
   }
   return std::nullopt;
+}
+
+// HGETALL alert:delivery:<id> -> {"central": {...}, "<webhook url>": {...}}.
+// Targets in a stable order: "central" first, then the webhooks by URL.
+json::object delivery_of(const cache::Reply& hash) {
+  json::object out;
+  if (hash.type != cache::Reply::Type::array) return out;
+  std::vector<std::pair<std::string, std::string>> targets;
+  for (std::size_t i = 0; i + 1 < hash.elements.size(); i += 2)
+    targets.emplace_back(hash.elements[i].str, hash.elements[i + 1].str);
+  std::sort(targets.begin(), targets.end(), [](const auto& a, const auto& b) {
+    return std::make_pair(a.first != "central", a.first) < std::make_pair(b.first != "central", b.first);
+  });
+  for (auto& [field, value] : targets) {
+    std::string target = field.rfind("webhook:", 0) == 0 ? field.substr(8) : field;
+    boost::system::error_code ec;
+    json::value status = json::parse(value, ec);
+    out[target] = ec ? json::value(value) : std::move(status);
+  }
+  return out;
 }
 
 bool is_digits(std::string_view s) {
@@ -101,12 +122,22 @@ awaitable<cache::MirrorResult<std::vector<json::object>>> AlertStore::with_acks(
   for (const auto& a : alerts) hmget.push_back(std::string(a.at("id").as_string()));
   auto acks = co_await client_.command(std::move(hmget));
   if (!acks) co_return vpoint::Unexpected{unavailable(acks.error())};
+  // Delivery status per target (issue 6: "delivery status visible in GET /v1/alerts"), one pipeline.
+  std::vector<cache::Command> reads;
+  reads.reserve(alerts.size());
+  for (const auto& a : alerts) reads.push_back(cmd("HGETALL", std::string(kAlertDeliveryPrefix) + std::string(a.at("id").as_string())));
+  auto deliveries = co_await client_.pipeline(std::move(reads));
   for (std::size_t i = 0; i < alerts.size(); ++i) {
     const cache::Reply* r = i < acks->elements.size() ? &acks->elements[i] : nullptr;
     boost::system::error_code ec;
     json::value ack = r && r->type == cache::Reply::Type::string ? json::parse(r->str, ec) : json::value(nullptr);
     alerts[i]["acked"] = !ack.is_null();
     alerts[i]["ack"] = ack;
+    if (i >= deliveries.size()) continue;
+    if (!deliveries[i]) co_return vpoint::Unexpected{unavailable(deliveries[i].error())};
+    json::object delivery = delivery_of(*deliveries[i]);
+    // No record yet: the stored "pending" stands (no sender has tried this alert).
+    if (!delivery.empty()) alerts[i]["delivery"] = std::move(delivery);
   }
   co_return alerts;
 }

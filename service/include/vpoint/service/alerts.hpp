@@ -18,6 +18,9 @@ namespace vpoint::service {
 
 inline constexpr std::string_view kAlertStream = "alerts";
 inline constexpr std::string_view kAlertAckHash = "alerts:acked";
+// Hash alert:delivery:<alert id>, written by the central link's senders: field = target ("central" or
+// "webhook:<url>"), value = {"status":"delivered"|"retrying","attempts":n,"at":…,"last_error":…}.
+inline constexpr std::string_view kAlertDeliveryPrefix = "alert:delivery:";
 
 struct NewAlert {
   std::string reason;
@@ -46,7 +49,9 @@ class AlertStore {
   // Appends the alert and returns its id. A retry of the same transaction (idempotent replay) returns the
   // first alert's id and appends nothing.
   boost::asio::awaitable<cache::MirrorResult<std::string>> raise(const NewAlert& alert);
-  // Oldest first, at most query.limit.
+  // Oldest first, at most query.limit. Each alert carries "acked", "ack" and "delivery": the string
+  // "pending" until a sender recorded an attempt, then an object target -> status ("central", and each
+  // webhook by its URL).
   boost::asio::awaitable<cache::MirrorResult<std::vector<boost::json::object>>> list(const AlertQuery& query);
   // Marks an alert acknowledged (by whom, when); nullopt when no alert has that id.
   boost::asio::awaitable<cache::MirrorResult<std::optional<boost::json::object>>> ack(std::string_view id,

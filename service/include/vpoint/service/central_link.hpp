@@ -30,6 +30,7 @@
 
 #include "vpoint/cache/mirror.hpp"
 #include "vpoint/cache/redis.hpp"
+#include "vpoint/service/alerts.hpp"
 #include "vpoint/service/central_http.hpp"
 #include "vpoint/service/config.hpp"
 #include "vpoint/service/readiness.hpp"
@@ -55,6 +56,14 @@ struct CentralLinkOptions {
   std::chrono::milliseconds lease_ttl{10000};  // a dead instance's partitions move after this long
   int partitions_per_lease = 64;               // 1024 / 64 = 16 lease ranges
   std::chrono::milliseconds reverify_interval{2000};
+  // A recall/withdrawal alert lists this site's packs of the batch seen in the audit streams au:{P} this far
+  // back ([central] recall_lookback_days), at most recall_list_cap of them ("truncated": true beyond).
+  std::chrono::hours recall_lookback{24 * 90};
+  std::size_t recall_list_cap = 10000;
+  std::size_t recall_scan_batch = 200;  // audit entries read per partition per pipelined round
+  // [audit] dir: the daily archive files (audit-YYYY-MM-DD.ndjson) of the lookback window are read too, since
+  // the archiver trims the streams after a few minutes. "" = the streams only.
+  std::string audit_dir;
   bool follow_feed = true;  // roles (tests switch some off)
   bool drain_outbox = true;
   bool deliver_alerts = true;
@@ -130,7 +139,7 @@ inline constexpr std::string_view kAlertsStream = "alerts";
 inline constexpr std::string_view kReverifyKey = "central:reverify";  // hash tx id -> UnconfirmedScan JSON
 inline constexpr std::string_view kLinkStatusKey = "central:status";  // hash: state, seq, last sync, ...
 inline std::string alert_delivery_key(std::string_view alert_id) {
-  return "alert:delivery:" + std::string(alert_id);
+  return std::string(kAlertDeliveryPrefix) + std::string(alert_id);
 }
 
 class CentralLink {

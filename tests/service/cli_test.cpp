@@ -1,0 +1,245 @@
+// The `vpoint` admin commands as a user runs them: the real build/bin/vpoint binary against a real
+// redis-server holding a mirror, outbox entries, link status and alerts (issue 6 "`vpoint` CLI").
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <set>
+#include <sstream>
+
+#include <boost/json.hpp>
+
+#include "mirror_support.hpp"
+#include "redis_server.hpp"
+#include "vpoint/service/alerts.hpp"
+#include "vpoint/service/central_link.hpp"
+
+using namespace vpoint;
+using namespace vpoint::test;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+ProcessOutput vpoint_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), VPOINT_CLI_PATH);
+  return run_process(args, 20s);
+}
+
+std::vector<json::object> ndjson(const std::string& text) {
+  std::vector<json::object> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto v = json::parse(line);
+    REQUIRE(v.is_object());
+    out.push_back(v.as_object());
+  }
+  return out;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string raise(MirrorFixture& f, service::AlertStore& store, std::string reason, std::string serial,
+                  std::string tx) {
+  service::NewAlert alert;
+  alert.reason = std::move(reason);
+  alert.nmvs_code = "NMVS_NC_PC_02";
+  alert.pack = json::object{{"gtin", kGtinA}, {"serial", std::move(serial)}};
+  alert.location = kHere;
+  alert.actor = "pharmacist";
+  alert.transaction_id = std::move(tx);
+  auto id = f.run(store.raise(alert));
+  REQUIRE(id);
+  return *id;
+}
+
+}  // namespace
+
+TEST_CASE("vpoint status shows outbox depth per partition, feed position and last sync", "[cli][status]") {
+  MirrorFixture f;
+  f.load(small_snapshot(20, 42));
+  // Three supplies: three outbox entries, in the partitions of their packs.
+  std::map<int, int> expected;
+  for (const char* serial : {"S001", "S002", "S003"}) {
+    auto r = f.decommission(f.request(kGtinA, serial), cache::Action::supply);
+    REQUIRE(r.outcome == cache::Outcome::ok);
+    ++expected[cache::Mirror::partition_of(kGtinA, serial)];
+  }
+  f.redis.cli({"HSET", std::string(service::kLinkStatusKey), "state", "following", "feed_seq", "42", "central_seq",
+               "45", "last_sync_ms", std::to_string(now_ms() - 1500), "instance", "site-a:1", "last_error", ""});
+
+  auto out = vpoint_cli({"status", "--redis", f.redis.url(), "--json"});
+  INFO(out.output);
+  REQUIRE(out.exit_code == 0);
+  auto status = json::parse(out.output).as_object();
+  CHECK(status.at("feed_seq").to_number<std::int64_t>() == 42);
+  CHECK(status.at("generation").to_number<std::int64_t>() >= 1);
+  CHECK(status.at("outbox").at("total").to_number<std::int64_t>() == 3);
+  const auto& partitions = status.at("outbox").at("partitions").as_object();
+  CHECK(partitions.size() == expected.size());
+  for (const auto& [p, n] : expected) CHECK(partitions.at(std::to_string(p)).to_number<int>() == n);
+  CHECK(status.at("link").at("state").as_string() == "following");
+  CHECK(status.at("link").at("central_seq").as_string() == "45");
+
+  auto text = vpoint_cli({"status", "--redis", f.redis.url()});
+  INFO(text.output);
+  REQUIRE(text.exit_code == 0);
+  CHECK(text.output.find("feed position 42") != std::string::npos);
+  CHECK(text.output.find("following (instance site-a:1), central head 45, last sync 1.") != std::string::npos);
+  CHECK(text.output.find("outbox     3 entries in " + std::to_string(expected.size()) + " partitions") !=
+        std::string::npos);
+  for (const auto& [p, n] : expected)
+    CHECK(text.output.find("ob:{" + std::to_string(p) + "}  " + std::to_string(n)) != std::string::npos);
+}
+
+TEST_CASE("vpoint status names the Redis it cannot reach and exits 1", "[cli][status]") {
+  const std::string url = "redis://127.0.0.1:" + std::to_string(free_port());
+  auto out = vpoint_cli({"status", "--redis", url});
+  INFO(out.output);
+  CHECK(out.exit_code == 1);
+  CHECK(out.output.find(url) != std::string::npos);
+}
+
+TEST_CASE("vpoint alerts lists alerts with delivery status and acknowledgement, filtered", "[cli][alerts]") {
+  MirrorFixture f;
+  service::AlertStore store(f.client);
+  const auto before_ms = now_ms();
+  std::string first = raise(f, store, "unknown_serial", "FAKE1", "tx-1");
+  std::string second = raise(f, store, "batch_mismatch", "S001", "tx-2");
+  std::string third = raise(f, store, "unknown_serial", "FAKE2", "tx-3");
+  // What the central link's senders record (central_link.cpp deliver_to).
+  f.redis.cli({"HSET", service::alert_delivery_key(first), "central",
+               R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})",
+               "webhook:http://127.0.0.1:9/hook",
+               R"({"status":"retrying","attempts":3,"at":"2026-11-28T01:00:02.000Z","last_error":"HTTP 503"})"});
+
+  SECTION("--json gives one alert per line, as GET /v1/alerts, with delivery per target") {
+    auto out = vpoint_cli({"alerts", "--redis", f.redis.url(), "--json"});
+    INFO(out.output);
+    REQUIRE(out.exit_code == 0);
+    auto alerts = ndjson(out.output);
+    REQUIRE(alerts.size() == 3);
+    CHECK(alerts[0].at("id").as_string() == first);
+    CHECK(alerts[0].at("reason").as_string() == "unknown_serial");
+    CHECK(alerts[0].at("pack").at("serial").as_string() == "FAKE1");
+    const auto& delivery = alerts[0].at("delivery").as_object();
+    CHECK(delivery.at("central").at("status").as_string() == "delivered");
+    CHECK(delivery.at("http://127.0.0.1:9/hook").at("status").as_string() == "retrying");
+    CHECK(delivery.at("http://127.0.0.1:9/hook").at("attempts").to_number<int>() == 3);
+    CHECK(delivery.at("http://127.0.0.1:9/hook").at("last_error").as_string() == "HTTP 503");
+    // No sender has tried the others yet.
+    CHECK(alerts[1].at("delivery").as_string() == "pending");
+    CHECK(alerts[1].at("acked").as_bool() == false);
+  }
+
+  SECTION("--reason, --limit and --since filter") {
+    auto by_reason = vpoint_cli({"alerts", "--redis", f.redis.url(), "--json", "--reason", "unknown_serial"});
+    REQUIRE(by_reason.exit_code == 0);
+    auto unknown = ndjson(by_reason.output);
+    REQUIRE(unknown.size() == 2);
+    CHECK(unknown[0].at("id").as_string() == first);
+    CHECK(unknown[1].at("id").as_string() == third);
+
+    auto limited = vpoint_cli({"alerts", "--redis", f.redis.url(), "--json", "--limit", "1"});
+    REQUIRE(limited.exit_code == 0);
+    auto one = ndjson(limited.output);
+    REQUIRE(one.size() == 1);
+    CHECK(one[0].at("id").as_string() == first);
+
+    // An alert id is exclusive: what comes after the last one seen.
+    auto after = vpoint_cli({"alerts", "--redis", f.redis.url(), "--json", "--since", first});
+    REQUIRE(after.exit_code == 0);
+    auto later = ndjson(after.output);
+    REQUIRE(later.size() == 2);
+    CHECK(later[0].at("id").as_string() == second);
+
+    auto recent = vpoint_cli({"alerts", "--redis", f.redis.url(), "--json", "--since", "1h"});
+    REQUIRE(recent.exit_code == 0);
+    CHECK(ndjson(recent.output).size() == 3);
+    auto by_ms = vpoint_cli({"alerts", "--redis", f.redis.url(), "--json", "--since", std::to_string(before_ms - 1)});
+    REQUIRE(by_ms.exit_code == 0);
+    CHECK(ndjson(by_ms.output).size() == 3);
+    auto future = vpoint_cli({"alerts", "--redis", f.redis.url(), "--json", "--since", "2999-01-01T00:00:00Z"});
+    REQUIRE(future.exit_code == 0);
+    CHECK(ndjson(future.output).empty());
+  }
+
+  SECTION("the table shows id, time, reason, verdict, pack, delivery and acknowledgement") {
+    auto out = vpoint_cli({"alerts", "--redis", f.redis.url()});
+    INFO(out.output);
+    REQUIRE(out.exit_code == 0);
+    std::istringstream in(out.output);
+    std::string header, row1, row2;
+    std::getline(in, header);
+    std::getline(in, row1);
+    std::getline(in, row2);
+    for (const char* column : {"ID", "TIME", "REASON", "VERDICT", "PACK", "DELIVERY", "ACKED"})
+      CHECK(header.find(column) != std::string::npos);
+    CHECK(row1.rfind(first, 0) == 0);
+    CHECK(row1.find("unknown_serial") != std::string::npos);
+    CHECK(row1.find(std::string(kGtinA) + "/FAKE1") != std::string::npos);
+    CHECK(row1.find("central=delivered http://127.0.0.1:9/hook=retrying(3)") != std::string::npos);
+    CHECK(row1.substr(row1.size() - 2) == "no");
+    CHECK(row2.find("pending") != std::string::npos);
+  }
+
+  SECTION("ack records who acknowledged; the first acknowledgement stands") {
+    auto acked = vpoint_cli({"alerts", "ack", second, "--actor", "alice", "--redis", f.redis.url()});
+    INFO(acked.output);
+    REQUIRE(acked.exit_code == 0);
+    auto alert = json::parse(acked.output).as_object();
+    CHECK(alert.at("id").as_string() == second);
+    CHECK(alert.at("acked").as_bool());
+    CHECK(alert.at("ack").at("by").as_string() == "alice");
+
+    auto again = vpoint_cli({"alerts", "--redis", f.redis.url(), "ack", second, "--actor", "bob"});
+    REQUIRE(again.exit_code == 0);
+    CHECK(json::parse(again.output).at("ack").at("by").as_string() == "alice");
+
+    auto table = vpoint_cli({"alerts", "--redis", f.redis.url()});
+    REQUIRE(table.exit_code == 0);
+    CHECK(table.output.find("yes (alice)") != std::string::npos);
+    auto listed = ndjson(vpoint_cli({"alerts", "--redis", f.redis.url(), "--json"}).output);
+    REQUIRE(listed.size() == 3);
+    CHECK_FALSE(listed[0].at("acked").as_bool());
+    CHECK(listed[1].at("acked").as_bool());
+
+    auto unknown = vpoint_cli({"alerts", "ack", "1-0", "--actor", "alice", "--redis", f.redis.url()});
+    CHECK(unknown.exit_code == 1);
+    CHECK(unknown.output.find("no alert 1-0") != std::string::npos);
+  }
+}
+
+TEST_CASE("vpoint alerts refuses bad input with exit 2 and names the flag", "[cli][alerts]") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string named;
+  };
+  const std::vector<Case> cases = {
+      {{"alerts", "--limit", "0"}, "--limit"},
+      {{"alerts", "--limit", "many"}, "--limit"},
+      {{"alerts", "--since", "yesterday"}, "--since"},
+      {{"alerts", "--since", "2026-02-30"}, "--since"},
+      {{"alerts", "--reason", "Bad Reason!"}, "--reason"},
+      {{"alerts", "--redis", "http://127.0.0.1:6379"}, "--redis"},
+      {{"alerts", "ack", "not-an-id", "--actor", "alice"}, "id"},
+      {{"alerts", "ack", "1700000000000-0"}, "--actor"},
+      {{"alerts", "--no-such-flag"}, "--no-such-flag"},
+  };
+  for (const auto& c : cases) {
+    auto out = vpoint_cli(c.args);
+    INFO(c.args.back() << ": " << out.output);
+    CHECK(out.exit_code == 2);
+    CHECK(out.output.find(c.named) != std::string::npos);
+  }
+  // Nothing to connect to: exit 1 with the URL named, not a hang.
+  const std::string url = "redis://127.0.0.1:" + std::to_string(free_port());
+  auto down = vpoint_cli({"alerts", "--redis", url});
+  INFO(down.output);
+  CHECK(down.exit_code == 1);
+  CHECK(down.output.find(url) != std::string::npos);
+}
