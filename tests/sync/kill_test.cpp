@@ -95,7 +95,7 @@ Statuses statuses(Simulator& sim, Vpointd& vpointd, const std::vector<ScanPack>&
   CallBatch central, mirror;
   for (const auto& p : packs) {
     central.calls.push_back(Call{http::verb::get, "/central/v1/packs/" + p.code + "/" + p.serial, "", {}});
-    mirror.calls.push_back(Call{http::verb::get, "/v1/packs/" + pack_route_code(p.code) + "/" + p.serial, "",
+    mirror.calls.push_back(Call{http::verb::get, "/v1/packs/" + p.code + "/" + p.serial, "",
                                 {{"Authorization", std::string("Bearer ") + Vpointd::kPharmacyKey}}});
   }
   run_calls(sim.port(), central, 8);

@@ -104,7 +104,7 @@ TEST_CASE("vpointd verifies a pack its mirror lacks through a live look-up at th
 
   auto fresh = upload_behind_the_feed(sim, known[0], "READTHRU00001");
   // The mirror does not have it (GET /v1/packs reads the mirror only)...
-  auto before = vpointd.request(http::verb::get, "/v1/packs/" + pack_route_code(fresh.code) + "/" + fresh.serial);
+  auto before = vpointd.request(http::verb::get, "/v1/packs/" + fresh.code + "/" + fresh.serial);
   CHECK(before.result_int() == 404);
   // ...yet a verification finds it: looked up live, cached, verified from the mirror.
   auto verified = call(vpointd, "/v1/verify", fresh.pack_object());
@@ -113,7 +113,7 @@ TEST_CASE("vpointd verifies a pack its mirror lacks through a live look-up at th
   CHECK(verified.body.at("status") == "active");
   CHECK(verified.body.at("source") == "mirror");
   CHECK(!has_warning(verified.body, "unconfirmed"));
-  auto after = vpointd.request(http::verb::get, "/v1/packs/" + pack_route_code(fresh.code) + "/" + fresh.serial);
+  auto after = vpointd.request(http::verb::get, "/v1/packs/" + fresh.code + "/" + fresh.serial);
   CHECK(after.result_int() == 200);
   CHECK(sim.get_json("/admin/faults").at("feed_hold") == true);  // not through the feed
 

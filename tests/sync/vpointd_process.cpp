@@ -105,13 +105,6 @@ json::value Vpointd::get_json(const std::string& target, const std::string& key)
   return json::parse(res.body());
 }
 
-std::string pack_route_code(const std::string& code) {
-  if (code.size() != 12 || !scanner::ppn::ppn_check_ok(code)) return code;
-  auto pzn = scanner::ppn::pzn_from_ppn(code);
-  if (!pzn) return code;
-  return scanner::ppn::ntin_from_pzn(*pzn).value_or(code);
-}
-
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);

@@ -72,11 +72,6 @@ class Vpointd {
   std::unique_ptr<Process> process_;
 };
 
-// The product code to name a pack by in GET /v1/packs/{code}/{serial}: a PPN becomes the product's NTIN.
-// Why: that route turns any 12-digit code with a valid GS1 check digit into a GTIN-14 before looking it up, so
-// a PPN that happens to pass the mod-10 check (e.g. 116803230732) is not found (reported to the lead).
-std::string pack_route_code(const std::string& code);
-
 // Many requests over a few concurrent keep-alive loopback connections (a load of scanners): each connection
 // takes the next call as soon as its previous one is answered. A connection that fails (refused, reset, closed,
 // timed out) is not reopened: its current call stays unanswered (responses[i] == nullopt: "no answer").
