@@ -953,29 +953,27 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
     }
   }
   if (!*product) co_return problem_response(ProblemCode::not_found, "no product " + code + " in the mirror");
-  // The current status is read with a verify: it changes nothing and is itself recorded (a look-up).
-  cache::PackRequest req;
-  req.product_code = code;
-  req.serial = serial;
-  req.caller = cache::Caller{api.caller->name, api.caller->location};
-  auto r = co_await timed(ctx, ctx.s->mirror.verify(req));
+  // The current status is read with a peek: a look-up by the back office is not a scan, so it writes no
+  // audit entry (a verify would, and would change the history it is about to show).
+  auto r = co_await timed(ctx, ctx.s->mirror.peek(code, serial));
   if (!r) co_return mirror_problem(r.error());
-  if (unknown_outcome(*r))
-    co_return problem_response(ProblemCode::not_found, "no pack " + code + " / " + serial + " in the mirror");
+  if (!*r) co_return problem_response(ProblemCode::not_found, "no pack " + code + " / " + serial + " in the mirror");
+  const cache::PackPeek& seen = **r;
+  const int partition = cache::Mirror::partition_of(seen.product_code, serial);
   const cache::Product& p = **product;
   // History = the live audit stream of the pack's partition (cache/lua/vpoint.lua writes au:{P}), newest
   // entries first up to audit_scan_limit, plus the archive files (audit_archive.hpp), merged by stream id and
   // de-duplicated by (partition, id). The stream is read FIRST: an entry the archiver trims after this read was
   // fsync'd into a file before the trim, so the file scan that follows finds it (never missing, maybe twice).
   std::vector<std::string> codes = history_codes(p, code);
-  std::string audit_key = "au:{" + std::to_string(r->partition) + "}";
+  std::string audit_key = "au:{" + std::to_string(partition) + "}";
   auto entries = co_await ctx.s->client.command(
       cmd("XREVRANGE", audit_key, "+", "-", "COUNT", std::to_string(ctx.s->options.audit_scan_limit)), audit_key);
   if (!entries) co_return mirror_problem(cache::MirrorError{cache::MirrorErrorKind::unavailable,
                                                             entries.error().message, entries.error()});
   std::map<std::pair<std::string, int>, AuditRecord> merged;  // (id, partition): ids order within a partition
   for (const auto& entry : entries->elements) {
-    auto rec = audit_record(r->partition, entry);
+    auto rec = audit_record(partition, entry);
     if (!rec || rec->serial != serial || std::find(codes.begin(), codes.end(), rec->code) == codes.end()) continue;
     std::pair<std::string, int> key{rec->id, rec->partition};
     merged.emplace(std::move(key), std::move(*rec));
@@ -1017,18 +1015,19 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
         {"archived", rec->archived}});
   }
   json::value batch = nullptr;
-  if (r->stored_batch) {
+  if (seen.batch_index < p.batches.size()) {
+    const cache::Batch& stored = p.batches[seen.batch_index];
     auto today = today_utc();
-    batch = json::object{{"batch", r->stored_batch->batch},
-                         {"expiry", r->stored_batch->expiry},
-                         {"state", cache::to_string(r->stored_batch->state)},
-                         {"expired", is_expired(r->stored_batch->expiry, today)}};
+    batch = json::object{{"batch", stored.batch},
+                         {"expiry", stored.expiry},
+                         {"state", cache::to_string(stored.state)},
+                         {"expired", is_expired(stored.expiry, today)}};
   }
   co_return json_response(json::object{{"pack", json::object{{"code", p.code},
                                                              {"gtin", str_or_null(p.gtin)},
                                                              {"ppn", str_or_null(p.ppn)},
                                                              {"serial", serial}}},
-                                       {"status", cache::to_string(r->status)},
+                                       {"status", cache::to_string(seen.status)},
                                        {"batch", std::move(batch)},
                                        {"product", product_json(&p)},
                                        {"source", "mirror"},
