@@ -95,6 +95,7 @@ std::vector<std::pair<std::string, std::string>> header_list(std::string name, s
 constexpr std::string_view kLeasePrefix = "vpoint:lease:outbox:";
 constexpr std::string_view kAlertLease = "vpoint:lease:alerts";
 constexpr std::string_view kReverifyLease = "vpoint:lease:reverify";
+constexpr std::size_t kOutboxReadSlice = 64;  // outbox streams read per pipelined step of a drain round
 constexpr std::string_view kAlertCursorPrefix = "alerts:cursor:";
 // Renews a lease only if this instance still holds it (compare-and-expire must be atomic).
 constexpr std::string_view kRenewScript =
@@ -759,6 +760,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
     auto lease_checked = std::chrono::steady_clock::time_point{};
     std::chrono::milliseconds backoff{0};
     bool one_by_one = false;
+    std::size_t cursor = 0;  // index into the owned partitions where the next round starts
     while (!stopping) {
       if (std::chrono::steady_clock::now() - lease_checked > options.lease_ttl / 3) {
         for (int r = 0; r < ranges; ++r) held[r] = co_await hold_lease(std::string(kLeasePrefix) + std::to_string(r), held[r]);
@@ -772,24 +774,39 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
         co_await sleep(options.lease_ttl / 3);
         continue;
       }
-      std::vector<Command> reads;
-      reads.reserve(owned.size());
-      for (int p : owned)
-        reads.push_back(cmd("XRANGE", fmt::format("ob:{{{}}}", p), "-", "+", "COUNT", std::to_string(options.per_partition)));
-      auto replies = co_await redis.pipeline(std::move(reads));
+      // Fairness and cost under a backlog: a round starts at the partition after the last one the previous
+      // round took entries from (else the high partitions wait while the low ones keep filling the batch), and
+      // reads the owned partitions in slices only until the batch is full (not the whole backlog each round).
+      const std::size_t n = owned.size();
+      const std::size_t start = cursor % n;
+      std::size_t last_taken = n;  // n = none
       std::vector<OutboxItem> items;
       bool redis_failed = false;
-      for (std::size_t i = 0; i < replies.size() && items.size() < options.drain_batch; ++i) {
-        if (!replies[i]) {
-          redis_failed = true;
-          break;
+      for (std::size_t done = 0; done < n && items.size() < options.drain_batch && !redis_failed;) {
+        const std::size_t slice = std::min(kOutboxReadSlice, n - done);
+        const std::size_t want = std::min(options.per_partition, options.drain_batch - items.size());
+        std::vector<Command> reads;
+        reads.reserve(slice);
+        for (std::size_t k = 0; k < slice; ++k)
+          reads.push_back(cmd("XRANGE", fmt::format("ob:{{{}}}", owned[(start + done + k) % n]), "-", "+", "COUNT",
+                              std::to_string(want)));
+        auto replies = co_await redis.pipeline(std::move(reads));
+        for (std::size_t i = 0; i < replies.size() && items.size() < options.drain_batch; ++i) {
+          if (!replies[i]) {
+            redis_failed = true;
+            break;
+          }
+          // Whole prefix of a partition, in stream order: the central system sees its changes in order.
+          const std::size_t at = (start + done + i) % n;
+          for (auto& e : stream_entries(*replies[i])) {
+            if (items.size() >= options.drain_batch) break;
+            items.push_back({owned[at], std::move(e)});
+            last_taken = at;
+          }
         }
-        // Whole prefix of a partition, in stream order: the central system sees its changes in order.
-        for (auto& e : stream_entries(*replies[i])) {
-          if (items.size() >= options.drain_batch) break;
-          items.push_back({owned[i], std::move(e)});
-        }
+        done += slice;
       }
+      cursor = last_taken == n ? start : last_taken + 1;
       if (redis_failed) {
         backoff = next_backoff(backoff);
         co_await sleep(backoff);
