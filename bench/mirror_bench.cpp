@@ -37,6 +37,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "bench_support.hpp"
 #include "result_line.hpp"
 #include "barcode_images.hpp"  // ScratchDir
 // The mirror's key layout (partition, bucket, field, value), so that the redis-cli --pipe baseline writes
@@ -56,6 +57,12 @@ namespace cache = vpoint::cache;
 namespace keys = vpoint::cache::detail;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using vpoint::bench::append_bulk;
+using vpoint::bench::cpu_seconds;
+using vpoint::bench::Latencies;
+using vpoint::bench::Out;
+using vpoint::bench::run_redirected;
+using vpoint::bench::seconds_since;
 
 constexpr int kProducts = 1000;
 constexpr int kBatches = 10000;  // 10 per product
@@ -142,42 +149,6 @@ struct SamplePack {
   std::uint32_t product = 0;
 };
 
-// Buffered writer for the two big files.
-class Out {
- public:
-  explicit Out(const std::filesystem::path& path) : file_(std::fopen(path.c_str(), "wb")) {
-    if (!file_) throw std::runtime_error("cannot write " + path.string());
-    buf_.reserve(1 << 20);
-  }
-  ~Out() { close(); }
-  std::string& buf() { return buf_; }
-  void maybe_flush() {
-    if (buf_.size() >= (1u << 20)) flush();
-  }
-  void close() {
-    if (!file_) return;
-    flush();
-    std::fclose(file_);
-    file_ = nullptr;
-  }
-
- private:
-  void flush() {
-    if (std::fwrite(buf_.data(), 1, buf_.size(), file_) != buf_.size()) throw std::runtime_error("write failed (disk full?)");
-    buf_.clear();
-  }
-  std::FILE* file_;
-  std::string buf_;
-};
-
-void append_bulk(std::string& out, std::string_view s) {
-  out += '$';
-  out += std::to_string(s.size());
-  out += "\r\n";
-  out.append(s);
-  out += "\r\n";
-}
-
 // Writes the snapshot (NDJSON, our import's input) and the same packs as RESP `HSET key field value`, one command
 // per pack (redis-cli --pipe's input), from one seeded stream: products uniform, batch uniform among the
 // product's 10, serial 12-20 random alphanumerics (length uniform). Keeps every k-th pack for the op phases.
@@ -241,39 +212,6 @@ std::vector<SamplePack> generate(const std::filesystem::path& ndjson, const std:
   return sample;
 }
 
-// Spawns argv with stdin/stdout redirected to files; kills it after `timeout`. Returns the exit status.
-int run_redirected(const std::vector<std::string>& argv, const std::string& in, const std::string& out,
-                   std::chrono::seconds timeout) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return -1;
-  const auto deadline = Clock::now() + timeout;
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (Clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return -2;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
 // "used_memory:<n>" of an INFO memory text.
 long long used_memory_of(const std::string& info) {
   const auto pos = info.find("used_memory:");
@@ -288,14 +226,8 @@ asio::awaitable<long long> used_memory(cache::Client& client) {
   co_return used_memory_of(r->str);
 }
 
-// CPU seconds (user + system) of this process, of its waited-for children, and of a redis-server (INFO cpu):
-// where an op's cost goes, client or server, on a machine whose 2 cores the client and the server share.
-double cpu_seconds(int who) {
-  rusage u{};
-  getrusage(who, &u);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return s(u.ru_utime) + s(u.ru_stime);
-}
+// CPU seconds of a redis-server (INFO cpu); with cpu_seconds() of this process and its children: where an
+// op's cost goes, client or server, on a machine whose 2 cores the client and the server share.
 double server_cpu_seconds(const vpoint::test::RedisServer& server) {
   const std::string info = server.cli({"INFO", "cpu"});
   auto field = [&](const char* name) {
@@ -305,15 +237,6 @@ double server_cpu_seconds(const vpoint::test::RedisServer& server) {
   };
   return field("used_cpu_sys:") + field("used_cpu_user:");
 }
-
-struct Latencies {
-  std::vector<double> us;
-  double percentile(double q) {
-    if (us.empty()) return 0;
-    std::sort(us.begin(), us.end());
-    return us[std::min(us.size() - 1, static_cast<std::size_t>(q * static_cast<double>(us.size())))];
-  }
-};
 
 struct OpsRun {
   std::uint64_t calls = 0;
@@ -430,8 +353,6 @@ class IoThread {
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   std::thread thread_;
 };
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The settings the mirror requires (Mirror::check_settings, docs/durability.md) minus durability: no RDB, no AOF,
 // so that neither side pays for persistence in the memory and speed figures.
@@ -552,7 +473,7 @@ int main(int argc, char** argv) {
       const int rc = run_redirected({kRedisCli, "-h", "127.0.0.1", "-p", std::to_string(base.port()), "--pipe"}, resp,
                                     out_file, 300s);
       const double pipe_s = seconds_since(t);
-      const std::string pipe_out = read_file(out_file);
+      const std::string pipe_out = vpoint::bench::read_text(out_file);
       if (rc != 0 || pipe_out.find("errors: 0,") == std::string::npos)
         throw std::runtime_error("redis-cli --pipe failed (exit " + std::to_string(rc) + "):\n" + pipe_out);
       const double pipe_cpu = cpu_seconds(RUSAGE_CHILDREN) - pipe_cpu0;
