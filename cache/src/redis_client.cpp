@@ -13,6 +13,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
@@ -240,8 +241,41 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<Replies> exec(Node& node, std::string payload, std::size_t expected, Clock::time_point deadline) {
     auto conn = node.pick();
-    co_return to_replies(co_await asio::co_spawn(
-        conn->strand(), conn->execute(std::move(payload), expected, deadline), asio::use_awaitable));
+    co_return to_replies(co_await conn->async_execute(std::move(payload), expected, deadline, asio::use_awaitable));
+  }
+
+  struct Batch {
+    std::shared_ptr<Connection> connection;
+    std::string payload;
+    std::size_t expected = 1;
+  };
+
+  // Runs every batch at once (different nodes work in parallel) and returns their outcomes in order. One batch
+  // (standalone, the common case) is awaited directly; several report through a channel, since their
+  // completions may arrive on any thread of the caller's executor.
+  static asio::awaitable<std::vector<detail::Outcome>> execute_all(std::vector<Batch> batches,
+                                                                   Clock::time_point deadline) {
+    std::vector<detail::Outcome> out(batches.size());
+    if (batches.size() == 1) {
+      auto& b = batches.front();
+      out[0] = co_await b.connection->async_execute(std::move(b.payload), b.expected, deadline, asio::use_awaitable);
+      co_return out;
+    }
+    using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code, std::size_t, detail::Outcome)>;
+    auto channel = std::make_shared<Channel>(co_await asio::this_coro::executor, batches.size());
+    for (std::size_t k = 0; k < batches.size(); ++k) {
+      auto& b = batches[k];
+      b.connection->async_execute(std::move(b.payload), b.expected, deadline,
+                                  [channel, k](detail::Outcome outcome) {
+                                    // Capacity == number of batches: never full, never blocks.
+                                    channel->try_send(boost::system::error_code{}, k, std::move(outcome));
+                                  });
+    }
+    for (std::size_t n = 0; n < batches.size(); ++n) {
+      auto [k, outcome] = co_await channel->async_receive(asio::use_awaitable);
+      out[k] = std::move(outcome);
+    }
+    co_return out;
   }
 
   std::shared_ptr<Node> known_owner(std::optional<std::uint16_t> slot) {
@@ -440,8 +474,6 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       std::shared_ptr<Node> node;
       std::vector<std::size_t> indexes;
       std::string payload;
-      std::shared_ptr<Connection> connection;
-      std::shared_ptr<detail::Request> request;
     };
     std::vector<Group> groups;
     for (std::size_t i = 0; i < commands.size(); ++i) {
@@ -457,22 +489,20 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       }
       auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.node == *routed; });
       if (it == groups.end()) {
-        groups.push_back(Group{*routed, {}, {}, nullptr, nullptr});
+        groups.push_back(Group{*routed, {}, {}});
         it = std::prev(groups.end());
       }
       it->indexes.push_back(i);
       detail::encode_command(commands[i], it->payload);
     }
-    // Submit every node's batch before waiting for any, so the nodes work in parallel.
-    for (auto& g : groups) {
-      g.connection = g.node->pick();
-      g.request = co_await asio::co_spawn(
-          g.connection->strand(), g.connection->submit(std::move(g.payload), g.indexes.size(), deadline),
-          asio::use_awaitable);
-    }
-    for (auto& g : groups) {
-      auto res = to_replies(
-          co_await asio::co_spawn(g.connection->strand(), g.connection->wait(g.request), asio::use_awaitable));
+    // Every node's batch is sent before any is waited for, so the nodes work in parallel.
+    std::vector<Batch> batches;
+    batches.reserve(groups.size());
+    for (auto& g : groups) batches.push_back(Batch{g.node->pick(), std::move(g.payload), g.indexes.size()});
+    auto outcomes = co_await execute_all(std::move(batches), deadline);
+    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+      auto& g = groups[gi];
+      auto res = to_replies(std::move(outcomes[gi]));
       if (!res) {
         if (cluster && (res.error().kind == ErrorKind::closed || res.error().kind == ErrorKind::io)) {
           refresh_in_background();
@@ -514,15 +544,12 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     }
     if (masters.empty()) co_return std::vector<ReplyResult>{vpoint::Unexpected{closed_error()}};
     const auto payload = detail::encode_command(args);
-    std::vector<std::pair<std::shared_ptr<Connection>, std::shared_ptr<detail::Request>>> sent;
-    for (const auto& m : masters) {
-      auto conn = m->pick();
-      auto req = co_await asio::co_spawn(conn->strand(), conn->submit(payload, 1, deadline), asio::use_awaitable);
-      sent.emplace_back(conn, req);
-    }
+    std::vector<Batch> batches;
+    for (const auto& m : masters) batches.push_back(Batch{m->pick(), payload, 1});
+    auto outcomes = co_await execute_all(std::move(batches), deadline);
     std::vector<ReplyResult> out;
-    for (auto& [conn, req] : sent) {
-      auto res = to_replies(co_await asio::co_spawn(conn->strand(), conn->wait(req), asio::use_awaitable));
+    for (auto& outcome : outcomes) {
+      auto res = to_replies(std::move(outcome));
       if (res) {
         out.push_back(std::move(res->front()));
       } else {

@@ -1,11 +1,13 @@
 #include "redis_connection.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -42,16 +44,27 @@ RedisError map_error(const error_code& ec, std::string_view context) {
 }
 
 void encode_command(const Command& args, std::string& out) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> argvlen;
-  argv.reserve(args.size());
-  argvlen.reserve(args.size());
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    argvlen.push_back(a.size());
+  // Every pack operation (one FCALL of ~20 arguments) comes through here: the argument tables live on the
+  // stack up to kInline arguments instead of two heap vectors per call.
+  constexpr std::size_t kInline = 32;
+  std::array<const char*, kInline> inline_argv;
+  std::array<std::size_t, kInline> inline_len;
+  std::vector<const char*> heap_argv;
+  std::vector<std::size_t> heap_len;
+  const char** argv = inline_argv.data();
+  std::size_t* argvlen = inline_len.data();
+  if (args.size() > kInline) {
+    heap_argv.resize(args.size());
+    heap_len.resize(args.size());
+    argv = heap_argv.data();
+    argvlen = heap_len.data();
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    argv[i] = args[i].data();
+    argvlen[i] = args[i].size();
   }
   char* target = nullptr;
-  int len = redisFormatCommandArgv(&target, static_cast<int>(args.size()), argv.data(), argvlen.data());
+  int len = redisFormatCommandArgv(&target, static_cast<int>(args.size()), argv, argvlen);
   if (len < 0 || target == nullptr) throw std::bad_alloc();
   out.append(target, static_cast<std::size_t>(len));
   redisFreeCommand(target);
@@ -110,6 +123,7 @@ Connection::Connection(asio::any_io_executor executor, Endpoint endpoint,
       settings_(std::move(settings)),
       wake_writer_(strand_),
       backoff_timer_(strand_),
+      deadline_timer_(strand_),
       backoff_(settings_->backoff_min),
       read_buffer_(kReadChunk) {}
 
@@ -117,56 +131,77 @@ Connection::~Connection() {
   if (reader_ != nullptr) redisReaderFree(reader_);
 }
 
-asio::awaitable<std::shared_ptr<Request>> Connection::submit(std::string payload, std::size_t expected,
-                                                             Clock::time_point deadline) {
-  auto request = std::make_shared<Request>(strand_);
+void Connection::start(std::string payload, std::size_t expected, Clock::time_point deadline,
+                       OutcomeHandler handler) {
+  auto request = std::make_shared<Request>(std::move(handler));  // (Boost 1.81: no any_completion_handler assignment)
   request->payload = std::move(payload);
   request->expected = expected;
   request->deadline = deadline;
-  if (state_ == State::closed) {
-    request->completed = true;
-    request->error = RedisError{ErrorKind::closed, "redis client closed"};
-    co_return request;
-  }
+  request->work = asio::prefer(asio::get_associated_executor(request->handler, strand_),
+                               asio::execution::outstanding_work.tracked);
+  asio::dispatch(strand_, [self = shared_from_this(), request = std::move(request)] { self->enqueue(request); });
+}
+
+void Connection::enqueue(const std::shared_ptr<Request>& request) {
   outstanding_.fetch_add(1, std::memory_order_relaxed);
+  if (state_ == State::closed) {
+    complete(request, RedisError{ErrorKind::closed, "redis client closed"});
+    return;
+  }
+  if (request->deadline <= Clock::now()) {
+    complete(request, RedisError{ErrorKind::timeout, "command to " + endpoint_.str() + " reached its deadline before it was queued"});
+    return;
+  }
   to_write_.push_back(request);
+  arm_deadline(request->deadline);
   if (state_ == State::connected) {
     wake_writer_.cancel();
   } else if (!running_) {
     running_ = true;
     asio::co_spawn(strand_, run(), asio::detached);
   }
-  co_return request;
 }
 
-asio::awaitable<Outcome> Connection::wait(std::shared_ptr<Request> request) {
-  auto self = shared_from_this();
-  while (!request->completed && Clock::now() < request->deadline) {
-    request->signal.expires_at(request->deadline);
-    co_await request->signal.async_wait(kTuple);
-  }
-  if (!request->completed) {
-    if (!request->written) {
-      // Never sent: drop it from the queue; nothing reached Redis.
-      std::erase(to_write_, request);
+void Connection::arm_deadline(Clock::time_point deadline) {
+  if (deadline >= deadline_armed_) return;  // an earlier wake-up is already set; expire() re-arms after it
+  deadline_armed_ = deadline;
+  deadline_timer_.expires_at(deadline);  // cancels the later wait, whose handler then does nothing
+  deadline_timer_.async_wait([self = shared_from_this(), deadline](boost::system::error_code ec) {
+    if (ec || self->deadline_armed_ != deadline) return;
+    self->deadline_armed_ = Clock::time_point::max();
+    self->expire();
+  });
+}
+
+void Connection::expire() {
+  const auto now = Clock::now();
+  auto next = Clock::time_point::max();
+  // Never sent: drop it from the queue; nothing reached Redis.
+  for (auto it = to_write_.begin(); it != to_write_.end();) {
+    if ((*it)->deadline <= now) {
+      auto request = *it;
+      it = to_write_.erase(it);
       complete(request, state_ == State::connected
                             ? RedisError{ErrorKind::timeout, "command to " + endpoint_.str() +
                                                                  " still queued at its deadline"}
                             : not_connected_error());
     } else {
-      // Sent: the reply (if any) is read later and discarded; the connection stays usable. The command may
-      // have run on the server — the caller decides (non-idempotent commands are never re-sent here).
-      complete(request, RedisError{ErrorKind::timeout, "no reply from " + endpoint_.str() +
-                                                           " before the deadline (the command may have run)"});
+      next = std::min(next, (*it)->deadline);
+      ++it;
     }
   }
-  co_return Outcome{std::move(request->replies), std::move(request->error)};
-}
-
-asio::awaitable<Outcome> Connection::execute(std::string payload, std::size_t expected,
-                                             Clock::time_point deadline) {
-  auto request = co_await submit(std::move(payload), expected, deadline);
-  co_return co_await wait(std::move(request));
+  // Sent: the reply (if any) is read later and discarded; the connection stays usable. The command may have
+  // run on the server — the caller decides (non-idempotent commands are never re-sent here).
+  for (auto& request : in_flight_) {
+    if (request->completed) continue;
+    if (request->deadline <= now) {
+      complete(request, RedisError{ErrorKind::timeout, "no reply from " + endpoint_.str() +
+                                                           " before the deadline (the command may have run)"});
+    } else {
+      next = std::min(next, request->deadline);
+    }
+  }
+  if (next != Clock::time_point::max()) arm_deadline(next);
 }
 
 void Connection::close() {
@@ -179,6 +214,8 @@ void Connection::do_close() {
   close_socket();
   wake_writer_.cancel();
   backoff_timer_.cancel();
+  deadline_timer_.cancel();
+  deadline_armed_ = Clock::time_point::max();
   RedisError error{ErrorKind::closed, "redis client closed"};
   auto pending = std::move(to_write_);
   to_write_.clear();
@@ -191,9 +228,17 @@ void Connection::do_close() {
 void Connection::complete(const std::shared_ptr<Request>& request, std::optional<RedisError> error) {
   if (request->completed) return;
   request->completed = true;
-  request->error = std::move(error);
-  request->signal.cancel();
   outstanding_.fetch_sub(1, std::memory_order_relaxed);
+  Outcome outcome{std::move(request->replies), std::move(error)};
+  // Never run inline: the caller's continuation must not run inside the reader's or the sweeper's loops. The
+  // strand post is a same-thread queue push; dispatch then runs it here when the caller lives on this very
+  // io_context thread, or hands it to the caller's thread (the one cross-thread hand-off back).
+  asio::post(strand_, [work = std::move(request->work), handler = std::move(request->handler),
+                       outcome = std::move(outcome)]() mutable {
+    asio::dispatch(work, [handler = std::move(handler), outcome = std::move(outcome)]() mutable {
+      std::move(handler)(std::move(outcome));
+    });
+  });
 }
 
 RedisError Connection::not_connected_error() const {

@@ -3,7 +3,10 @@
 //
 // Concurrency model: every Connection owns a strand; all of its state (socket, queues, reader) is touched
 // only by coroutines running on that strand, so the io_context may run on several threads without locks.
-// Callers hop onto the strand with co_spawn(strand, ...) and back. No lock is held across I/O.
+// Callers hand a request over with async_execute: one post onto the strand; the reader (or the deadline timer,
+// or a failure) completes it by posting the caller's handler to the caller's own executor. That is one thread
+// hand-off each way per call, no coroutine frames on the strand (profiled: the former co_spawn submit + co_spawn
+// wait cost four hand-offs per call, docs/benchmarks.md "service"). No lock is held across I/O.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -13,7 +16,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_completion_executor.hpp>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -56,24 +62,28 @@ RedisError map_error(const boost::system::error_code& ec, std::string_view conte
 void encode_command(const Command& args, std::string& out);
 std::string encode_command(const Command& args);
 
+// What a waiter gets back. (Not a Result: async_initiate / use_awaitable wants a default-constructible value.)
+struct Outcome {
+  std::vector<Reply> replies;
+  std::optional<RedisError> error;
+};
+
+using OutcomeHandler = boost::asio::any_completion_handler<void(Outcome)>;
+
 // One queued payload of `expected` commands written in one piece; completed by the reader (replies), by a
-// connection failure (error) or abandoned by its waiter at the deadline.
+// connection failure (error) or by the connection's deadline timer. Touched only on the connection's strand.
 struct Request {
-  explicit Request(const boost::asio::any_io_executor& ex) : signal(ex) {}
+  explicit Request(OutcomeHandler h) : handler(std::move(h)) {}
   std::string payload;
   std::size_t expected = 1;
   Clock::time_point deadline;
   std::vector<Reply> replies;
-  std::optional<RedisError> error;
   bool written = false;    // bytes handed to the socket: a failure now must not be retried (may have run)
-  bool completed = false;  // replies or error are final
-  boost::asio::steady_timer signal;  // waiter sleeps on it until completion (cancel) or the deadline
-};
-
-// What a waiter gets back. (Not a Result: co_spawn(..., use_awaitable) needs a default-constructible value.)
-struct Outcome {
-  std::vector<Reply> replies;
-  std::optional<RedisError> error;
+  bool completed = false;  // the handler has been posted
+  OutcomeHandler handler;
+  // Keeps the caller's executor from running out of work while the request is pending (as Asio's own
+  // composed operations do).
+  boost::asio::any_completion_executor work;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -90,13 +100,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Requests queued or in flight; read from any thread to pick the least loaded connection of a pool.
   std::size_t load() const { return outstanding_.load(std::memory_order_relaxed); }
 
-  // Both must run on strand(): co_await co_spawn(conn->strand(), conn->submit(...), use_awaitable).
-  // submit queues the payload (connecting if needed); wait sleeps until the replies, an error or the deadline.
-  boost::asio::awaitable<std::shared_ptr<Request>> submit(std::string payload, std::size_t expected,
-                                                          Clock::time_point deadline);
-  boost::asio::awaitable<Outcome> wait(std::shared_ptr<Request> request);
-  // submit + wait.
-  boost::asio::awaitable<Outcome> execute(std::string payload, std::size_t expected, Clock::time_point deadline);
+  // Runs `payload` (`expected` replies) and completes `token` with an Outcome on the token's own executor.
+  // Thread-safe. E.g. co_await conn->async_execute(std::move(payload), 1, deadline, use_awaitable).
+  template <class Token>
+  auto async_execute(std::string payload, std::size_t expected, Clock::time_point deadline, Token&& token) {
+    return boost::asio::async_initiate<Token, void(Outcome)>(
+        [self = shared_from_this()](auto handler, std::string payload, std::size_t expected,
+                                    Clock::time_point deadline) {
+          self->start(std::move(payload), expected, deadline, OutcomeHandler(std::move(handler)));
+        },
+        token, std::move(payload), expected, deadline);
+  }
+  void start(std::string payload, std::size_t expected, Clock::time_point deadline, OutcomeHandler handler);
 
   // Fails everything pending with ErrorKind::closed and refuses later requests. Thread-safe (posts).
   void close();
@@ -118,7 +133,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Parses buffered bytes; delivers complete replies to `sink`. Returns a protocol error if RESP is malformed.
   std::optional<RedisError> parse_replies(std::vector<Reply>& sink);
   void deliver(Reply reply);
+  void enqueue(const std::shared_ptr<Request>& request);
   void complete(const std::shared_ptr<Request>& request, std::optional<RedisError> error);
+  // One timer per connection, armed at the earliest pending deadline; expire() times out what is due.
+  void arm_deadline(Clock::time_point deadline);
+  void expire();
   void drop(const RedisError& error);
   void close_socket();
   void do_close();
@@ -138,6 +157,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::atomic<std::size_t> outstanding_{0};
   boost::asio::steady_timer wake_writer_;
   boost::asio::steady_timer backoff_timer_;
+  boost::asio::steady_timer deadline_timer_;
+  Clock::time_point deadline_armed_ = Clock::time_point::max();
   std::chrono::milliseconds backoff_;
   Clock::time_point next_connect_{};
   std::optional<RedisError> last_connect_error_;
