@@ -2,8 +2,14 @@
 #include "vpoint/cache/import.hpp"
 
 #include <chrono>
+#include <limits>
 #include <unordered_map>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
@@ -31,11 +37,106 @@ const boost::json::string* get_string(const boost::json::object& o, std::string_
 
 std::string_view sv(const boost::json::string* s) { return s ? std::string_view(s->data(), s->size()) : std::string_view{}; }
 
+// Lookups by string_view without building a std::string (C++20 heterogeneous lookup).
+struct ViewHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class T>
+using ViewMap = std::unordered_map<std::string, T, ViewHash, std::equal_to<>>;
+
 struct ProductInfo {
   std::string code;  // primary code
   std::uint32_t index = 0;
-  std::unordered_map<std::string, std::uint32_t> batches;
+  ViewMap<std::uint32_t> batches;
 };
+
+// The fields of a pack line. A null data() means the field is absent (or not a string), as get_string's
+// nullptr: the DOM path and the fast path below fill it the same way, so on_pack's checks and messages are
+// the same for both.
+struct PackFields {
+  std::string_view gtin{}, ppn{}, serial{}, batch{}, status{};
+  bool has_gtin = false, has_ppn = false, has_status = false;
+};
+
+PackFields pack_fields(const boost::json::object& o) {
+  PackFields f;
+  if (auto s = get_string(o, "gtin")) f.gtin = sv(s), f.has_gtin = true;
+  if (auto s = get_string(o, "ppn")) f.ppn = sv(s), f.has_ppn = true;
+  f.serial = sv(get_string(o, "serial"));
+  f.batch = sv(get_string(o, "batch"));
+  if (auto s = get_string(o, "status")) f.status = sv(s), f.has_status = true;
+  return f;
+}
+
+// Fast path for the common pack line, {"type":"pack","gtin":"…","serial":"…","batch":"…","status":"…"} in
+// any order and with optional whitespace: every value a plain string (printable ASCII, no escapes), every
+// key one of these, each at most once, "type" equal to "pack", nothing after the object. Anything else
+// (escapes, non-ASCII, numbers, unknown or repeated keys, other types, malformed JSON) returns false and
+// the line takes the full boost::json parse, so its result and error messages are exactly the DOM path's.
+// Why: the DOM parse was most of the importer's ~6 us per pack (docs/benchmarks.md "mirror").
+bool scan_pack_line(std::string_view line, PackFields& f) {
+  const char* p = line.data();
+  const char* const end = p + line.size();
+  auto skip_ws = [&] {
+    while (p != end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) ++p;
+  };
+  // A string without escapes or bytes outside printable ASCII; p at the opening quote.
+  auto plain_string = [&](std::string_view& out) {
+    if (p == end || *p != '"') return false;
+    const char* start = ++p;
+    while (p != end) {
+      const auto c = static_cast<unsigned char>(*p);
+      if (c == '"') break;
+      if (c == '\\' || c < 0x20 || c >= 0x7f) return false;
+      ++p;
+    }
+    if (p == end) return false;
+    out = std::string_view(start, static_cast<std::size_t>(p - start));
+    ++p;
+    return true;
+  };
+  bool has_type = false, has_serial = false, has_batch = false;
+  skip_ws();
+  if (p == end || *p != '{') return false;
+  ++p;
+  for (;;) {
+    skip_ws();
+    std::string_view key, value;
+    if (!plain_string(key)) return false;
+    skip_ws();
+    if (p == end || *p != ':') return false;
+    ++p;
+    skip_ws();
+    if (!plain_string(value)) return false;
+    auto take = [&](bool& seen, std::string_view& into) {
+      if (seen) return false;
+      seen = true;
+      into = value;
+      return true;
+    };
+    std::string_view type;
+    bool ok = key == "type"     ? take(has_type, type) && type == "pack"
+              : key == "gtin"   ? take(f.has_gtin, f.gtin)
+              : key == "ppn"    ? take(f.has_ppn, f.ppn)
+              : key == "serial" ? take(has_serial, f.serial)
+              : key == "batch"  ? take(has_batch, f.batch)
+              : key == "status" ? take(f.has_status, f.status)
+                                : false;
+    if (!ok) return false;
+    skip_ws();
+    if (p == end) return false;
+    if (*p == ',') {
+      ++p;
+      continue;
+    }
+    if (*p != '}') return false;
+    ++p;
+    break;
+  }
+  skip_ws();
+  return p == end && has_type;
+}
 
 }  // namespace
 
@@ -51,42 +152,117 @@ struct SnapshotLoader::Impl {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   // Every code (GTIN and PPN) -> the product it names.
-  std::unordered_map<std::string, std::shared_ptr<ProductInfo>> products;
+  ViewMap<std::shared_ptr<ProductInfo>> products;
   std::vector<Command> pending;
   std::vector<std::string> pending_routes;
-  // Pack bucket key -> HSET being filled.
-  std::unordered_map<std::string, Command> buckets_pending;
+  // HSET being filled per pack bucket, indexed partition * buckets + bucket (empty = none); a vector, not a
+  // map by key string, so a pack costs no key lookup or key string.
+  std::vector<Command> buckets_pending;
   boost::json::parser parser;
+
+  // Pipelines in flight. Parsing goes on while up to kMaxInFlight pipelines run, so the importer's CPU and
+  // redis-server's overlap on two cores instead of adding up (docs/benchmarks.md "mirror"); memory stays
+  // bounded by kMaxInFlight * commands_per_pipeline commands. Pipelines holding anything but pack HSETs
+  // (RPUSH of a product's batch list, whose order gives the batch indices) run alone, in order.
+  // The completion handlers share `Flight` (not Impl), so a loader dropped mid-import (an HTTP body cut
+  // off) leaves nothing dangling. Handlers run on the loader's executor: calls are serialised with it.
+  static constexpr std::size_t kMaxInFlight = 2;
+  struct Flight {
+    explicit Flight(boost::asio::any_io_executor ex) : wake(std::move(ex)) {}
+    std::size_t count = 0;
+    std::optional<MirrorError> error;
+    boost::asio::steady_timer wake;
+  };
+  std::shared_ptr<Flight> flight;
+  // True while `pending` holds a command other than a pack HSET.
+  bool pending_ordered = false;
 
   Impl(Mirror& m, ImportOptions o) : mirror(m), options(std::move(o)) {}
 
   Client& client() { return mirror.client(); }
 
+  // Waits until fewer than `limit` pipelines are in flight (0: all done), then reports the first failure.
+  awaitable<MirrorResult<bool>> wait_in_flight(std::size_t limit) {
+    if (!flight) co_return true;
+    while (flight->count > 0 && flight->count >= std::max<std::size_t>(limit, 1)) {
+      flight->wake.expires_at(boost::asio::steady_timer::time_point::max());
+      boost::system::error_code ec;  // operation_aborted: a pipeline finished
+      co_await flight->wake.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+    }
+    if (flight->error) co_return Unexpected{*flight->error};
+    co_return true;
+  }
+
+  // Sends one pipeline without waiting for its replies (they are checked by wait_in_flight).
+  awaitable<void> launch(std::vector<Command> batch, std::vector<std::string> routes) {
+    auto ex = co_await boost::asio::this_coro::executor;
+    if (!flight) flight = std::make_shared<Flight>(ex);
+    ++flight->count;
+    boost::asio::co_spawn(ex, client().pipeline(std::move(batch), std::move(routes)),
+                          [f = flight](std::exception_ptr e, std::vector<ReplyResult> replies) {
+                            --f->count;
+                            if (!f->error && e)
+                              f->error = MirrorError{MirrorErrorKind::unavailable, "import: pipeline failed", std::nullopt};
+                            for (auto& r : replies) {
+                              if (f->error) break;
+                              if (!r) f->error = from_redis(r.error());
+                              else if (r->is_error()) f->error = from_reply_error(*r);
+                            }
+                            f->wake.cancel();
+                          });
+  }
+
   awaitable<MirrorResult<bool>> flush(bool all) {
     if (all) {
-      for (auto& [key, command] : buckets_pending) {
-        pending.push_back(std::move(command));
-        pending_routes.push_back(key);
+      for (std::size_t i = 0; i < buckets_pending.size(); ++i) {
+        if (buckets_pending[i].empty()) continue;
+        std::string key = buckets_pending[i][1];
+        pending.push_back(std::move(buckets_pending[i]));
+        pending_routes.push_back(std::move(key));
+        buckets_pending[i].clear();
       }
-      buckets_pending.clear();
     }
     while (!pending.empty() && (all || pending.size() >= options.commands_per_pipeline)) {
       std::size_t n = std::min(pending.size(), options.commands_per_pipeline);
-      std::vector<Command> batch(std::make_move_iterator(pending.begin()), std::make_move_iterator(pending.begin() + n));
-      std::vector<std::string> routes(std::make_move_iterator(pending_routes.begin()),
-                                      std::make_move_iterator(pending_routes.begin() + n));
-      pending.erase(pending.begin(), pending.begin() + n);
-      pending_routes.erase(pending_routes.begin(), pending_routes.begin() + n);
-      auto replies = co_await client().pipeline(std::move(batch), std::move(routes));
-      for (auto& r : replies) {
-        if (!r) co_return Unexpected{from_redis(r.error())};
-        if (r->is_error()) co_return Unexpected{from_reply_error(*r)};
+      std::vector<Command> batch;
+      std::vector<std::string> routes;
+      if (n == pending.size()) {
+        batch.swap(pending);
+        routes.swap(pending_routes);
+      } else {
+        batch.assign(std::make_move_iterator(pending.begin()), std::make_move_iterator(pending.begin() + n));
+        routes.assign(std::make_move_iterator(pending_routes.begin()), std::make_move_iterator(pending_routes.begin() + n));
+        pending.erase(pending.begin(), pending.begin() + n);
+        pending_routes.erase(pending_routes.begin(), pending_routes.begin() + n);
       }
+      const bool ordered = pending_ordered;
+      pending_ordered = false;  // conservatively: what stays in `pending` is pack HSETs or ordered again below
+      for (const auto& c : pending)
+        if (c.empty() || c[0] != "HSET" || c[1].rfind("pk:", 0) != 0) pending_ordered = true;
+      auto room = co_await wait_in_flight(ordered ? 0 : kMaxInFlight);
+      if (!room) co_return co_await drain(room.error());
+      co_await launch(std::move(batch), std::move(routes));
+      if (ordered) {
+        auto done = co_await wait_in_flight(0);
+        if (!done) co_return co_await drain(done.error());
+      }
+    }
+    if (all) {
+      auto done = co_await wait_in_flight(0);
+      if (!done) co_return co_await drain(done.error());
     }
     co_return true;
   }
 
+  // On a failure: lets the pipelines still in flight end (no write after the error is reported), then
+  // returns the first error.
+  awaitable<MirrorResult<bool>> drain(MirrorError error) {
+    while (flight && flight->count > 0) (void)co_await wait_in_flight(0);
+    co_return Unexpected{flight && flight->error ? *flight->error : std::move(error)};
+  }
+
   void queue(Command c, std::string route) {
+    pending_ordered = true;  // products, batches, aggregations: see kMaxInFlight
     pending.push_back(std::move(c));
     pending_routes.push_back(std::move(route));
   }
@@ -120,14 +296,18 @@ struct SnapshotLoader::Impl {
     co_return generation;
   }
 
-  const ProductInfo* find_product(const boost::json::object& o) {
-    for (auto name : {"gtin", "ppn"}) {
-      if (auto s = get_string(o, name)) {
-        auto it = products.find(std::string(sv(s)));
-        if (it != products.end()) return it->second.get();
-      }
-    }
+  // The product named by "gtin", else by "ppn" (a present field that names no product falls through).
+  ProductInfo* find_product(bool has_gtin, std::string_view gtin, bool has_ppn, std::string_view ppn) {
+    if (has_gtin)
+      if (auto it = products.find(gtin); it != products.end()) return it->second.get();
+    if (has_ppn)
+      if (auto it = products.find(ppn); it != products.end()) return it->second.get();
     return nullptr;
+  }
+  ProductInfo* find_product(const boost::json::object& o) {
+    auto gtin = get_string(o, "gtin");
+    auto ppn = get_string(o, "ppn");
+    return find_product(gtin != nullptr, sv(gtin), ppn != nullptr, sv(ppn));
   }
 
   MirrorResult<bool> on_product(const boost::json::object& o) {
@@ -159,7 +339,7 @@ struct SnapshotLoader::Impl {
   }
 
   MirrorResult<bool> on_batch(const boost::json::object& o) {
-    auto* product = const_cast<ProductInfo*>(find_product(o));
+    auto* product = find_product(o);
     if (!product) return Unexpected{bad_data(progress.lines, "batch: \"gtin\"/\"ppn\" names no product given earlier")};
     auto batch = sv(get_string(o, "batch"));
     if (batch.empty() || batch.size() > 20) return Unexpected{bad_data(progress.lines, "batch: \"batch\" must be 1-20 characters")};
@@ -169,7 +349,7 @@ struct SnapshotLoader::Impl {
     auto state_text = get_string(o, "state") ? sv(get_string(o, "state")) : std::string_view("active");
     if (!parse_batch_state(state_text))
       return Unexpected{bad_data(progress.lines, "batch: \"state\" must be active, recalled or withdrawn")};
-    if (product->batches.count(std::string(batch))) return Unexpected{bad_data(progress.lines, "batch: appears twice")};
+    if (product->batches.find(batch) != product->batches.end()) return Unexpected{bad_data(progress.lines, "batch: appears twice")};
     auto index = static_cast<std::uint32_t>(product->batches.size());
     product->batches[std::string(batch)] = index;
     std::string changed_at = "0";
@@ -185,32 +365,37 @@ struct SnapshotLoader::Impl {
     return true;
   }
 
-  MirrorResult<bool> on_pack(const boost::json::object& o) {
-    const ProductInfo* product = find_product(o);
+  MirrorResult<bool> on_pack(const PackFields& o) {
+    const ProductInfo* product = find_product(o.has_gtin, o.gtin, o.has_ppn, o.ppn);
     if (!product) return Unexpected{bad_data(progress.lines, "pack: \"gtin\"/\"ppn\" names no product given earlier")};
-    auto serial = sv(get_string(o, "serial"));
+    const auto serial = o.serial;
     if (serial.empty() || serial.size() > 20) return Unexpected{bad_data(progress.lines, "pack: \"serial\" must be 1-20 characters")};
-    auto batch = sv(get_string(o, "batch"));
-    auto b = product->batches.find(std::string(batch));
+    auto b = product->batches.find(o.batch);
     if (b == product->batches.end()) return Unexpected{bad_data(progress.lines, "pack: \"batch\" names no batch of this product given earlier")};
-    auto status_text = get_string(o, "status") ? sv(get_string(o, "status")) : std::string_view("active");
+    auto status_text = o.has_status ? o.status : std::string_view("active");
     auto status = parse_pack_status(status_text);
     if (!status) return Unexpected{bad_data(progress.lines, "pack: \"status\" is not a pack status (active, supplied, destroyed, exported, sample, free_sample, stolen, locked)")};
     std::uint32_t h = pack_hash(product->code, serial);
     int partition = static_cast<int>(h % kPartitions);
     int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(buckets));
-    auto key = pack_key(partition, generation, bucket);
-    auto& hset = buckets_pending[key];
+    if (buckets_pending.empty()) buckets_pending.resize(static_cast<std::size_t>(kPartitions) * static_cast<std::size_t>(buckets));
+    auto& hset = buckets_pending[static_cast<std::size_t>(partition) * static_cast<std::size_t>(buckets) + static_cast<std::size_t>(bucket)];
     if (hset.empty()) {
       hset.reserve(2 + 2 * options.fields_per_hset);
-      hset.push_back("HSET");
-      hset.push_back(key);
+      hset.emplace_back("HSET");
+      hset.push_back(pack_key(partition, generation, bucket));
     }
-    hset.push_back(pack_field(product->index, serial));
+    // Field and value built in place (mirror_keys.hpp pack_field / pack_value give the same bytes).
+    auto& field = hset.emplace_back();
+    field.reserve(3 + serial.size());
+    field = encode_product_index(product->index);
+    field.append(serial);
     hset.push_back(std::to_string(pack_value(b->second, static_cast<std::uint8_t>(*status))));
     if (hset.size() >= 2 + 2 * options.fields_per_hset) {
-      queue(std::move(hset), key);
-      buckets_pending.erase(key);
+      std::string route = hset[1];
+      pending.push_back(std::move(hset));
+      pending_routes.push_back(std::move(route));
+      hset.clear();  // moved-from: make it empty again
     }
     ++progress.packs;
     return true;
@@ -245,6 +430,11 @@ struct SnapshotLoader::Impl {
     if (generation < 0) co_return Unexpected{MirrorError{MirrorErrorKind::bad_request, "import: begin() not called", std::nullopt}};
     if (line.find_first_not_of(" \t\r\n") == std::string_view::npos) co_return true;  // blank line
     if (ended) co_return Unexpected{bad_data(progress.lines, "data after the end line")};
+    if (PackFields fields; scan_pack_line(line, fields)) {
+      auto handled = on_pack(fields);
+      if (!handled) co_return handled;
+      co_return co_await after_line();
+    }
     boost::system::error_code ec;
     parser.reset();
     parser.write(line.data(), line.size(), ec);
@@ -254,7 +444,7 @@ struct SnapshotLoader::Impl {
     const auto& o = value.get_object();
     auto type = sv(get_string(o, "type"));
     MirrorResult<bool> handled = true;
-    if (type == "pack") handled = on_pack(o);
+    if (type == "pack") handled = on_pack(pack_fields(o));
     else if (type == "product") handled = on_product(o);
     else if (type == "batch") handled = on_batch(o);
     else if (type == "aggregation") handled = on_aggregation(o);
@@ -268,6 +458,10 @@ struct SnapshotLoader::Impl {
       co_return Unexpected{bad_data(progress.lines, "\"type\" must be product, batch, pack, aggregation or end")};
     }
     if (!handled) co_return handled;
+    co_return co_await after_line();
+  }
+
+  awaitable<MirrorResult<bool>> after_line() {
     if (options.progress && options.progress_every && progress.lines % options.progress_every == 0)
       options.progress(progress);
     if (pending.size() >= options.commands_per_pipeline) co_return co_await flush(false);

@@ -46,7 +46,8 @@ struct ImportOptions {
   bool replace = false;
   // Pack fields buffered per bucket key before one multi-field HSET.
   std::size_t fields_per_hset = 64;
-  // Commands per pipeline round trip (must finish within the client's command_timeout).
+  // Commands per pipeline round trip (must finish within the client's command_timeout). Up to two pipelines
+  // of pack HSETs are in flight while the next lines are parsed; others run one at a time, in order.
   std::size_t commands_per_pipeline = 256;
   // Called every `progress_every` lines and once at the end.
   std::function<void(const ImportProgress&)> progress = {};
