@@ -38,16 +38,6 @@ std::vector<Pack> central_packs(LinkHarness& h, Simulator& sim, int n) {
   return out;
 }
 
-void import_through_link(LinkHarness& h, Simulator& sim) {
-  auto options = test_link_options(sim.url());
-  options.drain_outbox = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
-  h.start_link(options);
-  REQUIRE(eventually([&] { return h.link().status().generation > 0 && !h.link().loading(); }, 30s));
-  h.stop_link();
-}
-
 // Starts the write-back only (the feed is not needed here).
 void start_drain(LinkHarness& h, Simulator& sim) {
   auto options = test_link_options(sim.url());

@@ -49,32 +49,6 @@ std::map<std::string, std::vector<std::string>> sim_transactions(Simulator& sim)
   return out;
 }
 
-std::vector<json::object> alerts_in_redis(LinkHarness& h) {
-  auto r = h.run(h.client().command({"XRANGE", "alerts", "-", "+"}));
-  std::vector<json::object> out;
-  if (!r) return out;
-  for (const auto& e : r->elements) {
-    const auto& f = e.elements[1].elements;
-    for (std::size_t i = 0; i + 1 < f.size(); i += 2)
-      if (f[i].str == "json") {
-        auto o = json::parse(f[i + 1].str).as_object();
-        o["id"] = e.elements[0].str;
-        out.push_back(o);
-      }
-  }
-  return out;
-}
-
-void import_through_link(LinkHarness& h, Simulator& sim) {
-  auto options = test_link_options(sim.url());
-  options.drain_outbox = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
-  h.start_link(options);
-  REQUIRE(eventually([&] { return h.link().status().generation > 0 && !h.link().loading(); }, 30s));
-  h.stop_link();
-}
-
 }  // namespace
 
 TEST_CASE("an empty mirror loads the central snapshot, is then ready, and matches the central state",

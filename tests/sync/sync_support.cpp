@@ -120,4 +120,32 @@ service::CentralLinkOptions test_link_options(const std::string& url) {
   return o;
 }
 
+std::vector<boost::json::object> alerts_in_redis(LinkHarness& h) {
+  auto r = h.run(h.client().command({"XRANGE", "alerts", "-", "+"}));
+  std::vector<boost::json::object> out;
+  if (!r) return out;
+  for (const auto& e : r->elements) {
+    const auto& f = e.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < f.size(); i += 2)
+      if (f[i].str == "json") {
+        auto o = boost::json::parse(f[i + 1].str).as_object();
+        o["id"] = e.elements[0].str;
+        out.push_back(o);
+      }
+  }
+  return out;
+}
+
+void import_through_link(LinkHarness& h, Simulator& sim) {
+  auto options = test_link_options(sim.url());
+  options.drain_outbox = false;
+  options.deliver_alerts = false;
+  options.reverify = false;
+  h.start_link(options);
+  bool loaded = eventually([&] { return h.link().status().generation > 0 && !h.link().loading(); },
+                           std::chrono::seconds(30));
+  h.stop_link();
+  if (!loaded) throw std::runtime_error("the snapshot import through the link did not finish within 30 s");
+}
+
 }  // namespace vpoint::test

@@ -89,4 +89,10 @@ class LinkHarness {
 // Fast settings for tests: short backoff, short long polls.
 service::CentralLinkOptions test_link_options(const std::string& url);
 
+// Every alert in the `alerts` stream (its JSON body, "id" = the stream id), oldest first.
+std::vector<boost::json::object> alerts_in_redis(LinkHarness& h);
+// Loads the simulator's snapshot into the harness' empty mirror through a link (feed only), then stops the
+// link. Throws when the import does not finish within 30 s.
+void import_through_link(LinkHarness& h, Simulator& sim);
+
 }  // namespace vpoint::test
