@@ -40,10 +40,7 @@ std::vector<Pack> central_packs(LinkHarness& h, Simulator& sim, int n) {
 
 // Starts the write-back only (the feed is not needed here).
 void start_drain(LinkHarness& h, Simulator& sim) {
-  auto options = test_link_options(sim.url());
-  options.follow_feed = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.drain = true});
   h.start_link(options);
 }
 

@@ -56,10 +56,7 @@ TEST_CASE("an empty mirror loads the central snapshot, is then ready, and matche
   Simulator sim(4, 3000);
   LinkHarness h;
   auto readiness = std::make_shared<service::Readiness>();
-  auto options = test_link_options(sim.url());
-  options.drain_outbox = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.feed = true});
   auto& link = h.start_link(options, readiness);
   REQUIRE(eventually([&] { return link.status().generation > 0 && !link.loading(); }, 30s));
 
@@ -98,10 +95,7 @@ TEST_CASE("supplies made while the central system is down arrive exactly once an
   auto packs = usable_packs(sim, 40);
   REQUIRE(packs.size() == 40);
 
-  auto options = test_link_options(sim.url());
-  options.follow_feed = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.drain = true});
   h.start_link(options);
   sim.kill();
 
@@ -155,10 +149,7 @@ TEST_CASE("a supply of a pack dispensed elsewhere first is rejected centrally an
 
   auto ours = h.supply(p.code, p.serial);  // the mirror has not heard of it yet (no feed running)
   REQUIRE(ours.outcome == cache::Outcome::ok);
-  auto options = test_link_options(sim.url());
-  options.follow_feed = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.drain = true});
   h.start_link(options);
   REQUIRE(eventually([&] { return h.outbox_total() == 0; }, 15s));
   REQUIRE(eventually([&] { return !alerts_in_redis(h).empty(); }, 5s));
@@ -208,10 +199,7 @@ TEST_CASE("alerts reach the central system and a webhook that is retried until i
   REQUIRE(receiver.start());
   std::string hook_url = receiver.base_url() + "/hooks/vpoint";
 
-  auto options = test_link_options(sim.url());
-  options.follow_feed = false;
-  options.drain_outbox = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.alerts = true});
   options.webhooks = {{hook_url, "whsec_test"}};
   h.start_link(options);
   json::object alert{{"reason", "already_supplied"}, {"nmvs_code", "NMVS_NC_PCK_19"}, {"verdict", "alert"},
@@ -256,11 +244,7 @@ TEST_CASE("read-through finds packs the mirror lacks, 404s stay unknown, an abse
           "[sync][readthrough]") {
   Simulator sim(2, 200);
   LinkHarness h;
-  auto options = test_link_options(sim.url());
-  options.follow_feed = false;
-  options.drain_outbox = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {});
   auto& link = h.start_link(options);
   auto packs = usable_packs(sim, 2);
 
@@ -292,10 +276,7 @@ TEST_CASE("a change made in the central system is seen by a verification within 
           "[sync][feed]") {
   Simulator sim(4, 2000);
   LinkHarness h;
-  auto options = test_link_options(sim.url());
-  options.drain_outbox = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.feed = true});
   auto& link = h.start_link(options);
   REQUIRE(eventually([&] { return link.status().state == service::LinkState::following; }, 30s));
   auto packs = usable_packs(sim, 3);
@@ -354,10 +335,7 @@ TEST_CASE("two instances on one mirror: one drainer per partition, nothing doubl
   auto packs = usable_packs(sim, 120);
   REQUIRE(packs.size() == 120);
 
-  auto options = test_link_options(sim.url());
-  options.follow_feed = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.drain = true});
   options.lease_ttl = 3000ms;
   auto first_options = options;
   first_options.instance_id = "instance-a";
@@ -409,10 +387,7 @@ TEST_CASE("a feed position the central system no longer has (410) makes the link
   sim.post_json("/admin/packs/" + packs[0].code + "/" + packs[0].serial + "/status",
                 R"({"status":"supplied","location":"4099999000007","actor":"pharmacy elsewhere"})");
 
-  auto options = test_link_options(sim.url());
-  options.drain_outbox = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.feed = true});
   auto& link = h.start_link(options);
   REQUIRE(eventually([&] {
     return link.status().generation > before->first && link.status().state == service::LinkState::following;

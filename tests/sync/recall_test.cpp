@@ -109,9 +109,7 @@ TEST_CASE("a recall alert lists exactly this site's packs of the batch, and late
           "[sync][recall]") {
   Simulator sim(4, 2000);
   LinkHarness h;
-  auto options = test_link_options(sim.url());
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.feed = true, .drain = true});
   auto& link = h.start_link(options);
   REQUIRE(eventually([&] { return link.status().state == service::LinkState::following; }, 30s));
 
@@ -173,9 +171,7 @@ TEST_CASE("a recall alert lists exactly this site's packs of the batch, and late
 TEST_CASE("a withdrawal alert caps its pack list and says it was truncated", "[sync][recall]") {
   Simulator sim(4, 2000);
   LinkHarness h;
-  auto options = test_link_options(sim.url());
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.feed = true, .drain = true});
   options.recall_list_cap = 2;
   auto& link = h.start_link(options);
   REQUIRE(eventually([&] { return link.status().state == service::LinkState::following; }, 30s));
@@ -201,9 +197,7 @@ TEST_CASE("packs whose audit entries were archived and trimmed from Redis are st
   Simulator sim(4, 2000);
   LinkHarness h;
   TempDir audit_dir;
-  auto options = test_link_options(sim.url());
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.feed = true, .drain = true});
   options.audit_dir = audit_dir.path.string();
   auto& link = h.start_link(options);
   REQUIRE(eventually([&] { return link.status().state == service::LinkState::following; }, 30s));

@@ -105,9 +105,13 @@ std::int64_t LinkHarness::outbox_total() {
   return depth->total;
 }
 
-service::CentralLinkOptions test_link_options(const std::string& url) {
+service::CentralLinkOptions test_link_options(const std::string& url, LinkRoles roles) {
   service::CentralLinkOptions o;
   o.url = url;
+  o.follow_feed = roles.feed;
+  o.drain_outbox = roles.drain;
+  o.deliver_alerts = roles.alerts;
+  o.reverify = roles.reverify;
   o.location = "4012345000009";
   o.feed_wait = std::chrono::seconds(1);
   o.backoff_min = std::chrono::milliseconds(50);
@@ -137,10 +141,7 @@ std::vector<boost::json::object> alerts_in_redis(LinkHarness& h) {
 }
 
 void import_through_link(LinkHarness& h, Simulator& sim) {
-  auto options = test_link_options(sim.url());
-  options.drain_outbox = false;
-  options.deliver_alerts = false;
-  options.reverify = false;
+  auto options = test_link_options(sim.url(), {.feed = true});
   h.start_link(options);
   bool loaded = eventually([&] { return h.link().status().generation > 0 && !h.link().loading(); },
                            std::chrono::seconds(30));

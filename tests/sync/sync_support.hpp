@@ -86,8 +86,15 @@ class LinkHarness {
   std::unique_ptr<service::CentralLink> link_;
 };
 
-// Fast settings for tests: short backoff, short long polls.
-service::CentralLinkOptions test_link_options(const std::string& url);
+// The link's roles a test runs; the others stay off so that they cannot interfere with what it checks.
+struct LinkRoles {
+  bool feed = false;      // snapshot + change feed
+  bool drain = false;     // outbox write-back
+  bool alerts = false;    // alert delivery
+  bool reverify = false;  // offline re-verification
+};
+// Fast settings for tests (short backoff, short long polls) with only `roles` running.
+service::CentralLinkOptions test_link_options(const std::string& url, LinkRoles roles);
 
 // Every alert in the `alerts` stream (its JSON body, "id" = the stream id), oldest first.
 std::vector<boost::json::object> alerts_in_redis(LinkHarness& h);
