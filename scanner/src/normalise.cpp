@@ -8,6 +8,23 @@ namespace {
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// `text` starts with `needle`, ASCII letters compared regardless of case: a keyboard wedge with caps lock on
+// types the stand-in "<GS>" as "<gs>" and "\x1D" as "\X1d" (issue 12).
+bool starts_with_icase(std::string_view text, std::string_view needle) {
+  if (text.size() < needle.size()) return false;
+  for (std::size_t i = 0; i < needle.size(); ++i)
+    if (ascii_lower(text[i]) != ascii_lower(needle[i])) return false;
+  return true;
+}
+
+bool contains_icase(std::string_view text, std::string_view needle) {
+  for (std::size_t i = 0; i + needle.size() <= text.size(); ++i)
+    if (starts_with_icase(text.substr(i), needle)) return true;
+  return false;
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
@@ -23,7 +40,7 @@ std::string replace_all(std::string_view text, const Needles& needles, char repl
   for (std::size_t i = 0; i < text.size();) {
     bool hit = false;
     for (std::string_view n : needles) {
-      if (!n.empty() && text.substr(i, n.size()) == n) {
+      if (!n.empty() && starts_with_icase(text.substr(i), n)) {
         out.push_back(replacement);
         i += n.size();
         hit = true;
@@ -35,7 +52,7 @@ std::string replace_all(std::string_view text, const Needles& needles, char repl
   return out;
 }
 
-// The distinct bytes that start one of a list of built-in stand-ins.
+// The distinct bytes that start one of a list of built-in stand-ins (none is a letter, so case does not matter).
 struct FirstBytes {
   char bytes[8];
   int count;
@@ -47,6 +64,8 @@ constexpr FirstBytes first_bytes(const std::string_view (&needles)[N]) {
     bool known = false;
     for (int i = 0; i < f.count; ++i) known = known || f.bytes[i] == n.front();
     if (!known) f.bytes[f.count++] = n.front();  // (a ninth distinct byte fails to compile)
+    if ((n.front() >= 'A' && n.front() <= 'Z') || (n.front() >= 'a' && n.front() <= 'z'))
+      throw "a built-in stand-in must not start with a letter (may_hold() compares first bytes exactly)";
   }
   return f;
 }
@@ -61,7 +80,7 @@ bool may_hold(std::string_view text, const FirstBytes& builtin, const std::vecto
     if (std::memchr(text.data(), builtin.bytes[i], text.size()) != nullptr) return true;
   }
   for (const auto& n : extra) {
-    if (!n.empty() && text.find(n) != std::string_view::npos) return true;
+    if (!n.empty() && contains_icase(text, n)) return true;
   }
   return false;
 }
@@ -105,6 +124,15 @@ std::string_view normalise_view(std::string_view scan, const std::vector<std::st
   std::size_t lead = 0;
   while (lead < text.size() && text[lead] == kGs) ++lead;
   return trim(text.substr(lead));
+}
+
+std::string invert_case(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    else if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
 }
 
 Normalised normalise(std::string_view scan, const std::vector<std::string>& extra_gs_standins) {

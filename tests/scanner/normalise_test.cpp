@@ -70,3 +70,26 @@ TEST_CASE("envelope RS and EOT stand-ins are replaced only in an ISO/IEC 15434 e
   // Outside an envelope "<RS>" is legal serial data.
   CHECK(normalise("21A<RS>B").text == "21A<RS>B");
 }
+
+TEST_CASE("stand-ins typed with caps lock on are matched regardless of case", "[normalise][truth]") {
+  // issue 12: a wedge with caps lock on types "<GS>" as "<gs>" and "\x1D" as "\X1d"; left in place they glue the
+  // next field onto the serial and a genuine pack raises an unknown-serial alert.
+  const char* standins[] = {"<gs>", "{gs}", "<Gs>", "\\X1d", "\\X1D", "\\U001D", "\\U001d"};
+  for (const char* s : standins) {
+    CAPTURE(s);
+    const std::string in = std::string("]D2") + "0109506000134352" + "21abc" + s + "10xy" + s + "17261231";
+    CHECK(normalise(in).text == ctl("010950600013435221abc|10xy|17261231"));
+    CHECK(normalise(in).aim == "]D2");
+  }
+  CHECK(normalise("[)><rs>06<gs>9n110375286414<rs><eot>").text == ctl("[)>~06|9n110375286414~^"));
+  CHECK(normalise("[)>^^06^]s1^^^d").text == ctl("[)>~06|s1~^"));
+  CHECK(normalise("21ABC@x10X", {"@X"}).text == ctl("21ABC|10X"));
+  // Still only without a real GS: then "<gs>" is serial data, like "<GS>".
+  CHECK(normalise(ctl("21AB<gs>C|10X")).text == ctl("21AB<gs>C|10X"));
+}
+
+TEST_CASE("invert_case flips every ASCII letter and nothing else", "[normalise][truth]") {
+  using vpoint::scanner::invert_case;
+  CHECK(invert_case("[)>\x1e" "06\x1d" "9n110375286414\x1d" "1tabc") == "[)>\x1e" "06\x1d" "9N110375286414\x1d" "1TABC");
+  CHECK(invert_case("aZ09<gs>%\xC3\xA9") == "Az09<GS>%\xC3\xA9");
+}

@@ -18,7 +18,8 @@ struct Normalised {
 
 // Built-in stand-ins scanners are configured to send for GS when the host cannot receive 0x1D.
 // `<`, `>`, `{`, letters are legal in GS1 serials, so stand-ins are replaced only when the input
-// holds no real GS.
+// holds no real GS. Letters in stand-ins match regardless of case (built-in and extra ones): a keyboard
+// wedge with caps lock on types "<GS>" as "<gs>". No built-in stand-in starts with a letter.
 inline constexpr std::string_view kGsStandins[] = {
     "<GS>", "{GS}", "^]", "\\x1D", "\\x1d", "\\u001d", "\\u001D", "\xE2\x90\x9D" /* U+241D */};
 // The same for the ISO/IEC 15434 envelope's RS and EOT; applied only when the text starts with
@@ -37,6 +38,10 @@ Normalised normalise(std::string_view scan, const std::vector<std::string>& extr
 // `scan`, or into `buffer` when stand-ins were replaced; `aim`, when given, gets the AIM identifier.
 std::string_view normalise_view(std::string_view scan, const std::vector<std::string>& extra_gs_standins,
                                 std::string& buffer, std::string_view* aim = nullptr);
+
+// Every ASCII letter's case flipped: what a keyboard wedge with caps lock on did to the scan (the caps-lock
+// repair parses the whole flipped text, so that IFA data identifiers "9N", "1T", "S" come back too).
+std::string invert_case(std::string_view text);
 
 // True when `text` starts with an AIM symbology identifier (']' + letter + digit).
 bool has_aim_prefix(std::string_view text);
