@@ -28,8 +28,9 @@ bool decode_segment(std::string_view segment, std::string& out) {
     int lo = hex(segment[i + 2]);
     if (hi < 0 || lo < 0) return false;
     char decoded = static_cast<char>(hi * 16 + lo);
-    // An encoded '/' would let one segment pose as two; NUL has no business in a path.
-    if (decoded == '/' || decoded == '\0') return false;
+    // Decoded after the path was split, so an encoded '/' stays inside its segment (a GS1 serial may hold
+    // '/', issue 12); NUL has no business in a path.
+    if (decoded == '\0') return false;
     out.push_back(decoded);
     i += 2;
   }

@@ -27,7 +27,8 @@ struct PathParams {
 // Splits a request target into its path and query ("/a/b?x=1" -> "/a/b", "x=1").
 std::pair<std::string_view, std::string_view> split_target(std::string_view target);
 
-// Percent-decodes one path segment; false when an escape is malformed or decodes to '/' or NUL.
+// Percent-decodes one path segment (after splitting, so "%2F" is a '/' inside the value); false when an escape
+// is malformed or decodes to NUL.
 bool decode_segment(std::string_view segment, std::string& out);
 
 template <class H>
