@@ -7,10 +7,12 @@
 --   KEYS[2] dx:{P}:<code>:<serial>  hash, last decommission {a action, l location, u actor, t ms, x tx id}
 --   KEYS[3] ob:{P}                  outbox stream (state changes for the central system)
 --   KEYS[4] au:{P}                  audit stream (every operation, refusals included)
---   KEYS[5] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
+--   KEYS[5] dxm:{P}:<code>:<serial> string, location GLN of the last decommission: outlives dx (undo marker TTL)
+--                                   so that a late undo learns "too late" (NMVS_NC_PCK_20), not "other location"
+--   KEYS[6] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
 -- Product and batch keys are never read here: the caller compares batch, expiry and recall itself.
 
-local VERSION = 2
+local VERSION = 3
 local TEST_MODE = false -- replaced by the loader in test mode only: then ARGV clock offsets are honoured
 
 -- PackStatus / Action numbers (cache/include/vpoint/cache/mirror.hpp; stored in Redis, never renumber).
@@ -38,17 +40,18 @@ end
 -- ARGV: 1 op ('v' verify, 'd' decommission, 'u' undo), 2 field ('' = unknown product), 3 action (1..7),
 -- 4 location, 5 actor, 6 transaction id, 7 undo window ms, 8 clock offset ms (test mode only),
 -- 9 product code, 10 serial, 11 idempotency TTL s, 12 audit MAXLEN (0 = none), 13 expected batch index
--- ('' = any; decommission/undo change nothing when the pack's stored batch differs).
+-- ('' = any; decommission/undo change nothing when the pack's stored batch differs), 14 undo marker TTL ms.
 -- Reply (all strings): outcome, previous, status, batch index (-1 = none), last decommission: action (0 =
 -- none), location, actor, time ms, tx id; transaction id, Redis time ms, replay (0/1).
 local function pack(keys, args)
-  local pk, dxk, ob, au, idem = keys[1], keys[2], keys[3], keys[4], keys[5]
+  local pk, dxk, ob, au, dxm, idem = keys[1], keys[2], keys[3], keys[4], keys[5], keys[6]
   local op, field, action = args[1], args[2], tonumber(args[3])
   local location, actor, txid = args[4], args[5], args[6]
   local window_ms, offset = tonumber(args[7]), tonumber(args[8])
   local code, serial = args[9], args[10]
   local idem_ttl, audit_maxlen = tonumber(args[11]), tonumber(args[12])
   local expected_batch = tonumber(args[13] or '')
+  local marker_ttl = tonumber(args[14] or '') or 0
   if op ~= 'v' and op ~= 'd' and op ~= 'u' then
     return redis.error_reply('ERR vpoint: unknown operation ' .. tostring(op))
   end
@@ -106,7 +109,16 @@ local function pack(keys, args)
       elseif prev ~= action then
         outcome = STATUS_MISMATCH
       elseif not rec or tonumber(rec[1]) ~= action then
-        outcome = NO_RECORD
+        -- The record is gone: the marker (a decommission's location, kept longer) still tells "too late" at
+        -- the same premises from "another location" (NMVS_NC_PCK_20 vs _21).
+        local marked = (not rec) and action ~= LOCKED and redis.call('GET', dxm)
+        if marked and marked == location then
+          outcome = WINDOW_PASSED
+        elseif marked then
+          outcome = OTHER_LOCATION
+        else
+          outcome = NO_RECORD
+        end
       elseif rec[2] ~= location then
         -- Art 13(1)(a): only at the premises that decommissioned (unlock too).
         outcome = OTHER_LOCATION
@@ -127,9 +139,12 @@ local function pack(keys, args)
       if action ~= LOCKED then
         -- Kept a day past the window: later undo attempts still learn "window passed".
         redis.call('PEXPIRE', dxk, int(window_ms + DAY_MS))
+        if marker_ttl > 0 then
+          redis.call('SET', dxm, location, 'PX', int(marker_ttl))
+        end
       end
     else
-      redis.call('DEL', dxk)
+      redis.call('DEL', dxk, dxm)
     end
     redis.call('XADD', ob, '*', 'tx', txid, 'code', code, 'serial', serial, 'op', op, 'action', int(action),
       'batch', int(bidx), 'location', location, 'actor', actor, 't', int(now))
@@ -151,10 +166,96 @@ local function pack(keys, args)
   if rec then
     reply[5], reply[6], reply[7], reply[8], reply[9] = rec[1], rec[2], rec[3], rec[4], rec[5] or ''
   end
-  if idem then
+  -- An unknown pack is no final answer: the central system may know it (read-through), so a retry with the
+  -- same key must ask again instead of replaying "unknown" (issue 12).
+  if idem and outcome ~= UNKNOWN_PRODUCT and outcome ~= UNKNOWN_SERIAL then
     redis.call('SET', idem, cjson.encode({ fp = fp, r = reply }), 'EX', int(idem_ttl))
   end
   return reply
+end
+
+-- Offline scans (EU 2016/161 Art 29, issue 12): a pack the mirror does not know, scanned while the central
+-- system cannot be asked. Its pending placeholder and the ordered stream of such scans share one hash tag, so
+-- this is one atomic call in Cluster too (offline scans are rare: one slot holds them all).
+--   KEYS[1] pend:{vpoint:offline}:<code>:<serial>  hash: s pending status (0 = only verified, else the action's
+--           status), l location, u actor, t ms and x tx id of the pending decommission, y tx id of the last
+--           change, k idempotency token of the last change
+--   KEYS[2] offline:{vpoint:offline}               stream of the scans to replay, in scan order
+-- ARGV: 1 op ('v', 'd', 'u'), 2 action (1..7; '0' for verify), 3 code, 4 serial, 5 batch, 6 expiry (as scanned),
+-- 7 location, 8 actor, 9 transaction id, 10 idempotency token ('' = none), 11 undo window ms, 12 clock offset.
+-- Reply (strings): outcome, pending status before, after, pending decommission's location, actor, time ms,
+-- tx id; this operation's transaction id, Redis time ms, replay (0/1).
+local function offline(keys, args)
+  local pend, stream = keys[1], keys[2]
+  local op, action = args[1], tonumber(args[2])
+  local code, serial, batch, expiry = args[3], args[4], args[5], args[6]
+  local location, actor, txid, token = args[7], args[8], args[9], args[10]
+  local window_ms, offset = tonumber(args[11]), tonumber(args[12])
+  if op ~= 'v' and op ~= 'd' and op ~= 'u' then
+    return redis.error_reply('ERR vpoint: unknown operation ' .. tostring(op))
+  end
+  if op ~= 'v' and (action == nil or action < 1 or action > 7) then
+    return redis.error_reply('ERR vpoint: unknown action ' .. tostring(args[2]))
+  end
+  local now = now_ms(offset)
+  local h = redis.call('HMGET', pend, 's', 'l', 'u', 't', 'x', 'y', 'k')
+  local exists = h[1] and true or false
+  local prev = exists and tonumber(h[1]) or ACTIVE
+  local function reply(outcome, new, tx, replay)
+    return { int(outcome), int(prev), int(new), h[2] or '', h[3] or '', h[4] or '0', h[5] or '', tx, int(now),
+      replay and '1' or '0' }
+  end
+  if op ~= 'v' and token ~= '' and exists and h[7] == token then
+    return reply(OK, prev, h[6] or txid, true)
+  end
+  local outcome, new = OK, prev
+  if op == 'd' then
+    if prev ~= ACTIVE then
+      outcome = ALREADY_INACTIVE
+    else
+      new = action
+    end
+  elseif op == 'u' then
+    if action == DESTROYED or action == STOLEN or prev == DESTROYED or prev == STOLEN then
+      outcome = NOT_ALLOWED
+    elseif prev ~= action then
+      outcome = STATUS_MISMATCH
+    elseif h[2] ~= location then
+      outcome = OTHER_LOCATION
+    elseif action ~= LOCKED and now - tonumber(h[4]) > window_ms then
+      outcome = WINDOW_PASSED
+    else
+      new = ACTIVE
+    end
+  end
+  if outcome ~= OK or (op == 'v' and exists) then
+    -- Nothing new to replay: a refused change, or a verify of a pack whose first scan is queued already.
+    return reply(outcome, new, txid, false)
+  end
+  local fields = { 's', int(new), 'y', txid, 'k', token }
+  if op == 'd' then
+    for _, x in ipairs({ 'l', location, 'u', actor, 't', int(now), 'x', txid }) do
+      table.insert(fields, x)
+    end
+  end
+  redis.call('HSET', pend, unpack(fields))
+  redis.call('XADD', stream, '*', 'op', op, 'action', op == 'v' and '0' or int(action), 'code', code,
+    'serial', serial, 'batch', batch, 'expiry', expiry, 'location', location, 'actor', actor, 'tx', txid,
+    't', int(now))
+  return reply(OK, new, txid, false)
+end
+
+-- One replayed offline scan is settled: its stream entry goes; the placeholder goes with the pack's last
+-- offline change (later scans of the same pack keep it until they are replayed too).
+-- KEYS as offline(); ARGV: 1 stream entry id, 2 its transaction id.
+local function offline_settle(keys, args)
+  local pend, stream = keys[1], keys[2]
+  redis.call('XDEL', stream, args[1])
+  if redis.call('HGET', pend, 'y') == args[2] then
+    redis.call('DEL', pend)
+    return 1
+  end
+  return 0
 end
 
 local function version()
@@ -162,4 +263,6 @@ local function version()
 end
 
 redis.register_function('vp_pack', pack)
+redis.register_function('vp_offline', offline)
+redis.register_function('vp_offline_settle', offline_settle)
 redis.register_function { function_name = 'vp_version', callback = version, flags = { 'no-writes' } }

@@ -246,8 +246,8 @@ struct Mirror::Impl {
     std::string field = ref->known ? pack_field(ref->product.index, request.serial) : std::string();
     const char* op = operation == Operation::verify ? "v" : operation == Operation::decommission ? "d" : "u";
     bool idem = !request.idempotency_key.empty();
-    p.command = {"FCALL", "vp_pack", idem ? "5" : "4", p.routing_key, decommission_key(partition, code, request.serial),
-                 outbox_key(partition), audit_key(partition)};
+    p.command = {"FCALL", "vp_pack", idem ? "6" : "5", p.routing_key, decommission_key(partition, code, request.serial),
+                 outbox_key(partition), audit_key(partition), undo_marker_key(partition, code, request.serial)};
     if (idem) p.command.push_back(idempotency_key(partition, request.caller.name, request.idempotency_key));
     auto window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options.undo_window).count();
     p.command.insert(p.command.end(),
@@ -255,7 +255,8 @@ struct Mirror::Impl {
                       request.transaction_id.empty() ? random_transaction_id() : request.transaction_id,
                       std::to_string(window_ms), std::to_string(clock_offset_ms.load()), code, request.serial,
                       std::to_string(options.idempotency_ttl.count()), std::to_string(options.audit_maxlen),
-                      request.expected_batch_index ? std::to_string(*request.expected_batch_index) : std::string()});
+                      request.expected_batch_index ? std::to_string(*request.expected_batch_index) : std::string(),
+                      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options.undo_marker_ttl).count())});
     p.ref = std::move(ref);
     return p;
   }
@@ -574,6 +575,9 @@ int Mirror::partition_of(std::string_view product_code, std::string_view serial)
 }
 
 void Mirror::set_test_clock_offset(std::chrono::milliseconds offset) { impl_->clock_offset_ms = offset.count(); }
+std::chrono::milliseconds Mirror::test_clock_offset() const {
+  return std::chrono::milliseconds(impl_->clock_offset_ms.load());
+}
 
 void Mirror::invalidate(std::string_view code) {
   std::lock_guard lock(impl_->mutex);

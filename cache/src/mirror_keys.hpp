@@ -42,6 +42,11 @@ inline std::string decommission_key(int partition, std::string_view code, std::s
   key.append(code).append(":").append(serial);
   return key;
 }
+inline std::string undo_marker_key(int partition, std::string_view code, std::string_view serial) {
+  std::string key = "dxm:{" + std::to_string(partition) + "}:";
+  key.append(code).append(":").append(serial);
+  return key;
+}
 inline std::string outbox_key(int partition) { return "ob:{" + std::to_string(partition) + "}"; }
 inline std::string audit_key(int partition) { return "au:{" + std::to_string(partition) + "}"; }
 inline std::string idempotency_key(int partition, std::string_view caller, std::string_view key) {

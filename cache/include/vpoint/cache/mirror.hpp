@@ -193,7 +193,12 @@ struct SettingProblem {
 struct MirrorOptions {
   // Undo window (EU 2016/161 Art 13(1)(b): 10 days). Unlock has no window.
   std::chrono::seconds undo_window{std::chrono::hours(24 * 10)};
-  // Idempotency records kept this long (design.md: 24 h).
+  // The undo marker (dxm:{P}:<code>:<serial>: the decommission's location, ~160 bytes with its TTL) lives this
+  // long, well past the undo record (undo window + 1 day), so that a late undo still answers "too late"
+  // (NMVS_NC_PCK_20), not "other location" (_21). 0 = no marker. docs/design.md "Undo marker".
+  std::chrono::seconds undo_marker_ttl{std::chrono::hours(24 * 100)};
+  // Idempotency records kept this long (design.md: 24 h). Unknown packs are never stored (read-through may
+  // know them on the retry).
   std::chrono::seconds idempotency_ttl{std::chrono::hours(24)};
   // > 0: after a state change, WAIT for this many replicas (PackResult::replicas_acked says how many did).
   int min_replicas_ack = 0;
@@ -213,7 +218,7 @@ struct MirrorOptions {
 // The partition count: P = CRC32(product_code "|" serial) mod kPartitions.
 inline constexpr int kPartitions = 1024;
 // Version of cache/lua/vpoint.lua that this build expects (`FCALL vp_version 0`).
-inline constexpr int kLibraryVersion = 2;
+inline constexpr int kLibraryVersion = 3;
 
 struct LibraryInfo {
   int version = 0;
@@ -282,6 +287,7 @@ class Mirror {
 
   // Tests only (needs MirrorOptions::test_mode): shifts the Functions' clock (Redis TIME + offset).
   void set_test_clock_offset(std::chrono::milliseconds offset);
+  std::chrono::milliseconds test_clock_offset() const;
 
   const MirrorOptions& options() const;
   Client& client();
