@@ -221,6 +221,27 @@ boost::asio::awaitable<int> run_ack(AckArgs args, RedisArgs redis) {
   co_return 0;
 }
 
+boost::asio::awaitable<int> run_redeliver(std::string id, RedisArgs redis) {
+  cache::Client client(co_await boost::asio::this_coro::executor, client_options(redis));
+  service::AlertStore store(client);
+  auto targets = co_await store.redeliver(id);
+  client.close();
+  if (!targets) {
+    std::cerr << "vpoint alerts redeliver: " << redis.redis << ": " << targets.error().message << '\n';
+    co_return 1;
+  }
+  if (!*targets) {
+    std::cerr << "vpoint alerts redeliver: no alert " << id << '\n';
+    co_return 1;
+  }
+  if ((*targets)->empty()) {
+    std::cerr << "vpoint alerts redeliver: alert " << id << " has no failed delivery (nothing to send again)\n";
+    co_return 1;
+  }
+  for (const auto& t : **targets) std::cout << fmt::format("{}: queued for redelivery to {}\n", id, t);
+  co_return 0;
+}
+
 template <class Task>
 int run_blocking(Task task) {
   boost::asio::io_context io;
@@ -266,8 +287,21 @@ void add_alerts_command(CLI::App& app) {
   ack_sub->fallthrough();
   ack_sub->callback([ack, list] { exit_code = run_blocking(run_ack(*ack, list->redis)); });
 
-  sub->callback([list, ack_sub] {
-    if (ack_sub->parsed()) return;  // `alerts ack` ran instead
+  auto redeliver_id = std::make_shared<std::string>();
+  auto* redeliver_sub = sub->add_subcommand(
+      "redeliver", "send an alert again to every target that refused it (delivery status \"failed\")");
+  redeliver_sub->add_option("id", *redeliver_id, "alert id as listed")
+      ->required()
+      ->check([](const std::string& s) -> std::string {
+        static const std::regex kId(R"(\d{1,19}-\d{1,19})");
+        return std::regex_match(s, kId) ? "" : "must be an alert id like 1700000000000-0";
+      });
+  redeliver_sub->fallthrough();
+  redeliver_sub->callback(
+      [redeliver_id, list] { exit_code = run_blocking(run_redeliver(*redeliver_id, list->redis)); });
+
+  sub->callback([list, ack_sub, redeliver_sub] {
+    if (ack_sub->parsed() || redeliver_sub->parsed()) return;  // `alerts ack` / `alerts redeliver` ran instead
     exit_code = run_blocking(run_list(*list));
   });
 }

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "vpoint/cache/offline.hpp"
 #include "vpoint/cache/redis.hpp"
 #include "vpoint/service/central_link.hpp"
 
@@ -50,17 +51,19 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
   auto seq = co_await client.command(cmd("GET", "mirror:seq:" + generation));
   auto link = co_await client.command(cmd("HGETALL", std::string(service::kLinkStatusKey)));
   auto alerts = co_await client.command(cmd("XLEN", std::string(service::kAlertsStream)));
-  auto reverify = co_await client.command(cmd("HLEN", std::string(service::kReverifyKey)));
+  cache::Mirror mirror(client);
+  cache::OfflineQueue queue(mirror);
+  auto offline = co_await queue.depth();
   auto depth = co_await service::read_outbox_depth(client);
   client.close();
-  if (!seq || !link || !alerts || !reverify || !depth) {
+  if (!seq || !link || !alerts || !offline || !depth) {
     std::cerr << "vpoint status: " << args.redis << ": Redis failed while reading the status\n";
     co_return 1;
   }
   json::object out{{"generation", std::stoll(generation)},
                    {"feed_seq", seq->is_nil() ? 0 : std::stoll(seq->str)},
                    {"alerts", alerts->integer},
-                   {"offline_unconfirmed", reverify->integer}};
+                   {"offline_unconfirmed", *offline}};
   json::object link_json;
   for (std::size_t i = 0; i + 1 < link->elements.size(); i += 2) link_json[link->elements[i].str] = link->elements[i + 1].str;
   out["link"] = link_json;
@@ -89,7 +92,7 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
   std::cout << fmt::format("outbox     {} entries in {} partitions\n", depth->total, depth->partitions.size());
   for (const auto& [p, n] : depth->partitions) std::cout << fmt::format("  ob:{{{}}}  {}\n", p, n);
   std::cout << fmt::format("alerts     {} in the stream, {} offline scans awaiting re-verification\n", alerts->integer,
-                           reverify->integer);
+                           *offline);
   co_return 0;
 }
 

@@ -53,6 +53,7 @@ const ScalarField kScalarFields[] = {
     {"central", "url", +[](Config& c) -> std::string& { return c.central.url; }},
     {"central", "offline", +[](Config& c) -> OfflineMode& { return c.central.offline; }},
     {"central", "recall_lookback_days", +[](Config& c) -> unsigned& { return c.central.recall_lookback_days; }},
+    {"central", "bulk_read_through_max", +[](Config& c) -> unsigned& { return c.central.bulk_read_through_max; }},
     {"location", "gln", +[](Config& c) -> std::string& { return c.location.gln; }},
     {"location", "name", +[](Config& c) -> std::string& { return c.location.name; }},
     {"rules", "repeat_window_s", +[](Config& c) -> unsigned& { return c.rules.repeat_window_s; }},
@@ -93,9 +94,18 @@ std::optional<std::uint64_t> parse_uint(std::string_view text) {
 }
 
 std::optional<OfflineMode> parse_offline(std::string_view text) {
-  if (text == "accept") return OfflineMode::accept;
+  if (text == "record") return OfflineMode::record;
   if (text == "refuse") return OfflineMode::refuse;
   return std::nullopt;
+}
+
+// The message for a value parse_offline() refuses. "accept" (before issue 12) answered ok to packs nobody
+// could confirm: it is refused by name, so that an old config does not start with a changed meaning unseen.
+std::string offline_error(std::string_view text) {
+  if (text == "accept")
+    return "\"accept\" is no longer a value: use \"record\" (answer unconfirmed, record the scan and check it when "
+           "the central system is back) or \"refuse\"";
+  return "must be \"record\" or \"refuse\"";
 }
 
 // Applies a TOML value; "" or the error (without the setting's name).
@@ -124,9 +134,9 @@ std::string apply_toml(Config& config, const ScalarField& field, const toml::nod
             list.push_back(item.as_string()->get());
           }
         } else if constexpr (std::is_same_v<Ref, OfflineRef>) {
-          if (!node.is_string()) return "must be \"accept\" or \"refuse\"";
+          if (!node.is_string()) return offline_error("");
           auto mode = parse_offline(node.as_string()->get());
-          if (!mode) return "must be \"accept\" or \"refuse\"";
+          if (!mode) return offline_error(node.as_string()->get());
           ref(config) = *mode;
         }
         return "";
@@ -162,7 +172,7 @@ std::string apply_env(Config& config, const ScalarField& field, const std::strin
           }
         } else if constexpr (std::is_same_v<Ref, OfflineRef>) {
           auto mode = parse_offline(text);
-          if (!mode) return "must be \"accept\" or \"refuse\"";
+          if (!mode) return offline_error(text);
           ref(config) = *mode;
         }
         return "";
@@ -478,6 +488,7 @@ std::string validate(const Config& c) {
   }
   if (c.central.recall_lookback_days == 0 || c.central.recall_lookback_days > 3660)
     return "[central] recall_lookback_days: must be 1-3660";
+  if (c.central.bulk_read_through_max > 10000) return "[central] bulk_read_through_max: must be 0-10000";
   if (c.audit.dir.empty()) return "[audit] dir: must not be empty";
   if (c.audit.retention_days == 0) return "[audit] retention_days: must be at least 1";
   if (c.audit.interval_s == 0 || c.audit.interval_s > 86400) return "[audit] interval_s: must be 1-86400";

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   // The pack API over the Redis mirror ([redis]): refuses to start when Redis is unreachable or a fatal Redis
   // setting is wrong (e.g. an evicting maxmemory-policy), naming the setting.
   std::unique_ptr<svc::PackRuntime> pack;
+  svc::OfflineReplayer replay_offline;  // the pack routes' answer to a replayed offline scan (central link)
   if (!daemon.config().redis.url.empty() || !daemon.config().redis.cluster.empty()) {
     auto runtime = svc::PackRuntime::start(
         daemon.config(), std::shared_ptr<svc::Metrics>(&daemon.metrics(), [](svc::Metrics*) {}));
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
       svc::log_event(spdlog::level::warn, "redis_setting",
                      {{"setting", warning.setting}, {"actual", warning.actual}, {"required", warning.required},
                       {"message", warning.message}});
-    svc::register_pack_routes(daemon.api(), pack->services());
+    replay_offline = svc::register_pack_routes(daemon.api(), pack->services());
     svc::add_pack_readiness(daemon.readiness(), pack->services());
   }
   // The audit archive ([audit]): acknowledged audit entries -> daily NDJSON files, then trimmed from Redis;
@@ -87,36 +88,21 @@ int main(int argc, char** argv) {
     link = std::make_unique<svc::CentralLink>(
         pack->io_context().get_executor(), pack->client(), pack->mirror(), svc::central_link_options(daemon.config()),
         std::shared_ptr<svc::Readiness>(&daemon.readiness(), [](svc::Readiness*) {}));
+    link->set_offline_replayer(replay_offline);
     link->start();
     // Read-through for packs the mirror does not know (issue 6), and offline mode (EU 2016/161 Art 29).
     // Both run on the link's executor (the Redis side's io_context), not on the HTTP threads.
     svc::CentralLink* l = link.get();
     auto ex = pack->io_context().get_executor();
     auto& central = pack->services()->central;
-    central.accept_offline = l->offline_mode() == svc::OfflineMode::accept;
     central.look_up = [l, ex](std::string code,
                               std::string serial) -> boost::asio::awaitable<svc::CentralLookup::Status> {
       auto rt = co_await boost::asio::co_spawn(ex, l->read_through(std::move(code), std::move(serial)),
                                                boost::asio::use_awaitable);
-      if (rt.status == svc::ReadThroughStatus::found)
-        co_return rt.cached ? svc::CentralLookup::Status::found : svc::CentralLookup::Status::not_found;
-      co_return rt.status == svc::ReadThroughStatus::not_found ? svc::CentralLookup::Status::not_found
-                                                                : svc::CentralLookup::Status::unavailable;
-    };
-    central.record_unconfirmed = [l, ex](vpoint::scanner::PackId id, std::string action, std::string tx,
-                                     std::string location, std::string actor) -> boost::asio::awaitable<bool> {
-      svc::UnconfirmedScan scan;
-      scan.code = id.product_code();
-      scan.serial = id.serial;
-      scan.batch = id.batch;
-      scan.expiry = id.expiry;
-      scan.action = std::move(action);
-      scan.transaction_id = std::move(tx);
-      scan.location = std::move(location);
-      scan.actor = std::move(actor);
-      auto recorded =
-          co_await boost::asio::co_spawn(ex, l->record_unconfirmed(std::move(scan)), boost::asio::use_awaitable);
-      co_return recorded && *recorded;
+      if (rt.status == svc::ReadThroughStatus::not_found) co_return svc::CentralLookup::Status::not_found;
+      // Found but not cached is "could not confirm", never "unknown": no alert for a pack central knows.
+      if (rt.status == svc::ReadThroughStatus::found && rt.cached) co_return svc::CentralLookup::Status::found;
+      co_return svc::CentralLookup::Status::unavailable;
     };
   }
   auto bound = daemon.start(/*handle_signals=*/true);

@@ -243,3 +243,44 @@ TEST_CASE("vpoint alerts refuses bad input with exit 2 and names the flag", "[cl
   CHECK(down.exit_code == 1);
   CHECK(down.output.find(url) != std::string::npos);
 }
+
+TEST_CASE("vpoint alerts redeliver queues a failed delivery again for the target that refused it",
+          "[cli][alerts][truth]") {
+  MirrorFixture f;
+  service::AlertStore store(f.client);
+  std::string refused = raise(f, store, "unknown_serial", "FAKE1", "tx-1");
+  std::string fine = raise(f, store, "unknown_serial", "FAKE2", "tx-2");
+  // What the central link's senders record: the webhook refused the first alert with a 4xx (issue 12).
+  f.redis.cli({"HSET", service::alert_delivery_key(refused), "central",
+               R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})",
+               "webhook:http://127.0.0.1:9/hook",
+               R"({"status":"failed","attempts":1,"at":"2026-11-28T01:00:02.000Z","last_error":"HTTP 422"})"});
+  f.redis.cli({"HSET", service::alert_delivery_key(fine), "central",
+               R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})"});
+
+  auto table = vpoint_cli({"alerts", "--redis", f.redis.url()});
+  REQUIRE(table.exit_code == 0);
+  CHECK(table.output.find("http://127.0.0.1:9/hook=failed(1)") != std::string::npos);
+
+  auto out = vpoint_cli({"alerts", "redeliver", refused, "--redis", f.redis.url()});
+  INFO(out.output);
+  REQUIRE(out.exit_code == 0);
+  CHECK(out.output.find(refused + ": queued for redelivery to webhook:http://127.0.0.1:9/hook") != std::string::npos);
+  CHECK(out.output.find("central") == std::string::npos);  // delivered there: not sent again
+  CHECK(f.redis.cli({"LRANGE", service::alert_redeliver_key("webhook:http://127.0.0.1:9/hook"), "0", "-1"})
+            .find(refused) != std::string::npos);
+  auto listed = ndjson(vpoint_cli({"alerts", "--redis", f.redis.url(), "--json"}).output);
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0].at("delivery").at("http://127.0.0.1:9/hook").at("status").as_string() == "retrying");
+
+  // Nothing failed: nothing to send again (exit 1, said plainly); no such alert: exit 1.
+  auto nothing = vpoint_cli({"alerts", "redeliver", fine, "--redis", f.redis.url()});
+  CHECK(nothing.exit_code == 1);
+  CHECK(nothing.output.find("has no failed delivery") != std::string::npos);
+  auto unknown = vpoint_cli({"alerts", "redeliver", "1-0", "--redis", f.redis.url()});
+  CHECK(unknown.exit_code == 1);
+  CHECK(unknown.output.find("no alert 1-0") != std::string::npos);
+  auto bad = vpoint_cli({"alerts", "redeliver", "not-an-id", "--redis", f.redis.url()});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.output.find("must be an alert id") != std::string::npos);
+}

@@ -18,7 +18,8 @@ TEST_CASE("an empty config is valid and has the documented defaults", "[service]
   CHECK(config->http.listen == "127.0.0.1:8080");
   CHECK(config->http.threads == 0);
   CHECK(config->http.body_limit == 8u * 1024 * 1024);
-  CHECK(config->central.offline == OfflineMode::accept);
+  CHECK(config->central.offline == OfflineMode::record);
+  CHECK(config->central.bulk_read_through_max == 100);
   CHECK(config->rules.repeat_window_s == 30);
   CHECK(config->audit.retention_days == 1830);
   CHECK(config->log.level == "info");
@@ -98,7 +99,11 @@ TEST_CASE("config errors name the bad setting", "[service][config]") {
       {"[redis]\nurl = \"redis://a:1\"\ncluster = [\"b:2\"]",
        "[redis] cluster: set either [redis] url or [redis] cluster, not both"},
       {"[redis]\ncluster = [\"nohost\"]", "[redis] cluster: 'nohost' is not host:port"},
-      {"[central]\noffline = \"maybe\"", "[central] offline: must be \"accept\" or \"refuse\""},
+      {"[central]\noffline = \"maybe\"", "[central] offline: must be \"record\" or \"refuse\""},
+      // issue 12: the old value that answered ok to unconfirmed packs is refused by name, with the new values.
+      {"[central]\noffline = \"accept\"",
+       "[central] offline: \"accept\" is no longer a value: use \"record\" (answer unconfirmed, record the scan and "
+       "check it when the central system is back) or \"refuse\""},
       {"[location]\ngln = \"4012345000008\"",
        "[location] gln: '4012345000008' is not a GLN (13 digits with a valid check digit)"},
       {"[log]\nlevel = \"loud\"",
@@ -148,4 +153,17 @@ TEST_CASE("load_config names the file it could not read", "[service][config]") {
   auto config = load_config(std::filesystem::path("/nonexistent/vpointd.toml"), {});
   REQUIRE_FALSE(config);
   CHECK(config.error() == "cannot read config file '/nonexistent/vpointd.toml'");
+}
+
+TEST_CASE("the former offline mode accept is refused at start with the new values named", "[service][config][truth]") {
+  // issue 12: "accept" answered ok to packs nobody could confirm; an old config must not start quietly.
+  auto config = load_config_text("[central]\nurl = \"http://127.0.0.1:9\"\noffline = \"accept\"\n");
+  REQUIRE_FALSE(config);
+  CHECK(config.error().find("[central] offline") != std::string::npos);
+  CHECK(config.error().find("\"record\"") != std::string::npos);
+  CHECK(config.error().find("\"refuse\"") != std::string::npos);
+  auto record = load_config_text("[central]\noffline = \"record\"\nbulk_read_through_max = 7\n");
+  REQUIRE(record);
+  CHECK(record->central.offline == OfflineMode::record);
+  CHECK(record->central.bulk_read_through_max == 7);
 }

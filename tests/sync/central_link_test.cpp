@@ -240,6 +240,84 @@ TEST_CASE("alerts reach the central system and a webhook that is retried until i
   receiver.wait();
 }
 
+TEST_CASE("an alert a webhook refuses with a 4xx is marked failed and does not hold up later alerts, and redeliver sends it again",
+          "[sync][alerts][truth]") {
+  Simulator sim(2, 100);
+  LinkHarness h;
+  struct Received {
+    std::mutex mutex;
+    bool accept_all = false;
+    std::vector<std::string> delivered;  // transaction ids answered 2xx, in order
+    int refusals = 0;
+  } received;
+  service::ServerOptions server_options;
+  server_options.listen = "127.0.0.1:0";
+  server_options.threads = 1;
+  service::HttpServer receiver(server_options, [&](service::Request& req, const service::Peer&) -> boost::asio::awaitable<service::Reply> {
+    std::lock_guard lock(received.mutex);
+    std::string tx(json::parse(req.body()).at("transaction_id").as_string());
+    bool refuse = tx == "tx-refused" && !received.accept_all;
+    if (refuse) ++received.refusals;
+    else received.delivered.push_back(tx);
+    co_return service::Response{refuse ? boost::beast::http::status::unprocessable_entity
+                                       : boost::beast::http::status::no_content,
+                                11};
+  });
+  REQUIRE(receiver.start());
+  std::string hook_url = receiver.base_url() + "/hooks/vpoint";
+  auto options = test_link_options(sim.url(), {.alerts = true});
+  options.webhooks = {{hook_url, "whsec_test"}};
+  h.start_link(options);
+  auto raise = [&](const std::string& tx) {
+    json::object alert{{"reason", "unknown_serial"}, {"nmvs_code", "NMVS_NC_PC_02"}, {"verdict", "alert"},
+                       {"pack", {{"gtin", "04150123456782"}, {"serial", tx}}}, {"location", "4012345000009"},
+                       {"actor", "pharmacy-1"}, {"transaction_id", tx}, {"details", json::object{}}};
+    auto id = h.run(h.link().raise_alert(alert));
+    REQUIRE(id);
+    return *id;
+  };
+  std::string refused = raise("tx-refused");
+  std::string later = raise("tx-later");
+  std::string hook_field = "webhook:" + hook_url;
+  auto delivery = [&](const std::string& id) -> std::string {
+    auto r = h.run(h.client().command({"HGET", service::alert_delivery_key(id), hook_field}));
+    if (!r || r->type != cache::Reply::Type::string) return "";
+    return std::string(json::parse(r->str).at("status").as_string());
+  };
+  REQUIRE(eventually([&] { return delivery(later) == "delivered"; }, 15s));
+  CHECK(delivery(refused) == "failed");
+  {
+    std::lock_guard lock(received.mutex);
+    CHECK(received.refusals == 1);  // a 4xx is final: not retried by itself
+    CHECK(received.delivered == std::vector<std::string>{"tx-later"});
+  }
+  service::AlertStore store(h.client());
+  auto listed = h.run(store.list(service::AlertQuery{}));
+  REQUIRE(listed);
+  REQUIRE(listed->size() == 2);
+  CHECK((*listed)[0].at("delivery").at(hook_url).at("status").as_string() == "failed");
+  CHECK((*listed)[0].at("delivery").at(hook_url).at("last_error").as_string() == "HTTP 422");
+  // The central system took both (it did not refuse).
+  REQUIRE(eventually([&] { return sim.get_json("/admin/alerts").at("total").to_number<int>() == 2; }, 10s));
+
+  // The receiver is fixed; the operator sends the refused alert again.
+  {
+    std::lock_guard lock(received.mutex);
+    received.accept_all = true;
+  }
+  auto queued = h.run(store.redeliver(refused));
+  REQUIRE(queued);
+  REQUIRE(*queued);
+  CHECK(**queued == std::vector<std::string>{hook_field});
+  REQUIRE(eventually([&] { return delivery(refused) == "delivered"; }, 15s));
+  {
+    std::lock_guard lock(received.mutex);
+    CHECK(received.delivered == std::vector<std::string>{"tx-later", "tx-refused"});
+  }
+  receiver.stop();
+  receiver.wait();
+}
+
 TEST_CASE("read-through finds packs the mirror lacks, 404s stay unknown, an absent central system is reported fast",
           "[sync][readthrough]") {
   Simulator sim(2, 200);
@@ -269,7 +347,7 @@ TEST_CASE("read-through finds packs the mirror lacks, 404s stay unknown, an abse
   auto offline = h.run(link.read_through(packs[1].code, packs[1].serial));
   CHECK(offline.status == service::ReadThroughStatus::unavailable);
   CHECK(std::chrono::steady_clock::now() - started < 2s);
-  CHECK(link.offline_mode() == service::OfflineMode::accept);
+  CHECK(link.offline_mode() == service::OfflineMode::record);
 }
 
 TEST_CASE("a change made in the central system is seen by a verification within the feed latency",

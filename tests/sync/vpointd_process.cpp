@@ -33,7 +33,8 @@ Vpointd::Vpointd(VpointdOptions options) : options_(std::move(options)) {
       "[redis]\nurl = \"{}\"\n\n",
       port_, options_.threads, options_.redis_url);
   if (!options_.central_url.empty())
-    toml += fmt::format("[central]\nurl = \"{}\"\noffline = \"{}\"\n\n", options_.central_url, options_.offline);
+    toml += fmt::format("[central]\nurl = \"{}\"\noffline = \"{}\"\n{}\n", options_.central_url, options_.offline,
+                        options_.central_extra);
   toml += fmt::format(
       "[location]\ngln = \"{}\"\nname = \"Test pharmacy\"\n\n[audit]\ndir = \"{}\"\n\n[log]\nlevel = \"warn\"\n\n"
       "[[auth.keys]]\nname = \"counter-1\"\nkey = \"{}\"\nrole = \"pharmacy\"\n\n"

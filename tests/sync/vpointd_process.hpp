@@ -23,7 +23,8 @@ namespace vpoint::test {
 struct VpointdOptions {
   std::string redis_url;             // [redis] url
   std::string central_url;           // [central] url ("" = no central link)
-  std::string offline = "accept";    // [central] offline
+  std::string offline = "record";    // [central] offline
+  std::string central_extra;         // more [central] lines (e.g. "bulk_read_through_max = 2\n")
   int threads = 2;                   // [http] threads
   std::string extra_toml;            // appended verbatim
   std::chrono::milliseconds ready_timeout{60000};

@@ -22,11 +22,13 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/url/url.hpp>
 #include <fmt/format.h>
 
 #include "link_internal.hpp"
 #include "recall_list.hpp"
 #include "vpoint/cache/import.hpp"
+#include "vpoint/cache/offline.hpp"
 #include "vpoint/service/logging.hpp"
 
 namespace vpoint::service {
@@ -47,6 +49,15 @@ std::string format_rfc3339(std::int64_t unix_ms) {
   gmtime_r(&seconds, &tm);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                      tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
+}
+
+std::string pack_lookup_target(std::string_view code, std::string_view serial) {
+  // Each value one percent-encoded segment: serials may hold '%', '?', '/', '&' (GS1 charset 82).
+  boost::urls::url target;
+  target.set_path("/central/v1/packs");
+  target.segments().push_back(code);
+  target.segments().push_back(serial);
+  return std::string(target.encoded_path());
 }
 
 std::int64_t unix_ms_now() {
@@ -210,6 +221,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   std::shared_ptr<Readiness> readiness;
   Origin central_origin;
   std::unique_ptr<HttpConnectionPool> lookup_pool;
+  OfflineReplayer replayer;  // set before start() (vpointd: the pack routes' replay)
 
   std::atomic<bool> stopping{false};
   std::atomic<bool> started{false};
@@ -710,8 +722,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
     json::object details;
     std::string code = tx.contains("gtin") ? str(tx, "gtin") : str(tx, "ppn");
     auto lease = lookup_pool->acquire();
-    auto res = co_await lease->request(boost::beast::http::verb::get,
-                                       fmt::format("/central/v1/packs/{}/{}", code, str(tx, "serial")));
+    auto res = co_await lease->request(boost::beast::http::verb::get, pack_lookup_target(code, str(tx, "serial")));
     if (!res || res->result_int() != 200) co_return details;
     boost::system::error_code ec;
     auto v = json::parse(res->body(), ec);
@@ -921,6 +932,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
         co_await sleep(options.lease_ttl / 3);
         continue;
       }
+      if (co_await redeliver_requested(http, target)) continue;
       auto cursor = co_await redis.command(cmd("GET", cursor_key));
       if (!cursor) {
         co_await sleep(options.backoff_max);
@@ -938,52 +950,81 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
         continue;
       }
       for (const auto& entry : entries) {
-        if (stopping) break;
-        json::object alert = alert_object(entry);
-        // The alert's id is its stream id (alerts.hpp), as GET /v1/alerts shows it.
-        std::string alert_id = entry.id;
-        alert["id"] = alert_id;
-        alert.erase("delivery");
-        std::string body = json::serialize(alert);
-        std::chrono::milliseconds backoff{0};
-        int attempts = 0;
-        bool delivered = false;
-        while (!stopping && !delivered) {
-          ++attempts;
-          auto headers = header_list("Idempotency-Key", alert_id);
-          if (!target.secret.empty())
-            headers.emplace_back("Vpoint-Signature", webhook_signature(target.secret, unix_ms_now() / 1000, body));
-          std::string path = target.name == "central" ? "/central/v1/alerts" : "";
-          if (path.empty() && target.origin.base_path.empty()) path = "/";
-          auto res = co_await http.request(boost::beast::http::verb::post, path, body, std::move(headers));
-          std::string error;
-          if (res && res->result_int() / 100 == 2) delivered = true;
-          else error = res ? fmt::format("HTTP {}", res->result_int()) : res.error().message;
-          json::object status{{"status", delivered ? "delivered" : "retrying"},
-                              {"attempts", attempts},
-                              {"at", format_rfc3339(unix_ms_now())}};
-          if (!delivered) status["last_error"] = error;
-          co_await redis.command(cmd("HSET", alert_delivery_key(alert_id), target.name, json::serialize(status)));
-          if (!delivered) {
-            log_event(spdlog::level::warn, "alert_delivery_retry",
-                      {{"alert", alert_id}, {"target", target.name}, {"attempt", attempts}, {"error", error}});
-            backoff = next_backoff(backoff);
-            co_await sleep(backoff);
-          }
-        }
-        if (!delivered) break;
-        update([](LinkStatus& s) { ++s.alerts_delivered; });
+        if (stopping || !co_await deliver_one(http, target, entry)) break;
         co_await redis.command(cmd("SET", cursor_key, entry.id));
       }
     }
+  }
+
+  // One alert to one target, retried with backoff until a 2xx. A 4xx other than 408/429 is final for this
+  // alert ("failed", issue 12): a receiver that refuses one alert must not hold up the later ones, and
+  // `vpoint alerts redeliver ID` sends it again. False only when the link stops before an answer.
+  asio::awaitable<bool> deliver_one(HttpConnection& http, const Target& target, const StreamEntry& entry) {
+    json::object alert = alert_object(entry);
+    // The alert's id is its stream id (alerts.hpp), as GET /v1/alerts shows it.
+    std::string alert_id = entry.id;
+    alert["id"] = alert_id;
+    alert.erase("delivery");
+    std::string body = json::serialize(alert);
+    std::chrono::milliseconds backoff{0};
+    int attempts = 0;
+    while (!stopping) {
+      ++attempts;
+      auto headers = header_list("Idempotency-Key", alert_id);
+      if (!target.secret.empty())
+        headers.emplace_back("Vpoint-Signature", webhook_signature(target.secret, unix_ms_now() / 1000, body));
+      std::string path = target.name == "central" ? "/central/v1/alerts" : "";
+      if (path.empty() && target.origin.base_path.empty()) path = "/";
+      auto res = co_await http.request(boost::beast::http::verb::post, path, body, std::move(headers));
+      const unsigned code = res ? res->result_int() : 0;
+      const bool delivered = code / 100 == 2;
+      const bool refused = code / 100 == 4 && code != 408 && code != 429;
+      std::string error;
+      if (!delivered) error = res ? fmt::format("HTTP {}", code) : res.error().message;
+      json::object status{{"status", delivered ? "delivered" : refused ? "failed" : "retrying"},
+                          {"attempts", attempts},
+                          {"at", format_rfc3339(unix_ms_now())}};
+      if (!delivered) status["last_error"] = error;
+      co_await redis.command(cmd("HSET", alert_delivery_key(alert_id), target.name, json::serialize(status)));
+      if (delivered) {
+        update([](LinkStatus& s) { ++s.alerts_delivered; });
+        co_return true;
+      }
+      if (refused) {
+        log_event(spdlog::level::err, "alert_delivery_failed",
+                  {{"alert", alert_id}, {"target", target.name}, {"error", error},
+                   {"effect", "not retried; vpoint alerts redeliver " + alert_id + " sends it again"}});
+        co_return true;
+      }
+      log_event(spdlog::level::warn, "alert_delivery_retry",
+                {{"alert", alert_id}, {"target", target.name}, {"attempt", attempts}, {"error", error}});
+      backoff = next_backoff(backoff);
+      co_await sleep(backoff);
+    }
+    co_return false;
+  }
+
+  // Alerts an operator asked to send again (AlertStore::redeliver) before new ones; true when one was taken.
+  asio::awaitable<bool> redeliver_requested(HttpConnection& http, const Target& target) {
+    std::string list_key = alert_redeliver_key(target.name);
+    auto again = co_await redis.command(cmd("LPOP", list_key));
+    if (!again || again->type != Reply::Type::string) co_return false;
+    auto one = co_await redis.command(cmd("XRANGE", std::string(kAlertsStream), again->str, again->str));
+    std::vector<StreamEntry> entries;
+    if (one) entries = stream_entries(*one);
+    for (const auto& entry : entries) {
+      if (!co_await deliver_one(http, target, entry)) {
+        co_await redis.command(cmd("LPUSH", list_key, entry.id));  // stopping: keep the request
+      }
+    }
+    co_return true;
   }
 
   // ---------------------------------------------------------------- read-through
   asio::awaitable<ReadThrough> read_through(std::string code, std::string serial) {
     ReadThrough out;
     auto lease = lookup_pool->acquire();
-    auto res = co_await lease->request(boost::beast::http::verb::get,
-                                       fmt::format("/central/v1/packs/{}/{}", code, serial), {}, {},
+    auto res = co_await lease->request(boost::beast::http::verb::get, pack_lookup_target(code, serial), {}, {},
                                        options.lookup_timeout);
     if (!res) {
       out.detail = res.error().message;
@@ -1021,104 +1062,76 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
     co_return out;
   }
 
-  // ---------------------------------------------------------------- re-verification (Art 29)
-  asio::awaitable<MirrorResult<bool>> record_unconfirmed(UnconfirmedScan scan) {
-    if (scan.time_ms == 0) scan.time_ms = unix_ms_now();
-    if (scan.transaction_id.empty()) scan.transaction_id = random_hex(16);
-    json::object o{{"code", scan.code},       {"serial", scan.serial},    {"batch", scan.batch},
-                   {"expiry", scan.expiry},   {"action", scan.action},    {"transaction_id", scan.transaction_id},
-                   {"location", scan.location}, {"actor", scan.actor},    {"time_ms", scan.time_ms}};
-    auto r = co_await redis.command(cmd("HSET", std::string(kReverifyKey), scan.transaction_id, json::serialize(o)));
-    if (!r) co_return Unexpected{redis_failure(r.error())};
-    co_return true;
-  }
-
-  asio::awaitable<void> alert_unconfirmed(const json::object& scan, std::string reason, json::object details,
-                                          std::string nmvs_code = {}) {
-    std::string code = str(scan, "code");
-    std::string code_key = code.size() == 14 ? "gtin" : "ppn";
-    details["action"] = scan.contains("action") ? scan.at("action") : json::value();
-    details["accepted_offline_at"] = format_rfc3339(scan.contains("time_ms") && scan.at("time_ms").is_int64() ? scan.at("time_ms").get_int64() : 0);
+  // ---------------------------------------------------------------- offline replay (Art 29, issue 12)
+  // A failed replay: an alert naming the original transaction (one per (reason, transaction)).
+  asio::awaitable<void> alert_offline(const cache::OfflineScan& scan, std::string reason, std::string nmvs_code,
+                                      json::object details) {
+    std::string code_key = scan.code.size() == 14 ? "gtin" : "ppn";
+    details["operation"] = scan.operation == cache::Operation::verify   ? "verify"
+                           : scan.operation == cache::Operation::undo ? "undo"
+                                                                      : "decommission";
+    details["action"] = scan.operation == cache::Operation::verify ? json::value(nullptr)
+                                                                   : json::value(cache::to_string(scan.action));
+    details["scanned_offline_at"] = format_rfc3339(scan.time_ms);
     json::object alert{{"reason", std::move(reason)},
                        {"nmvs_code", nmvs_code.empty() ? json::value() : json::value(nmvs_code)},
                        {"verdict", "unconfirmed_failed"},
-                       {"pack", pack_json_of(code_key, code, str(scan, "serial"), str(scan, "batch"), str(scan, "expiry"))},
-                       {"location", scan.contains("location") ? scan.at("location") : json::value()},
-                       {"actor", scan.contains("actor") ? scan.at("actor") : json::value()},
-                       {"transaction_id", scan.contains("transaction_id") ? scan.at("transaction_id") : json::value()},
+                       {"pack", pack_json_of(code_key, scan.code, scan.serial, scan.batch, scan.expiry)},
+                       {"location", scan.location},
+                       {"actor", scan.actor},
+                       {"transaction_id", scan.transaction_id},
                        {"details", std::move(details)}};
     co_await raise_alert(std::move(alert));
   }
 
-  // One recorded scan: true = settled (remove it), false = central unreachable (try later).
-  asio::awaitable<bool> reverify_one(HttpConnection& http, const json::object& scan) {
-    std::string code = str(scan, "code"), serial = str(scan, "serial"), action = str(scan, "action");
-    auto looked = co_await read_through(code, serial);
-    if (looked.status == ReadThroughStatus::unavailable) co_return false;
-    if (looked.status == ReadThroughStatus::not_found) {
-      co_await alert_unconfirmed(scan, std::string("offline_pack_unknown"), json_pair("central", "unknown pack"), std::string("NMVS_NC_PC_02"));
-      co_return true;
+  // One recorded scan: true = settled (answered for good), false = not now (central or mirror unreachable).
+  asio::awaitable<bool> replay_one(const cache::OfflineScan& scan) {
+    // The mirror may know the pack by now (feed, an earlier replay); otherwise ask the central system.
+    auto known = co_await mirror.peek(scan.code, scan.serial);
+    if (!known) co_return false;
+    if (!*known) {
+      auto looked = co_await read_through(scan.code, scan.serial);
+      if (looked.status == ReadThroughStatus::unavailable) co_return false;
+      if (looked.status == ReadThroughStatus::not_found) {
+        json::object details = json_pair("central", "unknown pack");
+        co_await alert_offline(scan, "offline_pack_unknown", "NMVS_NC_PC_02", std::move(details));
+        co_return true;
+      }
+      if (!looked.cached) co_return false;
     }
-    const CentralPack& pack = *looked.pack;
-    std::string scanned_batch = str(scan, "batch");
-    if (!scanned_batch.empty() && scanned_batch != pack.batch) {
-      co_await alert_unconfirmed(scan, std::string("offline_batch_mismatch"), json_pair("central_batch", pack.batch), std::string("NMVS_FE_LOT_13"));
-      co_return true;
-    }
-    if (action == "verify") {
-      if (pack.status != "active")
-        co_await alert_unconfirmed(scan, std::string("offline_pack_inactive"), json_pair("central_status", pack.status), std::string("NMVS_NC_PCK_22"));
-      co_return true;
-    }
-    // A decommission accepted offline: it becomes a transaction of its own (same id: idempotent).
-    std::int64_t t = scan.contains("time_ms") && scan.at("time_ms").is_int64() ? scan.at("time_ms").get_int64() : unix_ms_now();
-    json::object tx{{"id", str(scan, "transaction_id")}, {pack.code_key, pack.code}, {"serial", pack.serial},
-                    {"batch", pack.batch}, {"expiry", pack.expiry}, {"action", action}, {"undo", false},
-                    {"location", str(scan, "location")}, {"actor", str(scan, "actor")}, {"time", format_rfc3339(t)}};
-    json::array list;
-    list.push_back(tx);
-    json::object request;
-    request["transactions"] = std::move(list);
-    auto res = co_await http.request(boost::beast::http::verb::post, "/central/v1/transactions", json::serialize(request));
-    if (!res || res->result_int() >= 500) co_return false;
-    std::string result = "rejected", code_text;
-    if (res->result_int() == 200) {
-      boost::system::error_code ec;
-      auto v = json::parse(res->body(), ec);
-      if (!ec && v.is_object())
-        if (auto* r = v.as_object().if_contains("results"); r && r->is_array() && !r->as_array().empty() && r->as_array()[0].is_object()) {
-          result = str(r->as_array()[0].as_object(), "result");
-          code_text = str(r->as_array()[0].as_object(), "code");
-        }
-    } else {
-      code_text = "VPOINT_BAD_TRANSACTION";
-    }
-    if (result != "accepted") {
-      json::object details = co_await conflict_details(tx);
-      co_await alert_unconfirmed(scan, std::string("offline_decommission_rejected"), std::move(details),
-                                 code_text);
+    if (!replayer) co_return false;
+    auto replayed = co_await replayer(scan);
+    if (!replayed) co_return false;
+    if (replayed->verdict != "ok") {
+      json::object details{{"replayed_verdict", replayed->verdict},
+                           {"replayed_reason", replayed->reason.empty() ? json::value() : json::value(replayed->reason)},
+                           {"status", replayed->answer.contains("status") ? replayed->answer.at("status")
+                                                                           : json::value()}};
+      std::string reason = "offline_";
+      reason += replayed->reason.empty() ? replayed->verdict : replayed->reason;
+      co_await alert_offline(scan, std::move(reason), replayed->nmvs_code, std::move(details));
     }
     co_return true;
   }
 
-  asio::awaitable<void> reverify_loop(asio::strand<asio::any_io_executor> strand) {
-    auto http_ptr = role_connection(strand, central_origin);
-    HttpConnection& http = *http_ptr;
+  // The offline scans in scan order; stops at the first one that cannot be settled yet (order matters: an
+  // offline undo must follow its offline decommission).
+  asio::awaitable<void> replay_loop(asio::strand<asio::any_io_executor>) {
+    cache::OfflineQueue queue(mirror);
     bool held = false;
     while (!stopping) {
       co_await sleep(options.reverify_interval);
       if (stopping) break;
       held = co_await hold_lease(std::string(kReverifyLease), held);
       if (!held) continue;
-      auto all = co_await redis.command(cmd("HGETALL", std::string(kReverifyKey)));
-      if (!all || all->type != Reply::Type::array) continue;
-      for (std::size_t i = 0; i + 1 < all->elements.size() && !stopping; i += 2) {
-        boost::system::error_code ec;
-        auto v = json::parse(all->elements[i + 1].str, ec);
-        bool settled = true;
-        if (!ec && v.is_object()) settled = co_await reverify_one(http, v.as_object());
-        if (!settled) break;  // still offline: keep the rest for later
-        co_await redis.command(cmd("HDEL", std::string(kReverifyKey), all->elements[i].str));
+      auto scans = co_await queue.head(100);
+      if (!scans) continue;
+      for (const auto& scan : *scans) {
+        if (stopping || !co_await replay_one(scan)) break;
+        auto settled = co_await queue.settle(scan);
+        if (!settled) break;
+        log_event(spdlog::level::info, "offline_scan_replayed",
+                  {{"transaction_id", scan.transaction_id}, {"serial", scan.serial}});
       }
     }
   }
@@ -1177,7 +1190,7 @@ void CentralLink::start() {
       impl_->spawn("deliver_alerts_webhook", [impl, target](auto s) { return impl->deliver_to(s, target); });
     }
   }
-  if (impl_->options.reverify) impl_->spawn("reverify", [impl](auto s) { return impl->reverify_loop(s); });
+  if (impl_->options.reverify) impl_->spawn("replay_offline", [impl](auto s) { return impl->replay_loop(s); });
 }
 
 void CentralLink::stop(std::chrono::milliseconds timeout) {
@@ -1216,9 +1229,7 @@ asio::awaitable<ReadThrough> CentralLink::read_through(std::string code, std::st
 }
 OfflineMode CentralLink::offline_mode() const { return impl_->options.offline; }
 
-asio::awaitable<MirrorResult<bool>> CentralLink::record_unconfirmed(UnconfirmedScan scan) {
-  return impl_->record_unconfirmed(std::move(scan));
-}
+void CentralLink::set_offline_replayer(OfflineReplayer replayer) { impl_->replayer = std::move(replayer); }
 asio::awaitable<MirrorResult<std::string>> CentralLink::raise_alert(json::object alert) {
   return impl_->raise_alert(std::move(alert));
 }

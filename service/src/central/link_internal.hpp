@@ -21,6 +21,8 @@ boost::asio::awaitable<cache::MirrorResult<std::int64_t>> apply_changes(cache::M
 boost::asio::awaitable<cache::MirrorResult<bool>> cache_pack(cache::Mirror& mirror, const CentralPack& pack);
 
 std::string format_rfc3339(std::int64_t unix_ms);
+// GET target of the central system's live look-up of one pack, each value a percent-encoded segment.
+std::string pack_lookup_target(std::string_view code, std::string_view serial);
 std::int64_t unix_ms_now();
 std::string random_hex(std::size_t bytes);
 

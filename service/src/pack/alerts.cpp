@@ -189,4 +189,33 @@ awaitable<cache::MirrorResult<std::optional<json::object>>> AlertStore::ack(std:
   co_return std::optional<json::object>{std::move(merged->front())};
 }
 
+awaitable<cache::MirrorResult<std::optional<std::vector<std::string>>>> AlertStore::redeliver(std::string_view id_in) {
+  using Targets = std::optional<std::vector<std::string>>;
+  std::string id(id_in);
+  auto range = co_await client_.command(cmd("XRANGE", std::string(kAlertStream), id, id));
+  if (!range) co_return vpoint::Unexpected{unavailable(range.error())};
+  if (range->is_error() || range->elements.empty()) co_return Targets{};
+  std::string delivery_key = std::string(kAlertDeliveryPrefix) + id;
+  auto hash = co_await client_.command(cmd("HGETALL", delivery_key));
+  if (!hash) co_return vpoint::Unexpected{unavailable(hash.error())};
+  std::vector<std::string> targets;
+  for (std::size_t i = 0; i + 1 < hash->elements.size(); i += 2) {
+    boost::system::error_code ec;
+    auto status = json::parse(hash->elements[i + 1].str, ec);
+    if (ec || !status.is_object()) continue;
+    const auto* state = status.as_object().if_contains("status");
+    if (!state || !state->is_string() || state->as_string() != "failed") continue;
+    const std::string& target = hash->elements[i].str;
+    // "retrying" again until the sender's next answer; then the sender takes the id before new alerts.
+    status.as_object()["status"] = "retrying";
+    status.as_object()["redelivery_requested"] = true;
+    auto set = co_await client_.command(cmd("HSET", delivery_key, target, json::serialize(status)));
+    if (!set) co_return vpoint::Unexpected{unavailable(set.error())};
+    auto queued = co_await client_.command(cmd("RPUSH", alert_redeliver_key(target), id));
+    if (!queued) co_return vpoint::Unexpected{unavailable(queued.error())};
+    targets.push_back(target);
+  }
+  co_return Targets{std::move(targets)};
+}
+
 }  // namespace vpoint::service

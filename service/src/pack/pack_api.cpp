@@ -186,6 +186,12 @@ Result<Scanned, InputError> from_pack_object(const json::object& pack, const std
   return scanned;
 }
 
+// The scanner text of a request or bulk item ("" when it gave a pack object).
+std::string_view scan_text_of(const json::object& obj) {
+  const json::value* scan = obj.if_contains("scan");
+  return scan && scan->is_string() ? std::string_view(scan->as_string()) : std::string_view();
+}
+
 Result<Scanned, InputError> read_pack_input(const json::object& obj, const std::string& path) {
   const json::value* scan = obj.if_contains("scan");
   const json::value* pack = obj.if_contains("pack");
@@ -275,6 +281,14 @@ struct Job {
   const Caller* caller = nullptr;
   std::string idempotency_key;
   std::string_view route;
+  // The scanner text as typed ("" for a pack object): the caps-lock repair parses it flipped as a whole.
+  std::string_view scan_text = {};
+  // Replay of an offline scan (offline_replay.hpp): its original transaction id, and no alert of its own
+  // (the central link raises one naming the original transaction).
+  std::string transaction_id = {};
+  bool offline_replay = false;
+  // Live look-ups this request may still make (bulk: [central] bulk_read_through_max); null = no limit.
+  std::size_t* read_through_budget = nullptr;
 };
 
 cache::PackRequest make_request(const Job& job, const PackId& pack, std::string idem) {
@@ -283,6 +297,7 @@ cache::PackRequest make_request(const Job& job, const PackId& pack, std::string 
   r.serial = pack.serial;
   r.caller = cache::Caller{job.caller->name, job.caller->location};
   r.idempotency_key = std::move(idem);
+  r.transaction_id = job.transaction_id;
   return r;
 }
 
@@ -294,29 +309,28 @@ bool is_scanning_fault_candidate(Reason reason) {
   return reason == Reason::unknown_serial || reason == Reason::unknown_batch || reason == Reason::batch_mismatch;
 }
 
+std::string_view operation_name(Operation op) {
+  return op == Operation::verify ? "verify" : op == Operation::undo ? "undo" : "decommission";
+}
+
 awaitable<cache::MirrorResult<Answer>> process_pack(Ctx& ctx, const Job& job, const PackId& pack,
                                                    std::vector<std::string> warnings, bool allow_repair);
 
-// Caps lock on a keyboard wedge flips the case of every letter typed (domain.md "Alerts").
-std::string invert_case(std::string s) {
-  for (char& c : s) {
-    if (std::isupper(static_cast<unsigned char>(c)))
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    else if (std::islower(static_cast<unsigned char>(c)))
-      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  return s;
-}
-
-std::vector<PackId> caps_lock_variants(const PackId& pack) {
+// Caps lock on a keyboard wedge flips the case of every letter typed (domain.md "Alerts"): the whole scan
+// flipped and parsed again (IFA data identifiers and stand-ins come back too), then serial and batch alone.
+std::vector<PackId> caps_lock_variants(const PackId& pack, std::string_view scan_text) {
   std::vector<PackId> out;
   auto add = [&](PackId v) {
     if (v == pack || std::find(out.begin(), out.end(), v) != out.end()) return;
     out.push_back(std::move(v));
   };
+  if (!scan_text.empty()) {
+    auto flipped = scanner::parse(scanner::invert_case(scan_text));
+    if (flipped && flipped->kind == scanner::Kind::pack) add(flipped->pack);
+  }
   PackId both = pack;
-  both.serial = invert_case(pack.serial);
-  both.batch = invert_case(pack.batch);
+  both.serial = scanner::invert_case(pack.serial);
+  both.batch = scanner::invert_case(pack.batch);
   add(both);
   PackId serial_only = pack;
   serial_only.serial = both.serial;
@@ -328,7 +342,8 @@ std::vector<PackId> caps_lock_variants(const PackId& pack) {
 }
 
 // Scanning faults are not counterfeits (issue 5): a variant matches when the mirror knows its serial, its
-// batch exists with the printed expiry and is the serial's stored batch. Exactly one match -> answer for it.
+// batch exists with the printed expiry and is the serial's stored batch. Looked at with Mirror::peek: no audit
+// entry for packs the user never scanned (issue 12). Exactly one match -> answer for it.
 awaitable<cache::MirrorResult<std::optional<Answer>>> try_variants(Ctx& ctx, const Job& job,
                                                                    const std::vector<PackId>& variants,
                                                                    std::string_view repair, const PackId* scanned,
@@ -340,9 +355,9 @@ awaitable<cache::MirrorResult<std::optional<Answer>>> try_variants(Ctx& ctx, con
     if (!*product) continue;
     BatchCheck bc = check_batch(**product, v, today_utc());
     if (bc.batch == nullptr || !bc.expiry_matches) continue;
-    auto r = co_await timed(ctx, ctx.s->mirror.verify(make_request(job, v, "")));
-    if (!r) co_return Unexpected{r.error()};
-    if (unknown_outcome(*r) || !r->batch_index || *r->batch_index != bc.batch->index) continue;
+    auto seen = co_await timed(ctx, ctx.s->mirror.peek(v.product_code(), v.serial));
+    if (!seen) co_return Unexpected{seen.error()};
+    if (!*seen || (*seen)->batch_index != bc.batch->index) continue;
     matches.push_back(&v);
   }
   if (matches.size() != 1) co_return std::optional<Answer>{};
@@ -375,7 +390,7 @@ struct AnswerFacts {
 };
 
 // The body of every pack answer (issue 5), one field order whether the mirror decided (finish) or the central
-// system was out of reach (answer_offline). alert_id stays null until finish raises an alert.
+// system could not be asked (answer_offline). alert_id stays null until finish raises an alert.
 json::object answer_body(const Job& job, const PackId& pack, const std::vector<std::string>& warnings,
                          const cache::Product* product, const AnswerFacts& facts) {
   json::object body;
@@ -394,7 +409,7 @@ json::object answer_body(const Job& job, const PackId& pack, const std::vector<s
   body["expired"] = facts.expired;
   body["repeat"] = facts.repeat;
   if (job.intent.operation != Operation::verify) {
-    body["operation"] = job.intent.operation == Operation::undo ? "undo" : "decommission";
+    body["operation"] = operation_name(job.intent.operation);
     body["action"] = cache::to_string(job.intent.action);
     body["previous_status"] = facts.previous_status;
     body["transaction_id"] = facts.transaction_id;
@@ -412,24 +427,19 @@ void count_verdict(Ctx& ctx, const Job& job, Verdict verdict, Reason reason) {
       .Increment();
 }
 
+Decision decide_for(Ctx& ctx, const Job& job, const cache::Product* product, const BatchCheck& bc, const Plan& pl,
+                    const cache::PackResult& r) {
+  if (product == nullptr) return decide_unknown_product();
+  DecideInput in{job.intent, pl, bc, &r, cache::Caller{job.caller->name, job.caller->location},
+                 ctx.s->options.repeat_window};
+  return decide(in);
+}
+
+// The verdict from the mirror's answer, with its alert.
 awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const PackId& pack,
                                               std::vector<std::string> warnings, const cache::Product* product,
                                               const BatchCheck& bc, const Plan& pl, const cache::PackResult& r,
-                                              bool allow_repair) {
-  Decision d;
-  if (product == nullptr) {
-    d = decide_unknown_product();
-  } else {
-    DecideInput in{job.intent, pl, bc, &r, cache::Caller{job.caller->name, job.caller->location},
-                   ctx.s->options.repeat_window};
-    d = decide(in);
-  }
-  if (allow_repair && is_scanning_fault_candidate(d.reason)) {
-    auto repaired = co_await try_variants(ctx, job, caps_lock_variants(pack), "caps_lock", &pack, warnings);
-    if (!repaired) co_return Unexpected{repaired.error()};
-    if (*repaired) co_return std::move(**repaired);
-  }
-
+                                              const Decision& d) {
   const bool unknown = unknown_outcome(r);
   json::object body = answer_body(
       job, pack, warnings, product,
@@ -448,7 +458,7 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
                   .replay = r.replay});
   const bool change = job.intent.operation != Operation::verify;
 
-  if (d.verdict == Verdict::alert) {
+  if (d.verdict == Verdict::alert && !job.offline_replay) {
     NewAlert alert;
     alert.reason = to_string(d.reason);
     alert.nmvs_code = d.nmvs_code;
@@ -457,9 +467,7 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
     alert.actor = job.caller->name;
     alert.transaction_id = r.transaction_id;
     alert.details = json::object{{"route", job.route},
-                                 {"operation", job.intent.operation == Operation::verify   ? "verify"
-                                               : job.intent.operation == Operation::undo ? "undo"
-                                                                                         : "decommission"},
+                                 {"operation", operation_name(job.intent.operation)},
                                  {"action", change ? json::value(cache::to_string(job.intent.action)) : nullptr},
                                  {"status", body["status"]}};
     auto id = co_await ctx.s->alerts.raise(alert);
@@ -471,33 +479,115 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
   co_return Answer{std::move(body), d.verdict, d.reason};
 }
 
-// The central system could not be asked about a pack the mirror does not know (EU 2016/161 Art 29):
-// [central] offline = accept answers ok from "offline" with the warning "unconfirmed" and records the scan for
-// re-verification once the link is back; refuse answers refused / central_unavailable.
+// A pack the mirror does not know and the central system could not confirm (EU 2016/161 Art 29, issue 12):
+// never ok. [central] offline = record: verdict unconfirmed, the scan recorded (pending placeholder + ordered
+// replay, cache::OfflineQueue), so a second supply of the same pack is a repeat and an offline undo is checked
+// against the offline decommission; refuse: refused, nothing kept. `why`: central_unavailable, or
+// offline_pending (earlier offline scans of this pack still wait for the central system: this one queues
+// behind them even though the central system answers again).
 awaitable<cache::MirrorResult<Answer>> answer_offline(Ctx& ctx, const Job& job, const PackId& pack,
                                                       std::vector<std::string> warnings,
-                                                      const cache::Product* product, std::string transaction_id) {
-  const bool accept = ctx.s->central.accept_offline;
+                                                      const cache::Product* product, std::string transaction_id,
+                                                      Reason why) {
   const bool change = job.intent.operation != Operation::verify;
-  if (accept) {
-    warnings.push_back("unconfirmed");
-    if (ctx.s->central.record_unconfirmed) {
-      std::string action = change ? std::string(cache::to_string(job.intent.action)) : std::string("verify");
-      if (job.intent.operation == Operation::undo) action = "undo:" + action;
-      co_await ctx.s->central.record_unconfirmed(pack, action, transaction_id, job.caller->location, job.caller->name);
-    }
+  if (ctx.s->central.offline == OfflineMode::refuse && why == Reason::central_unavailable) {
+    json::object body = answer_body(job, pack, warnings, product,
+                                    AnswerFacts{.verdict = Verdict::refused,
+                                                .status = "unknown",
+                                                .reason = why,
+                                                .source = "offline",
+                                                .previous_status = "unknown"});
+    count_verdict(ctx, job, Verdict::refused, why);
+    co_return Answer{std::move(body), Verdict::refused, why};
   }
-  const Verdict verdict = accept ? Verdict::ok : Verdict::refused;
-  const Reason reason = accept ? Reason::none : Reason::central_unavailable;
+  cache::OfflineScan scan;
+  scan.operation = job.intent.operation;
+  scan.action = job.intent.action;
+  scan.code = product ? product->code : pack.product_code();
+  scan.serial = pack.serial;
+  scan.batch = pack.batch;
+  scan.expiry = pack.expiry;
+  scan.location = job.caller->location;
+  scan.actor = job.caller->name;
+  scan.transaction_id = std::move(transaction_id);
+  std::string token;  // caller + Idempotency-Key: a retry of the same request is a replay, not a repeat
+  if (!job.idempotency_key.empty()) token = job.caller->name + ":" + job.idempotency_key;
+  auto recorded = co_await ctx.s->offline.record(std::move(scan), std::move(token));
+  if (!recorded) co_return Unexpected{recorded.error()};
+  const Decision d = decide_offline(*recorded, why);
+  warnings.push_back("unconfirmed");
   json::object body = answer_body(job, pack, warnings, product,
-                                  AnswerFacts{.verdict = verdict,
+                                  AnswerFacts{.verdict = d.verdict,
                                               .status = "unknown",
-                                              .reason = reason,
+                                              .reason = d.reason,
+                                              .nmvs_code = d.nmvs_code,
                                               .source = "offline",
+                                              .repeat = d.repeat,
                                               .previous_status = "unknown",
-                                              .transaction_id = accept ? json::value(transaction_id) : nullptr});
-  count_verdict(ctx, job, verdict, reason);
-  co_return Answer{std::move(body), verdict, reason};
+                                              .transaction_id = change && d.verdict == Verdict::unconfirmed
+                                                                    ? json::value(recorded->transaction_id)
+                                                                    : json::value(nullptr),
+                                              .replay = recorded->replay});
+  // What is pending for this pack: the offline decommission a repeat or an undo was checked against.
+  if (recorded->pending) {
+    const auto& p = *recorded->pending;
+    body["pending"] = json::object{{"action", cache::to_string(p.action)},
+                                   {"location", p.location},
+                                   {"actor", p.actor},
+                                   {"time", iso_time_ms(p.time_ms)},
+                                   {"transaction_id", p.transaction_id}};
+  }
+  count_verdict(ctx, job, d.verdict, d.reason);
+  co_return Answer{std::move(body), d.verdict, d.reason};
+}
+
+// After the mirror's first answer for a pack: a scanning fault repaired against the mirror, then (still
+// unknown) the central system asked, then the verdict. Repair comes first and reads only (issue 12), so a
+// caps-locked scan of a known pack is answered from the mirror whether or not the central system answers.
+awaitable<cache::MirrorResult<Answer>> resolve(Ctx& ctx, const Job& job, const PackId& pack,
+                                               std::vector<std::string> warnings, const cache::Product* product,
+                                               const BatchCheck& bc, const Plan& pl, const cache::PackResult& r,
+                                               bool allow_repair) {
+  const Decision d = decide_for(ctx, job, product, bc, pl, r);
+  const bool unknown = unknown_outcome(r);
+  if (allow_repair && (unknown || is_scanning_fault_candidate(d.reason))) {
+    auto repaired =
+        co_await try_variants(ctx, job, caps_lock_variants(pack, job.scan_text), "caps_lock", &pack, warnings);
+    if (!repaired) co_return Unexpected{repaired.error()};
+    if (*repaired) co_return std::move(**repaired);
+  }
+  // Unknown here: ask the central system before calling it unknown (issue 6 "Read-through"). Only once per
+  // request (allow_repair is false on the retry, on repair variants and on offline replays).
+  if (allow_repair && unknown && ctx.s->central.look_up) {
+    if (ctx.s->central.offline == OfflineMode::record) {
+      std::string code = product ? product->code : pack.product_code();
+      auto pending = co_await ctx.s->offline.pending(std::move(code), pack.serial);
+      if (!pending) co_return Unexpected{pending.error()};
+      if (*pending)
+        co_return co_await answer_offline(ctx, job, pack, std::move(warnings), product, r.transaction_id,
+                                          Reason::offline_pending);
+    }
+    if (job.read_through_budget && *job.read_through_budget == 0) {
+      json::object body = answer_body(job, pack, warnings, product,
+                                      AnswerFacts{.verdict = Verdict::unconfirmed,
+                                                  .status = "unknown",
+                                                  .reason = Reason::read_through_limit,
+                                                  .source = "mirror",
+                                                  .previous_status = "unknown"});
+      count_verdict(ctx, job, Verdict::unconfirmed, Reason::read_through_limit);
+      co_return Answer{std::move(body), Verdict::unconfirmed, Reason::read_through_limit};
+    }
+    if (job.read_through_budget) --*job.read_through_budget;
+    auto status = co_await ctx.s->central.look_up(pack.product_code(), pack.serial);
+    if (status == CentralLookup::Status::found) {
+      ctx.s->products.invalidate(pack.product_code());
+      co_return co_await process_pack(ctx, job, pack, std::move(warnings), false);
+    }
+    if (status == CentralLookup::Status::unavailable)
+      co_return co_await answer_offline(ctx, job, pack, std::move(warnings), product, r.transaction_id,
+                                        Reason::central_unavailable);
+  }
+  co_return co_await finish(ctx, job, pack, std::move(warnings), product, bc, pl, r, d);
 }
 
 awaitable<cache::MirrorResult<Answer>> process_pack(Ctx& ctx, const Job& job, const PackId& pack,
@@ -523,24 +613,50 @@ awaitable<cache::MirrorResult<Answer>> process_pack(Ctx& ctx, const Job& job, co
       r = co_await timed(ctx, ctx.s->mirror.undo(req, job.intent.action));
   }
   if (!r) co_return Unexpected{r.error()};
-  // Unknown here: ask the central system before calling it unknown (issue 6 "Read-through"). Only once per
-  // request (allow_repair is false on the retry and on repair variants).
-  if (allow_repair && unknown_outcome(*r) && ctx.s->central.look_up) {
-    auto status = co_await ctx.s->central.look_up(pack.product_code(), pack.serial);
-    if (status == CentralLookup::Status::found) {
-      ctx.s->products.invalidate(pack.product_code());
-      co_return co_await process_pack(ctx, job, pack, std::move(warnings), false);
-    }
-    if (status == CentralLookup::Status::unavailable)
-      co_return co_await answer_offline(ctx, job, pack, std::move(warnings), product->get(), r->transaction_id);
-  }
-  co_return co_await finish(ctx, job, pack, std::move(warnings), product->get(), bc, pl, *r, allow_repair);
+  co_return co_await resolve(ctx, job, pack, std::move(warnings), product->get(), bc, pl, *r, allow_repair);
 }
 
 // An ambiguous scan (lost GS): the candidates are tried against the mirror; none or several -> 422.
 awaitable<cache::MirrorResult<std::optional<Answer>>> process_ambiguous(Ctx& ctx, const Job& job,
                                                                        const Scanned& scanned) {
   co_return co_await try_variants(ctx, job, scanned.ambiguous->candidates, "lost_gs", nullptr, scanned.warnings);
+}
+
+// A scan that the scanner's rules refuse may be a caps-locked one (an IFA envelope's data identifiers typed
+// lower case): the whole text flipped is tried against the mirror; a match is answered with the repair.
+awaitable<cache::MirrorResult<std::optional<Answer>>> process_unparsed(Ctx& ctx, const Job& job) {
+  if (job.scan_text.empty()) co_return std::optional<Answer>{};
+  auto flipped = from_parse(scanner::parse(scanner::invert_case(job.scan_text)));
+  if (!flipped || flipped->ambiguous) co_return std::optional<Answer>{};
+  std::vector<PackId> variants{flipped->pack};
+  co_return co_await try_variants(ctx, job, variants, "caps_lock", nullptr, flipped->warnings);
+}
+
+// An offline scan replayed once its pack is in the mirror (offline_replay.hpp): the same rules as at the
+// counter, as the original caller at the original location, under the original transaction id.
+awaitable<cache::MirrorResult<OfflineReplay>> replay_offline(Ctx& ctx, cache::OfflineScan scan) {
+  Caller caller;
+  caller.name = scan.actor;
+  caller.location = scan.location;
+  Job job{Intent{scan.operation, scan.action}, &caller, "", "offline_replay"};
+  job.transaction_id = scan.transaction_id;
+  job.offline_replay = true;
+  PackId pack;
+  const bool gtin = scan.code.size() == 14;
+  pack.scheme = gtin ? scanner::Scheme::gs1 : scanner::Scheme::ppn;
+  (gtin ? pack.gtin : pack.ppn) = scan.code;
+  pack.serial = scan.serial;
+  pack.batch = scan.batch;
+  pack.expiry = scan.expiry;
+  auto answer = co_await process_pack(ctx, job, pack, {}, false);
+  if (!answer) co_return Unexpected{answer.error()};
+  OfflineReplay out;
+  out.verdict = std::string(to_string(answer->verdict));
+  out.reason = std::string(to_string(answer->reason));
+  if (const auto* code = answer->body.if_contains("nmvs_code"); code && code->is_string())
+    out.nmvs_code = std::string(code->as_string());
+  out.answer = std::move(answer->body);
+  co_return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -611,9 +727,16 @@ awaitable<Reply> single(Ctx& ctx, ApiContext& api, Operation op, std::string_vie
   auto idem = idempotency_key(api.request);
   if (!idem) co_return problem_response(idem.error());
   auto scanned = read_pack_input(*obj, "");
-  if (!scanned) co_return input_problem(scanned.error());
-
   Job job{Intent{op, action.value_or(Action::supply)}, api.caller, *idem, route};
+  job.scan_text = scan_text_of(*obj);
+  if (!scanned) {
+    if (scanned.error().parse) {
+      auto found = co_await process_unparsed(ctx, job);
+      if (!found) co_return mirror_problem(found.error());
+      if (*found) co_return json_response((*found)->body);
+    }
+    co_return input_problem(scanned.error());
+  }
   cache::MirrorResult<Answer> answer;
   if (scanned->ambiguous) {
     auto found = co_await process_ambiguous(ctx, job, *scanned);
@@ -652,7 +775,10 @@ struct Summary {
 // the repair and alert paths run per item, only where needed.
 awaitable<Result<json::array, Response>> run_bulk(Ctx& ctx, const Job& job,
                                                   std::vector<Result<Scanned, InputError>>& items,
+                                                  const std::vector<std::string_view>& scan_texts,
                                                   Summary& summary) {
+  // Unknown items are looked up at the central system like single scans, up to this many per request.
+  std::size_t read_through_budget = ctx.s->central.bulk_read_through_max;
   struct Slot {
     std::shared_ptr<const cache::Product> product;
     BatchCheck bc;
@@ -687,7 +813,20 @@ awaitable<Result<json::array, Response>> run_bulk(Ctx& ctx, const Job& job,
   json::array out;
   for (std::size_t i = 0; i < items.size(); ++i) {
     json::object body;
-    if (!items[i]) {
+    Job item_job = job;
+    if (!job.idempotency_key.empty()) item_job.idempotency_key = job.idempotency_key + ":" + std::to_string(i);
+    item_job.scan_text = i < scan_texts.size() ? scan_texts[i] : std::string_view();
+    item_job.read_through_budget = &read_through_budget;
+    std::optional<Answer> unparsed_repair;
+    if (!items[i] && items[i].error().parse) {
+      auto found = co_await process_unparsed(ctx, item_job);
+      if (!found) co_return Unexpected{mirror_problem(found.error())};
+      if (*found) unparsed_repair = std::move(**found);
+    }
+    if (unparsed_repair) {
+      summary.add(to_string(unparsed_repair->verdict), to_string(unparsed_repair->reason));
+      body = std::move(unparsed_repair->body);
+    } else if (!items[i]) {
       if (items[i].error().problem) {
         body = json::object{{"verdict", "refused"}, {"reason", "parse_error"}, {"nmvs_code", nullptr},
                             {"error", problem_json(*items[i].error().problem)}};
@@ -696,8 +835,6 @@ awaitable<Result<json::array, Response>> run_bulk(Ctx& ctx, const Job& job,
       }
       summary.add("refused", "parse_error");
     } else {
-      Job item_job = job;
-      if (!job.idempotency_key.empty()) item_job.idempotency_key = job.idempotency_key + ":" + std::to_string(i);
       cache::MirrorResult<Answer> answer;
       if (items[i]->ambiguous) {
         auto found = co_await process_ambiguous(ctx, item_job, *items[i]);
@@ -723,8 +860,8 @@ awaitable<Result<json::array, Response>> run_bulk(Ctx& ctx, const Job& job,
           out.push_back(std::move(body));
           continue;
         }
-        answer = co_await finish(ctx, item_job, items[i]->pack, items[i]->warnings, slot.product.get(), slot.bc,
-                                 slot.pl, *r, true);
+        answer = co_await resolve(ctx, item_job, items[i]->pack, items[i]->warnings, slot.product.get(), slot.bc,
+                                  slot.pl, *r, true);
       }
       if (!answer) co_return Unexpected{mirror_problem(answer.error())};
       summary.add(to_string(answer->verdict), to_string(answer->reason));
@@ -777,6 +914,7 @@ awaitable<Reply> bulk(Ctx& ctx, ApiContext& api) {
   if (!idem) co_return problem_response(idem.error());
 
   std::vector<Result<Scanned, InputError>> items;
+  std::vector<std::string_view> scan_texts;  // views into the request body's JSON (alive for the handler)
   json::object response;
   if (items_v) {
     const json::array& arr = items_v->as_array();
@@ -796,6 +934,7 @@ awaitable<Reply> bulk(Ctx& ctx, ApiContext& api) {
                                     path))
         co_return problem_response(*shape);
       items.push_back(read_pack_input(arr[i].as_object(), path));
+      scan_texts.push_back(scan_text_of(arr[i].as_object()));
     }
   } else {
     std::string sscc(sscc_v->as_string());
@@ -834,7 +973,7 @@ awaitable<Reply> bulk(Ctx& ctx, ApiContext& api) {
   }
   Summary summary;
   Job job{Intent{op, action.value_or(Action::supply)}, &caller, *idem, "/v1/bulk"};
-  auto results = co_await run_bulk(ctx, job, items, summary);
+  auto results = co_await run_bulk(ctx, job, items, scan_texts, summary);
   if (!results) co_return std::move(results.error());
   response["operation"] = op == Operation::verify ? "verify" : op == Operation::undo ? "undo" : "decommission";
   response["action"] = action ? json::value(cache::to_string(*action)) : json::value(nullptr);
@@ -1070,7 +1209,7 @@ awaitable<Reply> ack_alert(Ctx& ctx, ApiContext& api) {
 
 }  // namespace
 
-void register_pack_routes(Api& api, std::shared_ptr<PackServices> services) {
+OfflineReplayer register_pack_routes(Api& api, std::shared_ptr<PackServices> services) {
   auto ctx = std::make_shared<Ctx>(Ctx{services, make_metrics(*services->metrics)});
   api.add(http::verb::post, "/v1/verify", Access::require(Permission::verify),
           [ctx](ApiContext& a) { return single(*ctx, a, Operation::verify, "/v1/verify"); });
@@ -1086,6 +1225,7 @@ void register_pack_routes(Api& api, std::shared_ptr<PackServices> services) {
           [ctx](ApiContext& a) { return list_alerts(*ctx, a); });
   api.add(http::verb::post, "/v1/alerts/{id}/ack", Access::require(Permission::alerts),
           [ctx](ApiContext& a) { return ack_alert(*ctx, a); });
+  return [ctx](cache::OfflineScan scan) { return replay_offline(*ctx, std::move(scan)); };
 }
 
 void add_pack_readiness(Readiness& readiness, std::shared_ptr<PackServices> services) {
@@ -1157,11 +1297,15 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
     rt->warnings_.push_back(problem);
   }
 
+  rt->offline_ = std::make_unique<cache::OfflineQueue>(*rt->mirror_);
   rt->products_ = std::make_unique<ProductCache>(*rt->mirror_);
   rt->alerts_ = std::make_unique<AlertStore>(*rt->client_);
-  rt->services_ = std::shared_ptr<PackServices>(new PackServices{*rt->client_, *rt->mirror_, *rt->products_,
-                                                                 *rt->alerts_, std::move(metrics), {}});
+  rt->services_ = std::shared_ptr<PackServices>(new PackServices{*rt->client_, *rt->mirror_, *rt->offline_,
+                                                                 *rt->products_, *rt->alerts_, std::move(metrics),
+                                                                 {}});
   rt->services_->options.repeat_window = std::chrono::seconds(config.rules.repeat_window_s);
+  rt->services_->central.offline = config.central.offline;
+  rt->services_->central.bulk_read_through_max = config.central.bulk_read_through_max;
 
   cache::SubscriberOptions so;
   so.url = config.redis.url;

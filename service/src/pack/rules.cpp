@@ -13,6 +13,7 @@ std::string_view to_string(Verdict verdict) {
     case Verdict::ok: return "ok";
     case Verdict::refused: return "refused";
     case Verdict::alert: return "alert";
+    case Verdict::unconfirmed: return "unconfirmed";
   }
   return "refused";
 }
@@ -39,6 +40,8 @@ std::string_view to_string(Reason reason) {
     case Reason::mirror_unavailable: return "mirror_unavailable";
     case Reason::central_unavailable: return "central_unavailable";
     case Reason::idempotency_conflict: return "idempotency_conflict";
+    case Reason::offline_pending: return "offline_pending";
+    case Reason::read_through_limit: return "read_through_limit";
   }
   return "";
 }
@@ -218,6 +221,20 @@ Decision decide(const DecideInput& in) {
     }
   }
   return make(Verdict::refused, Reason::status_conflict);
+}
+
+Decision decide_offline(const cache::OfflineResult& result, Reason why) {
+  auto refused = [](Reason reason) { return Decision{Verdict::refused, reason, nmvs_code(reason), false}; };
+  switch (result.outcome) {
+    case Outcome::ok: return Decision{Verdict::unconfirmed, why, {}, false};
+    case Outcome::already_inactive: return Decision{Verdict::unconfirmed, why, {}, true};
+    case Outcome::undo_not_allowed: return refused(Reason::undo_not_allowed);
+    case Outcome::undo_status_mismatch: return refused(Reason::undo_status_mismatch);
+    case Outcome::undo_other_location: return refused(Reason::undo_other_location);
+    case Outcome::undo_window_passed: return refused(Reason::undo_window_passed);
+    default: break;
+  }
+  return refused(Reason::status_conflict);
 }
 
 }  // namespace vpoint::service

@@ -20,7 +20,14 @@ inline constexpr std::string_view kAlertStream = "alerts";
 inline constexpr std::string_view kAlertAckHash = "alerts:acked";
 // Hash alert:delivery:<alert id>, written by the central link's senders: field = target ("central" or
 // "webhook:<url>"), value = {"status":"delivered"|"retrying","attempts":n,"at":…,"last_error":…}.
+// "failed": the target refused the alert with a 4xx (not 408/429); it is not retried by itself.
 inline constexpr std::string_view kAlertDeliveryPrefix = "alert:delivery:";
+// List alerts:redeliver:<target> of alert ids an operator asked to send again (AlertStore::redeliver); the
+// target's sender takes them before new alerts.
+inline constexpr std::string_view kAlertRedeliverPrefix = "alerts:redeliver:";
+inline std::string alert_redeliver_key(std::string_view target) {
+  return std::string(kAlertRedeliverPrefix) + std::string(target);
+}
 
 struct NewAlert {
   std::string reason;
@@ -53,6 +60,9 @@ class AlertStore {
   // "pending" until a sender recorded an attempt, then an object target -> status ("central", and each
   // webhook by its URL).
   boost::asio::awaitable<cache::MirrorResult<std::vector<boost::json::object>>> list(const AlertQuery& query);
+  // Queues the alert again for every target whose delivery "failed" (vpoint alerts redeliver); returns those
+  // targets (empty: none had failed), nullopt when no alert has that id.
+  boost::asio::awaitable<cache::MirrorResult<std::optional<std::vector<std::string>>>> redeliver(std::string_view id);
   // Marks an alert acknowledged (by whom, when); nullopt when no alert has that id.
   boost::asio::awaitable<cache::MirrorResult<std::optional<boost::json::object>>> ack(std::string_view id,
                                                                                       std::string_view actor);

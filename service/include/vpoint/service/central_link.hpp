@@ -12,8 +12,10 @@
 //   deliver_alerts  - every entry of the `alerts` stream to POST /central/v1/alerts and to each [[webhooks]]
 //                     url (signed, Vpoint-Signature), retried with backoff until a 2xx; the delivery status
 //                     of each target is written to the hash alert:delivery:<alert id>.
-//   reverify        - packs accepted offline (EU 2016/161 Art 29) are looked up again once the link is back;
-//                     a bad result becomes an alert naming the original transaction.
+//   replay_offline  - scans recorded while the central system was unreachable (EU 2016/161 Art 29,
+//                     cache::OfflineQueue) are replayed in scan order once it answers: the pack is found (mirror
+//                     or live look-up), the pack routes answer the scan from the mirror under its original
+//                     transaction id; an answer that is not ok becomes an alert naming that transaction.
 // read_through() is called by the pack routes for a pack the mirror does not know.
 #include <atomic>
 #include <chrono>
@@ -33,13 +35,14 @@
 #include "vpoint/service/alerts.hpp"
 #include "vpoint/service/central_http.hpp"
 #include "vpoint/service/config.hpp"
+#include "vpoint/service/offline_replay.hpp"
 #include "vpoint/service/readiness.hpp"
 
 namespace vpoint::service {
 
 struct CentralLinkOptions {
   std::string url;                                   // [central] url (base URL of the central system)
-  OfflineMode offline = OfflineMode::accept;         // [central] offline
+  OfflineMode offline = OfflineMode::record;         // [central] offline
   std::vector<WebhookConfig> webhooks;               // [[webhooks]]
   std::string location;                              // [location] gln: named in alerts of this site
   std::string instance_id;                           // lease owner id; "" = hostname:pid:random
@@ -55,7 +58,7 @@ struct CentralLinkOptions {
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::milliseconds lease_ttl{10000};  // a dead instance's partitions move after this long
   int partitions_per_lease = 64;               // 1024 / 64 = 16 lease ranges
-  std::chrono::milliseconds reverify_interval{2000};
+  std::chrono::milliseconds reverify_interval{2000};  // pause between offline replay rounds
   // A recall/withdrawal alert lists this site's packs of the batch seen in the audit streams au:{P} this far
   // back ([central] recall_lookback_days), at most recall_list_cap of them ("truncated": true beyond).
   std::chrono::hours recall_lookback{24 * 90};
@@ -98,19 +101,6 @@ struct ReadThrough {
   std::string detail;   // why unavailable / what failed (for logs)
 };
 
-// A scan answered "ok, source offline, unconfirmed" (Art 29) that must be checked once the link is back.
-struct UnconfirmedScan {
-  std::string code;  // product code as scanned (GTIN or PPN)
-  std::string serial;
-  std::string batch;           // as scanned
-  std::string expiry;          // YYMMDD as scanned
-  std::string action;          // "verify" or the decommission action ("supply", ...)
-  std::string transaction_id;  // of the original request (named by the alert)
-  std::string location;
-  std::string actor;
-  std::int64_t time_ms = 0;  // 0 = now
-};
-
 enum class LinkState { starting, loading, following, offline, stopped };
 std::string_view to_string(LinkState state);
 
@@ -136,7 +126,6 @@ boost::asio::awaitable<cache::MirrorResult<OutboxDepth>> read_outbox_depth(cache
 
 // Redis keys the link owns (documented in docs/design.md "Central link").
 inline constexpr std::string_view kAlertsStream = "alerts";
-inline constexpr std::string_view kReverifyKey = "central:reverify";  // hash tx id -> UnconfirmedScan JSON
 inline constexpr std::string_view kLinkStatusKey = "central:status";  // hash: state, seq, last sync, ...
 inline std::string alert_delivery_key(std::string_view alert_id) {
   return std::string(kAlertDeliveryPrefix) + std::string(alert_id);
@@ -164,8 +153,9 @@ class CentralLink {
   boost::asio::awaitable<ReadThrough> read_through(std::string code, std::string serial);
   OfflineMode offline_mode() const;
 
-  // Records an offline-accepted scan for re-verification (Art 29); durable in Redis (kReverifyKey).
-  boost::asio::awaitable<cache::MirrorResult<bool>> record_unconfirmed(UnconfirmedScan scan);
+  // How a recorded offline scan is answered once its pack is known (vpointd: the pack routes). Call before
+  // start(); without one, offline scans of packs the central system knows stay queued.
+  void set_offline_replayer(OfflineReplayer replayer);
 
   // Appends an alert object to the `alerts` stream (fills "id" and "time" when missing). Returns its id.
   boost::asio::awaitable<cache::MirrorResult<std::string>> raise_alert(boost::json::object alert);

@@ -38,12 +38,16 @@ struct RedisConfig {
   unsigned min_replicas_ack = 0;     // WAIT for this many replicas before acknowledging a decommission
 };
 
-enum class OfflineMode { accept, refuse };
+// What a pack the mirror does not know gets while the central system cannot be asked (EU 2016/161 Art 29):
+// record = verdict "unconfirmed", a pending placeholder and the scan kept for replay in scan order once the
+// central system answers; refuse = verdict "refused", reason central_unavailable, nothing kept.
+enum class OfflineMode { record, refuse };
 
 struct CentralConfig {
   std::string url;                            // national system (or vpoint-central-sim) base URL; "" = none
-  OfflineMode offline = OfflineMode::accept;  // central unreachable: accept from the mirror, or refuse
+  OfflineMode offline = OfflineMode::record;  // central unreachable and the pack unknown: record or refuse
   unsigned recall_lookback_days = 90;  // a recall alert lists this site's packs of the batch seen this far back
+  unsigned bulk_read_through_max = 100;  // live look-ups per POST /v1/bulk; items beyond it answer unconfirmed
 };
 
 struct LocationConfig {

@@ -13,6 +13,7 @@
 #include <boost/json/object.hpp>
 
 #include "vpoint/cache/mirror.hpp"
+#include "vpoint/cache/offline.hpp"
 #include "vpoint/cache/redis.hpp"
 #include "vpoint/cache/subscriber.hpp"
 #include "vpoint/scanner/decode.hpp"
@@ -22,6 +23,7 @@
 #include "vpoint/service/api.hpp"
 #include "vpoint/service/config.hpp"
 #include "vpoint/service/metrics.hpp"
+#include "vpoint/service/offline_replay.hpp"
 #include "vpoint/service/product_cache.hpp"
 #include "vpoint/service/readiness.hpp"
 
@@ -43,15 +45,14 @@ struct PackApiOptions {
 // from its CentralLink; without one, a pack the mirror does not know stays unknown.
 struct CentralLookup {
   enum class Status { found, not_found, unavailable };
-  // Live look-up of a pack the mirror does not know; `found` means it is now in the mirror.
+  // Live look-up of a pack the mirror does not know; `found` means it is now in the mirror. Anything short of
+  // that (unreachable, an answer that could not be cached) is `unavailable`: never "unknown" (issue 12).
   std::function<boost::asio::awaitable<Status>(std::string code, std::string serial)> look_up;
-  // Central unreachable: true = answer ok from "offline" with the warning "unconfirmed" and record the scan for
-  // re-verification (EU 2016/161 Art 29); false = refuse with central_unavailable.
-  bool accept_offline = true;
-  // Records an offline-accepted scan (pack, action or "verify", transaction id, location, actor).
-  std::function<boost::asio::awaitable<bool>(scanner::PackId pack, std::string action, std::string transaction_id,
-                                              std::string location, std::string actor)>
-      record_unconfirmed;
+  // Central unreachable and the pack unknown (EU 2016/161 Art 29): record = "unconfirmed" + placeholder + replay
+  // (cache::OfflineQueue); refuse = refused / central_unavailable.
+  OfflineMode offline = OfflineMode::record;
+  // Live look-ups per POST /v1/bulk ([central] bulk_read_through_max); items beyond answer unconfirmed.
+  std::size_t bulk_read_through_max = 100;
 };
 
 class AuditArchive;  // audit_archive.hpp
@@ -59,6 +60,7 @@ class AuditArchive;  // audit_archive.hpp
 struct PackServices {
   cache::Client& client;
   cache::Mirror& mirror;
+  cache::OfflineQueue& offline;  // scans of unknown packs while the central system cannot be asked
   ProductCache& products;
   AlertStore& alerts;
   std::shared_ptr<Metrics> metrics;
@@ -68,8 +70,9 @@ struct PackServices {
   std::shared_ptr<AuditArchive> archive = {};
 };
 
-// Registers every pack route on `api` (with its Access) and the verdict metrics on services->metrics.
-void register_pack_routes(Api& api, std::shared_ptr<PackServices> services);
+// Registers every pack route on `api` (with its Access) and the verdict metrics on services->metrics. Returns
+// the replay of offline scans (offline_replay.hpp) for the central link: the same rules, from the mirror.
+OfflineReplayer register_pack_routes(Api& api, std::shared_ptr<PackServices> services);
 
 // Makes the redis / functions / mirror checks of /readyz real.
 void add_pack_readiness(Readiness& readiness, std::shared_ptr<PackServices> services);
@@ -103,6 +106,7 @@ class PackRuntime {
   std::thread thread_;
   std::unique_ptr<cache::Client> client_;
   std::unique_ptr<cache::Mirror> mirror_;
+  std::unique_ptr<cache::OfflineQueue> offline_;
   std::unique_ptr<ProductCache> products_;
   std::unique_ptr<AlertStore> alerts_;
   std::unique_ptr<cache::Subscriber> subscriber_;

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "vpoint/cache/mirror.hpp"
+#include "vpoint/cache/offline.hpp"
 #include "vpoint/scanner/gs1.hpp"
 #include "vpoint/scanner/pack_id.hpp"
 
@@ -21,6 +22,10 @@ enum class Verdict : std::uint8_t {
   ok,       // may proceed
   refused,  // must not be supplied, no sign of falsification (expired, recalled, locked, ...)
   alert,    // possible falsification: an alert is raised
+  // The mirror does not know the pack and the central system could not confirm it (unreachable, or earlier
+  // offline scans of the pack still wait for it): never ok (issue 12); the counter follows the national
+  // procedure for outages (EU 2016/161 Art 29).
+  unconfirmed,
 };
 std::string_view to_string(Verdict verdict);
 
@@ -46,6 +51,8 @@ enum class Reason : std::uint8_t {
   mirror_unavailable = 17,
   central_unavailable = 18,
   idempotency_conflict = 19,
+  offline_pending = 20,     // offline scans of this pack wait for the central system: this one joins them
+  read_through_limit = 21,  // bulk: more unknown packs than [central] bulk_read_through_max; not looked up
 };
 // "unknown_serial", ...; none -> "" (JSON null).
 std::string_view to_string(Reason reason);
@@ -111,6 +118,12 @@ struct DecideInput {
 // The verdict for a known product (unknown product: decide_unknown_product()).
 Decision decide(const DecideInput& input);
 Decision decide_unknown_product();
+
+// A pack the central system could not confirm (issue 12), from what the offline queue decided
+// (cache::OfflineQueue::record): never ok. Recorded -> unconfirmed (`why`); a decommission while one is
+// pending -> unconfirmed with repeat; an undo that does not match the pending offline decommission -> refused
+// with the undo reason (no alert: nothing about the pack itself is known).
+Decision decide_offline(const cache::OfflineResult& result, Reason why);
 
 // NMVS return code for a reason (domain.md); "" when none. `same_status`: the requested status was
 // already set (NMVS_NC_PCK_19 instead of _22).

@@ -1,0 +1,314 @@
+// Truth at the counter (issue 12), end to end through the real vpointd, redis-server and vpoint-central-sim:
+// what cannot be confirmed is "unconfirmed", never "ok"; what the central system can confirm raises no alert.
+#include <catch2/catch.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/format.h>
+
+#include "redis_server.hpp"
+#include "sync_support.hpp"
+#include "vpoint/scanner/normalise.hpp"
+#include "vpointd_calls.hpp"
+#include "vpointd_process.hpp"
+
+using namespace vpoint;
+using namespace vpoint::test;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+VpointdOptions options_for(RedisServer& redis, Simulator& sim) {
+  VpointdOptions options;
+  options.redis_url = redis.url();
+  options.central_url = sim.url();
+  return options;
+}
+
+std::string tx_of(const Answer& a) {
+  REQUIRE(a.body.at("transaction_id").is_string());
+  return std::string(a.body.at("transaction_id").as_string());
+}
+
+// The central system's record of one transaction (nullopt while it has none).
+std::optional<json::object> central_tx(Simulator& sim, const std::string& id) {
+  auto list = sim.get_json("/admin/transactions?id=" + id).at("transactions").as_array();
+  if (list.empty()) return std::nullopt;
+  return list.back().as_object();
+}
+
+std::string central_status(Simulator& sim, const PackRef& p) {
+  return std::string(sim.get_json("/central/v1/packs/" + p.code + "/" + p.serial).at("status").as_string());
+}
+
+bool has_letters(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+}
+
+// A GTIN pack and a PPN pack with letters in the serial (caps lock must change something).
+std::pair<PackRef, PackRef> gtin_and_ppn(Simulator& sim) {
+  std::optional<PackRef> gtin, ppn;
+  for (auto& p : packs_of(sim, 200)) {
+    if (!has_letters(p.serial)) continue;
+    if (p.key == "gtin" && !gtin) gtin = p;
+    if (p.key == "ppn" && !ppn) ppn = p;
+  }
+  REQUIRE(gtin);
+  REQUIRE(ppn);
+  return {*gtin, *ppn};
+}
+
+}  // namespace
+
+TEST_CASE("a made-up serial supplied while the central system is down is unconfirmed twice and alerts once it is back",
+          "[sync][vpointd][offline][truth]") {
+  Simulator sim(4, 2000);
+  RedisServer redis;
+  Vpointd vpointd(options_for(redis, sim));
+  auto known = packs_of(sim, 1);
+  REQUIRE(known.size() == 1);
+  sim.kill();
+
+  auto started = std::chrono::steady_clock::now();
+  auto first = call(vpointd, "/v1/decommission", known[0].pack_object("FAKESERIAL0001"), "supply");
+  CHECK(std::chrono::steady_clock::now() - started < 5s);  // the scan does not wait for the dead link
+  CHECK(first.status == 200);
+  CHECK(first.body.at("verdict") == "unconfirmed");
+  CHECK(first.body.at("reason") == "central_unavailable");
+  CHECK(first.body.at("nmvs_code").is_null());
+  CHECK(first.body.at("source") == "offline");
+  CHECK(first.body.at("status") == "unknown");
+  CHECK(first.body.at("repeat") == false);
+  CHECK(has_warning(first.body, "unconfirmed"));
+  const std::string tx = tx_of(first);
+
+  // The same fake serial again: still not ok, and a repeat of the pending supply (not a fresh acceptance).
+  auto second = call(vpointd, "/v1/decommission", known[0].pack_object("FAKESERIAL0001"), "supply");
+  CHECK(second.body.at("verdict") == "unconfirmed");
+  CHECK(second.body.at("repeat") == true);
+  CHECK(second.body.at("pending").at("transaction_id").as_string() == tx);
+  CHECK(second.body.at("pending").at("action") == "supply");
+  // A verify of another serial nobody issued: unconfirmed too.
+  auto verified = call(vpointd, "/v1/verify", known[0].pack_object("NEVERISSUED01"));
+  CHECK(verified.body.at("verdict") == "unconfirmed");
+  CHECK(verified.body.at("reason") == "central_unavailable");
+  // A pack the mirror knows is still answered from it.
+  auto from_mirror = call(vpointd, "/v1/verify", known[0].pack_object());
+  CHECK(from_mirror.body.at("verdict") == "ok");
+  CHECK(from_mirror.body.at("source") == "mirror");
+  CHECK(alerts(vpointd).empty());  // "we could not ask" is no alert
+
+  sim.start();
+  std::optional<json::object> alert, unknown;
+  REQUIRE(eventually([&] {
+    alert = alert_for(vpointd, "transaction_id", tx);
+    unknown = alert_for(vpointd, "serial", "NEVERISSUED01", true);
+    return alert && unknown;
+  }, 30s));
+  CHECK(alert->at("reason") == "offline_pack_unknown");
+  CHECK(alert->at("nmvs_code") == "NMVS_NC_PC_02");
+  CHECK(alert->at("verdict") == "unconfirmed_failed");
+  CHECK(alert->at("location") == Vpointd::kLocation);
+  CHECK(alert->at("pack").at("serial") == "FAKESERIAL0001");
+  CHECK(alert->at("details").at("operation") == "decommission");
+  // One alert for the fake supply: the repeat was not queued as a second supply.
+  std::this_thread::sleep_for(3s);  // > one replay round
+  int about_fake = 0;
+  for (const auto& a : alerts(vpointd))
+    if (a.at("pack").at("serial") == "FAKESERIAL0001") ++about_fake;
+  CHECK(about_fake == 1);
+  CHECK(vpointd.get_json("/v1/alerts").at("alerts").as_array().size() == 2);
+}
+
+TEST_CASE("offline scans are replayed in scan order once the central system is back, through the mirror",
+          "[sync][vpointd][offline][truth]") {
+  Simulator sim(4, 2000);
+  RedisServer redis;
+  Vpointd vpointd(options_for(redis, sim));
+  auto known = packs_of(sim, 1);
+  REQUIRE(known.size() == 1);
+  // Known centrally (not to the mirror): two genuine packs, and one dispensed by another pharmacy first.
+  auto undone = upload_behind_the_feed(sim, known[0], "OFFLINEUNDO01");
+  auto supplied = upload_behind_the_feed(sim, known[0], "OFFLINESUPP01");
+  auto elsewhere = upload_behind_the_feed(sim, known[0], "OFFLINEELSE01");
+  sim.post_json("/admin/packs/" + elsewhere.code + "/" + elsewhere.serial + "/status",
+                R"({"status":"supplied","location":"4099999000007","actor":"pharmacy elsewhere"})");
+  sim.kill();
+
+  auto supply_undone = call(vpointd, "/v1/decommission", undone.pack_object(), "supply");
+  REQUIRE(supply_undone.body.at("verdict") == "unconfirmed");
+  // An offline undo is checked against the offline supply: another action does not match...
+  auto wrong_undo = call(vpointd, "/v1/undo", undone.pack_object(), "export");
+  CHECK(wrong_undo.body.at("verdict") == "refused");
+  CHECK(wrong_undo.body.at("reason") == "undo_status_mismatch");
+  // ...the supply's own undo does (still unconfirmed: nothing is confirmed yet).
+  auto undo = call(vpointd, "/v1/undo", undone.pack_object(), "supply");
+  CHECK(undo.body.at("verdict") == "unconfirmed");
+  CHECK(undo.body.at("operation") == "undo");
+  // An undo of a pack nobody supplied offline is refused, and is no alert.
+  auto stray_undo = call(vpointd, "/v1/undo", known[0].pack_object("NEVERSUPPLIED1"), "supply");
+  CHECK(stray_undo.body.at("verdict") == "refused");
+  CHECK(stray_undo.body.at("reason") == "undo_status_mismatch");
+  auto supply = call(vpointd, "/v1/decommission", supplied.pack_object(), "supply");
+  REQUIRE(supply.body.at("verdict") == "unconfirmed");
+  auto supply_elsewhere = call(vpointd, "/v1/decommission", elsewhere.pack_object(), "supply");
+  REQUIRE(supply_elsewhere.body.at("verdict") == "unconfirmed");
+  CHECK(alerts(vpointd).empty());
+
+  sim.start();
+  const std::string tx_supply_undone = tx_of(supply_undone), tx_undo = tx_of(undo), tx_supply = tx_of(supply),
+                    tx_elsewhere = tx_of(supply_elsewhere);
+  REQUIRE(eventually([&] { return central_tx(sim, tx_supply) && central_tx(sim, tx_undo); }, 30s));
+  // The supply and its undo reached the central system in scan order, under the original ids.
+  auto first = central_tx(sim, tx_supply_undone);
+  auto second = central_tx(sim, tx_undo);
+  REQUIRE(first);
+  CHECK(first->at("result") == "accepted");
+  CHECK(first->at("request").at("undo") == false);
+  CHECK(second->at("result") == "accepted");
+  CHECK(second->at("request").at("undo") == true);
+  CHECK(central_status(sim, undone) == "active");
+  CHECK(central_tx(sim, tx_supply)->at("result") == "accepted");
+  CHECK(central_status(sim, supplied) == "supplied");
+  // The replayed supply is in the mirror: the counter cannot hand the same pack out again.
+  auto again = call(vpointd, "/v1/decommission", supplied.pack_object(), "supply");
+  CHECK(again.body.at("verdict") != "ok");
+  CHECK(again.body.at("source") == "mirror");
+  // The pack dispensed elsewhere first: an alert naming the original transaction, nothing sent as a supply.
+  std::optional<json::object> alert;
+  REQUIRE(eventually([&] { return (alert = alert_for(vpointd, "transaction_id", tx_elsewhere)).has_value(); }, 30s));
+  CHECK(alert->at("reason") == "offline_already_inactive");
+  CHECK(alert->at("nmvs_code") == "NMVS_NC_PCK_19");  // the status it asked for was set already
+  CHECK(alert->at("details").at("status") == "supplied");
+  CHECK_FALSE(central_tx(sim, tx_elsewhere));
+  // No false alert for the genuine packs.
+  CHECK_FALSE(alert_for(vpointd, "serial", "OFFLINEUNDO01", true));
+  CHECK_FALSE(alert_for(vpointd, "serial", "OFFLINESUPP01", true));
+}
+
+TEST_CASE("a caps-locked scan of a real pack is answered from the mirror with the repair, also with central down",
+          "[sync][vpointd][repair][truth]") {
+  Simulator sim(4, 2000);
+  RedisServer redis;
+  Vpointd vpointd(options_for(redis, sim));
+  auto [gtin, ppn] = gtin_and_ppn(sim);
+  using scanner::invert_case;
+  // What a keyboard wedge with caps lock on types: AIM prefix, stand-ins and data flipped.
+  auto gs1_scan = [&](const std::string& standin) {
+    return invert_case("]d2" "01" + gtin.code + "21" + gtin.serial + standin + "10" + gtin.batch + standin + "17" +
+                       gtin.expiry);
+  };
+  const std::string ifa_scan = invert_case("[)><RS>06<GS>9N" + ppn.code + "<GS>1T" + ppn.batch + "<GS>D" +
+                                           ppn.expiry + "<GS>S" + ppn.serial + "<RS><EOT>");
+  for (bool central_down : {false, true}) {
+    if (central_down) sim.kill();
+    for (const std::string standin : {"<GS>", "{GS}", "\\x1D", "\\u001d"}) {
+      const std::string scan = gs1_scan(standin);
+      CAPTURE(central_down, scan);
+      auto a = call_json(vpointd, "/v1/verify", json::object{{"scan", scan}});
+      CHECK(a.status == 200);
+      CHECK(a.body.at("verdict") == "ok");
+      CHECK(a.body.at("source") == "mirror");
+      CHECK(a.body.at("repair") == "caps_lock");
+      CHECK(has_warning(a.body, "scan_repaired"));
+      CHECK(a.body.at("pack").at("serial").as_string() == gtin.serial);
+    }
+    CAPTURE(central_down, ifa_scan);
+    auto a = call_json(vpointd, "/v1/verify", json::object{{"scan", ifa_scan}});
+    CHECK(a.status == 200);
+    CHECK(a.body.at("verdict") == "ok");
+    CHECK(a.body.at("repair") == "caps_lock");
+    CHECK(has_warning(a.body, "scan_repaired"));
+    CHECK(a.body.at("pack").at("serial").as_string() == ppn.serial);
+  }
+  CHECK(alerts(vpointd).empty());
+  // The repair looked at the genuine pack read-only: its history holds only the repaired verifications.
+  auto history = vpointd.get_json("/v1/packs/" + gtin.code + "/" + gtin.serial).at("history").as_array();
+  CHECK(history.size() == 8);  // 4 stand-ins x (central up, central down)
+  // Caps lock on a serial that exists in neither spelling stays what it is: not ok.
+  auto fake = call_json(vpointd, "/v1/verify",
+                        json::object{{"scan", invert_case("01" + gtin.code + "21NoSuchPack99<GS>10" + gtin.batch +
+                                                          "<GS>17" + gtin.expiry)}});
+  CHECK(fake.body.at("verdict") == "unconfirmed");  // central is down: cannot be confirmed either way
+}
+
+TEST_CASE("serials with percent, question mark, plus, ampersand and slash are found through read-through",
+          "[sync][vpointd][readthrough][truth]") {
+  Simulator sim(4, 2000);
+  RedisServer redis;
+  Vpointd vpointd(options_for(redis, sim));
+  auto known = packs_of(sim, 1);
+  REQUIRE(known.size() == 1);
+  for (const std::string serial : {"A%41?B+C&D", "A/B", "%2F%"}) {
+    CAPTURE(serial);
+    auto p = upload_behind_the_feed(sim, known[0], serial);
+    auto verified = call(vpointd, "/v1/verify", p.pack_object());
+    CHECK(verified.body.at("verdict") == "ok");
+    CHECK(verified.body.at("source") == "mirror");
+    CHECK(verified.body.at("pack").at("serial").as_string() == serial);
+    // And the pack's page finds it by its encoded serial.
+    std::string encoded;
+    for (char c : serial) encoded += std::isalnum(static_cast<unsigned char>(c)) ? std::string(1, c)
+                                                                                 : fmt::format("%{:02X}", c);
+    auto page = vpointd.request(http::verb::get, "/v1/packs/" + p.code + "/" + encoded);
+    CHECK(page.result_int() == 200);
+  }
+  CHECK(alerts(vpointd).empty());
+}
+
+TEST_CASE("bulk items are looked up at the central system up to the limit, the rest are unconfirmed",
+          "[sync][vpointd][bulk][truth]") {
+  Simulator sim(4, 2000);
+  RedisServer redis;
+  auto options = options_for(redis, sim);
+  options.central_extra = "bulk_read_through_max = 2\n";
+  const std::string dock_key = "test-wholesaler-key-01";  // a wholesaler's goods receipt: bulk verification
+  options.extra_toml = "[[auth.keys]]\nname = \"dock-1\"\nkey = \"" + dock_key + "\"\nrole = \"wholesaler\"\n";
+  Vpointd vpointd(options);
+  auto known = packs_of(sim, 1);
+  REQUIRE(known.size() == 1);
+  json::array items;
+  for (const std::string serial : {"BULKREAD0001", "BULKREAD0002", "BULKREAD0003"})
+    items.push_back(json::object{{"pack", upload_behind_the_feed(sim, known[0], serial).pack_object()}});
+  items.push_back(json::object{{"pack", known[0].pack_object()}});
+  items.push_back(json::object{{"pack", known[0].pack_object("NOTATCENTRAL1")}});
+  auto bulk = call_json(vpointd, "/v1/bulk", json::object{{"operation", "verify"}, {"items", items}}, {}, dock_key);
+  REQUIRE(bulk.status == 200);
+  const auto& results = bulk.body.at("results").as_array();
+  REQUIRE(results.size() == 5);
+  CHECK(results[0].at("verdict") == "ok");
+  CHECK(results[1].at("verdict") == "ok");
+  CHECK(results[2].at("verdict") == "unconfirmed");  // beyond bulk_read_through_max: not looked up
+  CHECK(results[2].at("reason") == "read_through_limit");
+  CHECK(results[3].at("verdict") == "ok");
+  CHECK(results[4].at("verdict") == "unconfirmed");  // the budget is spent: no unknown alert either
+  CHECK(alerts(vpointd).empty());
+  // With the budget of a fresh request, the central system's 404 makes the unknown serial an alert.
+  json::array one{json::object{{"pack", known[0].pack_object("NOTATCENTRAL1")}}};
+  auto unknown = call_json(vpointd, "/v1/bulk", json::object{{"operation", "verify"}, {"items", one}}, {}, dock_key);
+  CHECK(unknown.body.at("results").at(0).at("verdict") == "alert");
+  CHECK(unknown.body.at("results").at(0).at("reason") == "unknown_serial");
+}
+
+TEST_CASE("an Idempotency-Key retry asks the central system again instead of replaying unknown",
+          "[sync][vpointd][idempotency][truth]") {
+  Simulator sim(4, 2000);
+  RedisServer redis;
+  Vpointd vpointd(options_for(redis, sim));
+  auto known = packs_of(sim, 1);
+  REQUIRE(known.size() == 1);
+  sim.post_json("/admin/faults", R"({"feed_hold":true})");
+  PackRef late = known[0];
+  late.serial = "ARRIVESLATE01";
+  const std::map<std::string, std::string> key{{"Idempotency-Key", "counter-1-order-9"}};
+  auto first = call(vpointd, "/v1/decommission", late.pack_object(), "supply", key);
+  CHECK(first.body.at("reason") == "unknown_serial");  // the central system does not know it yet either
+  upload_behind_the_feed(sim, known[0], late.serial);
+  auto retry = call(vpointd, "/v1/decommission", late.pack_object(), "supply", key);
+  CHECK(retry.body.at("verdict") == "ok");
+  CHECK(retry.body.at("replay") == false);
+  auto replayed = call(vpointd, "/v1/decommission", late.pack_object(), "supply", key);
+  CHECK(replayed.body.at("verdict") == "ok");
+  CHECK(replayed.body.at("replay") == true);  // a known answer is kept as before
+}
