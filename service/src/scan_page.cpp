@@ -21,7 +21,8 @@ constexpr std::string_view kHead = R"page(<!doctype html>
 )page";
 
 constexpr std::string_view kStyle = R"page(
-:root{--ok:#13773a;--refused:#f2a900;--alert:#c11f1f;--error:#46515c;--ink:#15202b;--muted:#56616b;
+:root{--ok:#13773a;--refused:#f2a900;--unconfirmed:#ffbf00;--alert:#c11f1f;--error:#46515c;--ink:#15202b;
+  --muted:#56616b;
   --line:#d3d9df;--bg:#f3f5f7;--focus:#1f6fd1;
   font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","DejaVu Sans",sans-serif;
   color:var(--ink);background:var(--bg);line-height:1.4}
@@ -73,6 +74,8 @@ summary{cursor:pointer;color:var(--muted);font-size:.9rem}
 .sub{font-size:1.2rem;font-weight:700;margin:.3rem 0 0}
 .v-ok .banner{background:var(--ok);color:#fff}
 .v-refused .banner{background:var(--refused);color:#1c1400}
+.v-unconfirmed .banner{background:repeating-linear-gradient(135deg,var(--unconfirmed) 0 22px,#f5b000 22px 44px);
+  color:#1c1400}
 .v-alert .banner{background:var(--alert);color:#fff}
 .v-error .banner{background:var(--error);color:#fff}
 .v-busy .banner{background:#dbe4ee}
@@ -97,6 +100,7 @@ summary{cursor:pointer;color:var(--muted);font-size:.9rem}
 .badge{font-size:.78rem;font-weight:800;padding:.15rem .45rem;border-radius:4px;text-transform:uppercase}
 .b-ok{background:var(--ok);color:#fff}
 .b-refused{background:var(--refused);color:#1c1400}
+.b-unconfirmed{background:var(--unconfirmed);color:#1c1400}
 .b-alert{background:var(--alert);color:#fff}
 .b-error{background:var(--error);color:#fff}
 .empty{color:var(--muted);font-size:.9rem}
@@ -206,8 +210,16 @@ constexpr std::string_view kScript = R"page(
     parse_error: 'The scan could not be read as a pack code.',
     mirror_unavailable: 'The pack database is unavailable, so the pack could not be checked.',
     central_unavailable: 'The national system cannot be reached.',
-    idempotency_conflict: 'This request was already sent with different content.'
+    idempotency_conflict: 'This request was already sent with different content.',
+    offline_pending: 'Earlier scans of this pack, made while the national system could not be reached, are still ' +
+                     'being checked.',
+    read_through_limit: 'Not checked with the national system: too many unknown packs in one request. Scan it on ' +
+                        'its own.'
   };
+  // Issue 12: what the counter does with a pack nobody could confirm (EU 2016/161 Art 29).
+  const UNCONFIRMED = 'Could not be checked with the national system. Follow your national procedure for ' +
+                      'outages (keep the pack apart or record it); vpoint will check it as soon as the connection ' +
+                      'is back.';
   const STATUS = {
     active: 'Active', supplied: 'Supplied (dispensed)', destroyed: 'Destroyed', exported: 'Exported',
     sample: 'Sample', free_sample: 'Free sample', stolen: 'Stolen', locked: 'Locked', expired: 'Expired',
@@ -220,7 +232,8 @@ constexpr std::string_view kScript = R"page(
   const WARNINGS = {
     gs_recovered: 'A missing group separator was restored from the code\'s structure.',
     caps_lock: 'The scanner sent letters in the wrong case (caps lock); corrected.',
-    lost_gs: 'The scanner lost a group separator; corrected.'
+    lost_gs: 'The scanner lost a group separator; corrected.',
+    unconfirmed: 'Not confirmed by the national system yet.'
   };
 
   let last = null;     // the last scanned pack: {pack, scan, action}; target of Supply / Destroy / Undo
@@ -370,7 +383,8 @@ constexpr std::string_view kScript = R"page(
     const data = await call('/v1/' + op, JSON.stringify(body), 'application/json', last.scan);
     setBusy(false);
     if (data) {
-      if (op === 'decommission' && data.verdict === 'ok') last.action = action;
+      // An unconfirmed (offline) decommission is recorded too: its undo is checked against it.
+      if (op === 'decommission' && (data.verdict === 'ok' || data.verdict === 'unconfirmed')) last.action = action;
       record({op, action, data, scan: last.scan});
     }
     scanInput.focus();
@@ -471,6 +485,7 @@ constexpr std::string_view kScript = R"page(
       return ['OK', 'Active pack \u2014 may be supplied'];
     }
     if (d.verdict === 'alert') return ['ALERT', 'Possible falsification \u2014 do not supply. Keep the pack aside.'];
+    if (d.verdict === 'unconfirmed') return [d.repeat ? 'UNCONFIRMED \u2014 already recorded' : 'UNCONFIRMED', UNCONFIRMED];
     if (d.repeat) return ['Already ' + String(verb).toLowerCase(), 'Same pack, scanned here moments ago \u2014 no alert'];
     if (entry.op === 'verify') return ['REFUSED', 'Do not supply this pack'];
     return ['REFUSED', (entry.op === 'undo' ? 'Undo' : verb) + ' not done'];
@@ -489,7 +504,7 @@ constexpr std::string_view kScript = R"page(
   function show(entry) {
     if (entry.problem) return renderProblem(entry.problem, entry.scan);
     const d = entry.data;
-    const verdict = ['ok', 'refused', 'alert'].includes(d.verdict) ? d.verdict : 'error';
+    const verdict = ['ok', 'refused', 'alert', 'unconfirmed'].includes(d.verdict) ? d.verdict : 'error';
     resultEl.className = 'result v-' + verdict;
     const [title, sub] = headline(entry);
     verdictEl.textContent = title;
