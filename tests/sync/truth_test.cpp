@@ -203,8 +203,9 @@ TEST_CASE("a caps-locked scan of a real pack is answered from the mirror with th
                                            ppn.expiry + "<GS>S" + ppn.serial + "<RS><EOT>");
   for (bool central_down : {false, true}) {
     if (central_down) sim.kill();
-    for (const std::string standin : {"<GS>", "{GS}", "\\x1D", "\\u001d"}) {
-      const std::string scan = gs1_scan(standin);
+    // Every documented stand-in (scanner/normalise.hpp kGsStandins), typed with caps lock on.
+    for (std::string_view standin : scanner::kGsStandins) {
+      const std::string scan = gs1_scan(std::string(standin));
       CAPTURE(central_down, scan);
       auto a = call_json(vpointd, "/v1/verify", json::object{{"scan", scan}});
       CHECK(a.status == 200);
@@ -225,7 +226,7 @@ TEST_CASE("a caps-locked scan of a real pack is answered from the mirror with th
   CHECK(alerts(vpointd).empty());
   // The repair looked at the genuine pack read-only: its history holds only the repaired verifications.
   auto history = vpointd.get_json("/v1/packs/" + gtin.code + "/" + gtin.serial).at("history").as_array();
-  CHECK(history.size() == 8);  // 4 stand-ins x (central up, central down)
+  CHECK(history.size() == 2 * std::size(scanner::kGsStandins));  // each stand-in, central up and down
   // Caps lock on a serial that exists in neither spelling stays what it is: not ok.
   auto fake = call_json(vpointd, "/v1/verify",
                         json::object{{"scan", invert_case("01" + gtin.code + "21NoSuchPack99<GS>10" + gtin.batch +
