@@ -37,6 +37,38 @@ local function now_ms(offset)
   return ms
 end
 
+-- The status rules of one change, before any record is consulted: a decommission only of an active pack; an
+-- undo never of a destroyed or stolen pack (EU 2016/161 Art 13), and only of the status its action led to.
+-- Returns outcome, new status (an undo that passes here still needs undo_by_record()).
+local function change(op, action, prev)
+  if op == 'd' then
+    if prev ~= ACTIVE then
+      return ALREADY_INACTIVE, prev
+    end
+    return OK, action
+  end
+  if action == DESTROYED or action == STOLEN or prev == DESTROYED or prev == STOLEN then
+    return NOT_ALLOWED, prev
+  end
+  if prev ~= action then
+    return STATUS_MISMATCH, prev
+  end
+  return OK, ACTIVE
+end
+
+-- An undo against the decommission it reverts (location and time of that decommission).
+local function undo_by_record(rec_location, rec_time_ms, location, action, now, window_ms)
+  -- Art 13(1)(a): only at the premises that decommissioned (unlock too).
+  if rec_location ~= location then
+    return OTHER_LOCATION
+  end
+  -- Art 13(1)(b): within 10 days (configurable); unlock has no window.
+  if action ~= LOCKED and now - tonumber(rec_time_ms) > window_ms then
+    return WINDOW_PASSED
+  end
+  return OK
+end
+
 -- ARGV: 1 op ('v' verify, 'd' decommission, 'u' undo), 2 field ('' = unknown product), 3 action (1..7),
 -- 4 location, 5 actor, 6 transaction id, 7 undo window ms, 8 clock offset ms (test mode only),
 -- 9 product code, 10 serial, 11 idempotency TTL s, 12 audit MAXLEN (0 = none), 13 expected batch index
@@ -96,37 +128,26 @@ local function pack(keys, args)
     if op ~= 'v' and expected_batch and bidx ~= expected_batch then
       -- The serial belongs to another batch than the one scanned (NMVS_FE_LOT_13): change nothing.
       outcome = BATCH_MISMATCH
-    elseif op == 'd' then
-      if prev ~= ACTIVE then
-        outcome = ALREADY_INACTIVE
-      else
-        new = action
-      end
-    elseif op == 'u' then
-      -- EU 2016/161 Art 13: destroyed and stolen packs can never be reverted.
-      if action == DESTROYED or action == STOLEN or prev == DESTROYED or prev == STOLEN then
-        outcome = NOT_ALLOWED
-      elseif prev ~= action then
-        outcome = STATUS_MISMATCH
-      elseif not rec or tonumber(rec[1]) ~= action then
-        -- The record is gone: the marker (a decommission's location, kept longer) still tells "too late" at
-        -- the same premises from "another location" (NMVS_NC_PCK_20 vs _21).
-        local marked = (not rec) and action ~= LOCKED and redis.call('GET', dxm)
-        if marked and marked == location then
-          outcome = WINDOW_PASSED
-        elseif marked then
-          outcome = OTHER_LOCATION
+    elseif op ~= 'v' then
+      outcome, new = change(op, action, prev)
+      if op == 'u' and outcome == OK then
+        if not rec or tonumber(rec[1]) ~= action then
+          -- The record is gone: the marker (a decommission's location, kept longer) still tells "too late" at
+          -- the same premises from "another location" (NMVS_NC_PCK_20 vs _21).
+          local marked = (not rec) and action ~= LOCKED and redis.call('GET', dxm)
+          if marked and marked == location then
+            outcome = WINDOW_PASSED
+          elseif marked then
+            outcome = OTHER_LOCATION
+          else
+            outcome = NO_RECORD
+          end
         else
-          outcome = NO_RECORD
+          outcome = undo_by_record(rec[2], rec[4], location, action, now, window_ms)
         end
-      elseif rec[2] ~= location then
-        -- Art 13(1)(a): only at the premises that decommissioned (unlock too).
-        outcome = OTHER_LOCATION
-      elseif action ~= LOCKED and now - tonumber(rec[4]) > window_ms then
-        -- Art 13(1)(b): within 10 days (configurable); unlock has no window.
-        outcome = WINDOW_PASSED
-      else
-        new = ACTIVE
+        if outcome ~= OK then
+          new = prev
+        end
       end
     end
   end
@@ -209,23 +230,13 @@ local function offline(keys, args)
     return reply(OK, prev, h[6] or txid, true)
   end
   local outcome, new = OK, prev
-  if op == 'd' then
-    if prev ~= ACTIVE then
-      outcome = ALREADY_INACTIVE
-    else
-      new = action
-    end
-  elseif op == 'u' then
-    if action == DESTROYED or action == STOLEN or prev == DESTROYED or prev == STOLEN then
-      outcome = NOT_ALLOWED
-    elseif prev ~= action then
-      outcome = STATUS_MISMATCH
-    elseif h[2] ~= location then
-      outcome = OTHER_LOCATION
-    elseif action ~= LOCKED and now - tonumber(h[4]) > window_ms then
-      outcome = WINDOW_PASSED
-    else
-      new = ACTIVE
+  if op ~= 'v' then
+    outcome, new = change(op, action, prev)
+    if op == 'u' and outcome == OK then
+      outcome = undo_by_record(h[2], h[4], location, action, now, window_ms)
+      if outcome ~= OK then
+        new = prev
+      end
     end
   end
   if outcome ~= OK or (op == 'v' and exists) then

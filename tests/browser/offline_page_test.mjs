@@ -12,6 +12,8 @@ import net from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 
+import {launchChromium, resultView, waitForVerdict} from './page_helpers.mjs';
+
 const {chromium} = await import('playwright-core').catch((e) => {
   throw new Error('playwright-core is not installed: run scripts/setup (npm ci --prefix tests/browser)\n' + e);
 });
@@ -113,16 +115,8 @@ role = "pharmacy"
     return m && m[1];
   });
   await until('vpointd is ready (snapshot loaded)', async () => (await fetch(base + '/readyz')).status === 200, 60000);
-  context = await chromium.launchPersistentContext(path.join(work, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: {width: 1200, height: 900},
-    timeout: 30000,
-  });
+  ({context, page} = await launchChromium(chromium, CHROMIUM, path.join(work, 'profile')));
   context.setDefaultTimeout(15000);
-  page = context.pages()[0] || await context.newPage();
 });
 
 after(async () => {
@@ -130,25 +124,6 @@ after(async () => {
   for (const child of children.reverse()) await stop(child);
   if (work) rmSync(work, {recursive: true, force: true});
 });
-
-async function resultView() {
-  return page.evaluate(() => {
-    const facts = {};
-    for (const dt of document.querySelectorAll('#facts dt')) facts[dt.textContent] = dt.nextElementSibling.textContent;
-    return {
-      cls: document.getElementById('result').className,
-      verdict: document.getElementById('verdict').textContent,
-      sub: document.getElementById('verdict-sub').textContent,
-      reason: document.getElementById('reason').textContent,
-      banner: getComputedStyle(document.querySelector('#result .banner')).backgroundImage,
-      facts,
-    };
-  });
-}
-
-async function waitForVerdict(text) {
-  await page.waitForFunction((t) => document.getElementById('verdict').textContent === t, text);
-}
 
 // What a keyboard-wedge scanner types for a GS1 pack: Ctrl+] for each GS, then Enter.
 async function wedgeScan(pack) {
@@ -171,15 +146,15 @@ test('with the central system gone, a pack nobody can confirm is amber UNCONFIRM
 
   // Both directions: the mirror knows this pack, so it is green with the central system up...
   await wedgeScan(known);
-  await waitForVerdict('OK');
-  assert.equal((await resultView()).cls, 'result v-ok');
+  await waitForVerdict(page, 'OK');
+  assert.equal((await resultView(page)).cls, 'result v-ok');
 
   // ...and with it gone a made-up serial of the same product cannot be confirmed.
   await stop(sim);
   const fake = {...known, serial: 'NOTISSUED' + Date.now().toString().slice(-6)};
   await wedgeScan(fake);
-  await waitForVerdict('UNCONFIRMED');
-  let view = await resultView();
+  await waitForVerdict(page, 'UNCONFIRMED');
+  let view = await resultView(page);
   assert.equal(view.cls, 'result v-unconfirmed');
   assert.equal(view.sub, UNCONFIRMED);
   assert.equal(view.reason, 'The national system cannot be reached.');
@@ -191,12 +166,12 @@ test('with the central system gone, a pack nobody can confirm is amber UNCONFIRM
   // Supplying it is recorded, not done: still amber, with the transaction to be checked later...
   await page.click('#supply');
   await page.waitForFunction(() => document.querySelectorAll('#history .entry').length === 3);
-  view = await resultView();
+  view = await resultView(page);
   assert.equal(view.verdict, 'UNCONFIRMED');
   assert.equal(view.cls, 'result v-unconfirmed');
   assert.match(view.facts['Transaction'], /^[0-9a-f]{32}$/);
   // ...and supplying it again is the same pending supply, not a second one.
   await page.click('#supply');
-  await waitForVerdict('UNCONFIRMED \u2014 already recorded');
-  assert.equal((await resultView()).cls, 'result v-unconfirmed');
+  await waitForVerdict(page, 'UNCONFIRMED \u2014 already recorded');
+  assert.equal((await resultView(page)).cls, 'result v-unconfirmed');
 });

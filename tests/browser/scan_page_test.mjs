@@ -12,6 +12,8 @@ import {existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync} from 'node:fs
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 
+import {launchChromium, resultView, waitForVerdict} from './page_helpers.mjs';
+
 // Installed by scripts/setup (npm ci --prefix tests/browser); say so instead of a bare module-not-found.
 const {chromium} = await import('playwright-core').catch((e) => {
   throw new Error('playwright-core is not installed: run scripts/setup (npm ci --prefix tests/browser)\n' + e);
@@ -66,17 +68,8 @@ before(async () => {
   mkdirSync(OUT, {recursive: true});
   work = mkdtempSync(path.join(tmpdir(), 'vpoint-browser-'));
   base = await startDaemon();
-  // A fresh profile per run; no network beyond loopback, no background services, no GPU.
-  context = await chromium.launchPersistentContext(path.join(work, 'profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: {width: 1200, height: 900},
-    timeout: 30000,
-  });
+  ({context, page} = await launchChromium(chromium, CHROMIUM, path.join(work, 'profile')));
   context.setDefaultTimeout(10000);
-  page = context.pages()[0] || await context.newPage();
 });
 
 after(async () => {
@@ -114,27 +107,6 @@ async function intercept(route, answers) {
     await r.fulfill({status: 200, contentType: 'application/json', body: JSON.stringify(answer)});
   });
   return seen;
-}
-
-async function resultView() {
-  return page.evaluate(() => {
-    const facts = {};
-    const dts = document.querySelectorAll('#facts dt');
-    for (const dt of dts) facts[dt.textContent] = dt.nextElementSibling.textContent;
-    return {
-      cls: document.getElementById('result').className,
-      verdict: document.getElementById('verdict').textContent,
-      sub: document.getElementById('verdict-sub').textContent,
-      reason: document.getElementById('reason').textContent,
-      warnings: [...document.querySelectorAll('#warnings li')].map((li) => li.textContent),
-      history: [...document.querySelectorAll('#history .entry')].map((b) => b.textContent),
-      facts,
-    };
-  });
-}
-
-async function waitForVerdict(text) {
-  await page.waitForFunction((t) => document.getElementById('verdict').textContent === t, text);
 }
 
 async function openPage() {
@@ -208,7 +180,7 @@ test('a wedge scan with Ctrl+] separators goes to /v1/verify with real GS and sh
   await page.keyboard.type('17261231');
   await page.locator('.scan').screenshot({path: path.join(OUT, 'scan-field-wedge-input.png')});
   await page.keyboard.press('Enter');
-  await waitForVerdict('OK');
+  await waitForVerdict(page, 'OK');
 
   assert.equal(seen.length, 1);
   assert.equal(seen[0].method, 'POST');
@@ -217,7 +189,7 @@ test('a wedge scan with Ctrl+] separators goes to /v1/verify with real GS and sh
   assert.deepEqual(JSON.parse(seen[0].body.toString()),
                    {scan: '01' + GTIN + '217XK2Q9P4M1' + GS + '10LOT-A1' + GS + '17261231'});
 
-  const view = await resultView();
+  const view = await resultView(page);
   assert.equal(view.cls, 'result v-ok');
   assert.equal(view.sub, 'Active pack \u2014 may be supplied');
   assert.equal(view.facts['Product'], 'Amoxicillin 500 mg, 20 capsules');
@@ -250,7 +222,7 @@ test('a configured stand-in, Alt+029 and a scan typed while focus is elsewhere a
   await page.keyboard.up('Alt');
   await page.keyboard.type('17261231');
   await page.keyboard.press('Enter');
-  await waitForVerdict('OK');
+  await waitForVerdict(page, 'OK');
   assert.deepEqual(JSON.parse(seen[0].body.toString()),
                    {scan: '01' + GTIN + '21SER-1' + GS + '10LOT-A1' + GS + '17261231'});
   // Without a configured stand-in, the server's own stand-ins (e.g. <GS>) are sent as typed.
@@ -271,9 +243,9 @@ test('Supply, Destroy and Undo act on the last scanned pack; refused is amber, a
   await page.fill('#scan', '01' + GTIN + '217xk2q9p4m1' + '\u241d' + '10lot-a1');
   assert.equal(await page.inputValue('#scan'), '01' + GTIN + '217xk2q9p4m1\u00a610lot-a1');
   await page.press('#scan', 'Enter');
-  await waitForVerdict('OK');
+  await waitForVerdict(page, 'OK');
   assert.deepEqual(JSON.parse(verifies[0].body.toString()), {scan: '01' + GTIN + '217xk2q9p4m1' + GS + '10lot-a1'});
-  assert.deepEqual((await resultView()).warnings,
+  assert.deepEqual((await resultView(page)).warnings,
                    ['Scan repaired: The scanner sent letters in the wrong case (caps lock); corrected. ' +
                     'The result is for the corrected code.']);
 
@@ -285,13 +257,13 @@ test('Supply, Destroy and Undo act on the last scanned pack; refused is amber, a
              transaction_id: 'tx-2'}),
   ]);
   await page.click('#supply');
-  await waitForVerdict('ALERT');
+  await waitForVerdict(page, 'ALERT');
   const supply = decommissions[0];
   // The pack as the server identified it (the repaired one), not the raw scan.
   assert.deepEqual(JSON.parse(supply.body.toString()),
                    {pack: {gtin: GTIN, serial: '7XK2Q9P4M1', batch: 'LOT-A1', expiry: '261231'}, action: 'supply'});
   assert.match(supply.headers['idempotency-key'], /^[0-9a-f]{32}$/);
-  let view = await resultView();
+  let view = await resultView(page);
   assert.equal(view.cls, 'result v-alert');
   assert.equal(view.sub, 'Possible falsification \u2014 do not supply. Keep the pack aside.');
   assert.equal(view.reason, 'The pack is already supplied (dispensed).');
@@ -305,7 +277,7 @@ test('Supply, Destroy and Undo act on the last scanned pack; refused is amber, a
   assert.equal(await page.textContent('#destroy'), 'Confirm destroy');
   assert.equal(decommissions.length, 1);
   await page.click('#destroy');
-  await waitForVerdict('Destroyed');
+  await waitForVerdict(page, 'Destroyed');
   assert.equal(JSON.parse(decommissions[1].body.toString()).action, 'destroy');
   assert.notEqual(decommissions[1].headers['idempotency-key'], supply.headers['idempotency-key']);
 
@@ -314,10 +286,10 @@ test('Supply, Destroy and Undo act on the last scanned pack; refused is amber, a
              action: 'destroy', previous_status: 'destroyed', transaction_id: null}),
   ]);
   await page.click('#undo');
-  await waitForVerdict('REFUSED');
+  await waitForVerdict(page, 'REFUSED');
   assert.deepEqual(JSON.parse(undos[0].body.toString()),
                    {pack: {gtin: GTIN, serial: '7XK2Q9P4M1', batch: 'LOT-A1', expiry: '261231'}, action: 'destroy'});
-  view = await resultView();
+  view = await resultView(page);
   assert.equal(view.cls, 'result v-refused');
   assert.equal(view.sub, 'Undo not done');
   assert.equal(view.reason, 'Destroyed or stolen packs can never be undone.');
@@ -334,19 +306,19 @@ test('a picture from the camera or a file is posted to /v1/scan and every code i
               verdict({pack: packJson('SECOND-9', 'LOT-B'), verdict: 'refused', reason: 'expired',
                        nmvs_code: 'NMVS_NC_PCK_02', expired: true, symbol: {format: 'DataMatrix', aim: ']d2'}})]}]);
   await page.setInputFiles('#image', {name: 'pack.png', mimeType: 'image/png', buffer: png});
-  await waitForVerdict('OK');
+  await waitForVerdict(page, 'OK');
   assert.equal(seen.length, 1);
   assert.equal(new URL(seen[0].url).search, '?operation=verify');
   assert.equal(seen[0].headers['content-type'], 'image/png');
   assert.equal(seen[0].headers['authorization'], 'Bearer ' + KEY);
   assert.ok(seen[0].body.equals(png), 'the image bytes are sent unchanged');
-  const view = await resultView();
+  const view = await resultView(page);
   assert.equal(view.history.length, 2);
   assert.match(view.history[1], /^refused/);
   // The history lets the user look at the second code again.
   await page.click('#history li:nth-child(2) .entry');
   assert.equal(await page.textContent('#reason'), 'The pack is past its expiry date.');
-  assert.equal((await resultView()).facts['Expiry'], '2026-12-31 (expired)');
+  assert.equal((await resultView(page)).facts['Expiry'], '2026-12-31 (expired)');
   await page.unroute(base + '/v1/scan*');
 });
 
@@ -362,8 +334,8 @@ test('the real daemon\'s problem+json is shown in plain words and the buttons st
 
   await page.fill('#scan', scan.replace(GS, '\u241d'));
   await page.press('#scan', 'Enter');
-  await waitForVerdict('Not checked');
-  const view = await resultView();
+  await waitForVerdict(page, 'Not checked');
+  const view = await resultView(page);
   assert.equal(view.cls, 'result v-error');
   assert.equal(view.sub, problem.title);
   assert.ok(view.reason.startsWith(problem.detail), view.reason);

@@ -49,6 +49,14 @@ std::map<std::string, std::vector<std::string>> sim_transactions(Simulator& sim)
   return out;
 }
 
+// A webhook receiver: our HTTP core on a free loopback port, one thread.
+service::ServerOptions webhook_receiver_options() {
+  service::ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.threads = 1;
+  return options;
+}
+
 }  // namespace
 
 TEST_CASE("an empty mirror loads the central snapshot, is then ready, and matches the central state",
@@ -182,10 +190,7 @@ TEST_CASE("alerts reach the central system and a webhook that is retried until i
     int requests = 0;
     std::string body, signature, content_type;
   } received;
-  service::ServerOptions server_options;
-  server_options.listen = "127.0.0.1:0";
-  server_options.threads = 1;
-  service::HttpServer receiver(server_options, [&](service::Request& req, const service::Peer&) -> boost::asio::awaitable<service::Reply> {
+  service::HttpServer receiver(webhook_receiver_options(), [&](service::Request& req, const service::Peer&) -> boost::asio::awaitable<service::Reply> {
     std::lock_guard lock(received.mutex);
     ++received.requests;
     received.body = req.body();
@@ -250,10 +255,7 @@ TEST_CASE("an alert a webhook refuses with a 4xx is marked failed and does not h
     std::vector<std::string> delivered;  // transaction ids answered 2xx, in order
     int refusals = 0;
   } received;
-  service::ServerOptions server_options;
-  server_options.listen = "127.0.0.1:0";
-  server_options.threads = 1;
-  service::HttpServer receiver(server_options, [&](service::Request& req, const service::Peer&) -> boost::asio::awaitable<service::Reply> {
+  service::HttpServer receiver(webhook_receiver_options(), [&](service::Request& req, const service::Peer&) -> boost::asio::awaitable<service::Reply> {
     std::lock_guard lock(received.mutex);
     std::string tx(json::parse(req.body()).at("transaction_id").as_string());
     bool refuse = tx == "tx-refused" && !received.accept_all;

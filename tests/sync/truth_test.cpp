@@ -19,12 +19,20 @@ using namespace std::chrono_literals;
 
 namespace {
 
-VpointdOptions options_for(RedisServer& redis, Simulator& sim) {
-  VpointdOptions options;
-  options.redis_url = redis.url();
-  options.central_url = sim.url();
-  return options;
-}
+// The real stack of one test: the central simulator, a Redis, and vpointd linked to both.
+struct Stack {
+  Simulator sim{4, 2000};
+  RedisServer redis;
+  Vpointd vpointd;
+  explicit Stack(VpointdOptions options = {}) : vpointd(linked(std::move(options))) {}
+
+ private:
+  VpointdOptions linked(VpointdOptions options) {
+    options.redis_url = redis.url();
+    options.central_url = sim.url();
+    return options;
+  }
+};
 
 std::string tx_of(const Answer& a) {
   REQUIRE(a.body.at("transaction_id").is_string());
@@ -63,9 +71,9 @@ std::pair<PackRef, PackRef> gtin_and_ppn(Simulator& sim) {
 
 TEST_CASE("a made-up serial supplied while the central system is down is unconfirmed twice and alerts once it is back",
           "[sync][vpointd][offline][truth]") {
-  Simulator sim(4, 2000);
-  RedisServer redis;
-  Vpointd vpointd(options_for(redis, sim));
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
   auto known = packs_of(sim, 1);
   REQUIRE(known.size() == 1);
   sim.kill();
@@ -123,9 +131,9 @@ TEST_CASE("a made-up serial supplied while the central system is down is unconfi
 
 TEST_CASE("offline scans are replayed in scan order once the central system is back, through the mirror",
           "[sync][vpointd][offline][truth]") {
-  Simulator sim(4, 2000);
-  RedisServer redis;
-  Vpointd vpointd(options_for(redis, sim));
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
   auto known = packs_of(sim, 1);
   REQUIRE(known.size() == 1);
   // Known centrally (not to the mirror): two genuine packs, and one dispensed by another pharmacy first.
@@ -189,9 +197,9 @@ TEST_CASE("offline scans are replayed in scan order once the central system is b
 
 TEST_CASE("a caps-locked scan of a real pack is answered from the mirror with the repair, also with central down",
           "[sync][vpointd][repair][truth]") {
-  Simulator sim(4, 2000);
-  RedisServer redis;
-  Vpointd vpointd(options_for(redis, sim));
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
   auto [gtin, ppn] = gtin_and_ppn(sim);
   using scanner::invert_case;
   // What a keyboard wedge with caps lock on types: AIM prefix, stand-ins and data flipped.
@@ -236,9 +244,9 @@ TEST_CASE("a caps-locked scan of a real pack is answered from the mirror with th
 
 TEST_CASE("serials with percent, question mark, plus, ampersand and slash are found through read-through",
           "[sync][vpointd][readthrough][truth]") {
-  Simulator sim(4, 2000);
-  RedisServer redis;
-  Vpointd vpointd(options_for(redis, sim));
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
   auto known = packs_of(sim, 1);
   REQUIRE(known.size() == 1);
   for (const std::string serial : {"A%41?B+C&D", "A/B", "%2F%"}) {
@@ -260,13 +268,13 @@ TEST_CASE("serials with percent, question mark, plus, ampersand and slash are fo
 
 TEST_CASE("bulk items are looked up at the central system up to the limit, the rest are unconfirmed",
           "[sync][vpointd][bulk][truth]") {
-  Simulator sim(4, 2000);
-  RedisServer redis;
-  auto options = options_for(redis, sim);
+  VpointdOptions options;
   options.central_extra = "bulk_read_through_max = 2\n";
   const std::string dock_key = "test-wholesaler-key-01";  // a wholesaler's goods receipt: bulk verification
   options.extra_toml = "[[auth.keys]]\nname = \"dock-1\"\nkey = \"" + dock_key + "\"\nrole = \"wholesaler\"\n";
-  Vpointd vpointd(options);
+  Stack stack(options);
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
   auto known = packs_of(sim, 1);
   REQUIRE(known.size() == 1);
   json::array items;
@@ -294,9 +302,9 @@ TEST_CASE("bulk items are looked up at the central system up to the limit, the r
 
 TEST_CASE("an Idempotency-Key retry asks the central system again instead of replaying unknown",
           "[sync][vpointd][idempotency][truth]") {
-  Simulator sim(4, 2000);
-  RedisServer redis;
-  Vpointd vpointd(options_for(redis, sim));
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
   auto known = packs_of(sim, 1);
   REQUIRE(known.size() == 1);
   sim.post_json("/admin/faults", R"({"feed_hold":true})");
