@@ -1101,7 +1101,12 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
     }
     if (!replayer) co_return false;
     auto replayed = co_await replayer(scan);
-    if (!replayed) co_return false;
+    if (!replayed && replayed.error().kind == MirrorErrorKind::bad_request) {
+      // The mirror refuses the scan itself (it cannot become valid by waiting): say so, do not block the queue.
+      co_await alert_offline(scan, "offline_replay_failed", "", json_pair("error", replayed.error().message));
+      co_return true;
+    }
+    if (!replayed) co_return false;  // Redis unreachable: try again next round
     if (replayed->verdict != "ok") {
       json::object details{{"replayed_verdict", replayed->verdict},
                            {"replayed_reason", replayed->reason.empty() ? json::value() : json::value(replayed->reason)},

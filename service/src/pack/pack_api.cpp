@@ -541,6 +541,13 @@ awaitable<cache::MirrorResult<Answer>> answer_offline(Ctx& ctx, const Job& job, 
   co_return Answer{std::move(body), d.verdict, d.reason};
 }
 
+// A live look-up may have added the product or a batch to the mirror: the in-process copies must not answer
+// from before it (the invalidation message it published may not have arrived yet).
+void forget_product(Ctx& ctx, const std::string& code) {
+  ctx.s->products.invalidate(code);
+  ctx.s->mirror.invalidate(code);
+}
+
 // After the mirror's first answer for a pack: a scanning fault repaired against the mirror, then (still
 // unknown) the central system asked, then the verdict. Repair comes first and reads only (issue 12), so a
 // caps-locked scan of a known pack is answered from the mirror whether or not the central system answers.
@@ -580,7 +587,7 @@ awaitable<cache::MirrorResult<Answer>> resolve(Ctx& ctx, const Job& job, const P
     if (job.read_through_budget) --*job.read_through_budget;
     auto status = co_await ctx.s->central.look_up(pack.product_code(), pack.serial);
     if (status == CentralLookup::Status::found) {
-      ctx.s->products.invalidate(pack.product_code());
+      forget_product(ctx, pack.product_code());
       co_return co_await process_pack(ctx, job, pack, std::move(warnings), false);
     }
     if (status == CentralLookup::Status::unavailable)
@@ -648,6 +655,7 @@ awaitable<cache::MirrorResult<OfflineReplay>> replay_offline(Ctx& ctx, cache::Of
   pack.serial = scan.serial;
   pack.batch = scan.batch;
   pack.expiry = scan.expiry;
+  forget_product(ctx, scan.code);  // the link has just looked the pack up (and cached it) or found it
   auto answer = co_await process_pack(ctx, job, pack, {}, false);
   if (!answer) co_return Unexpected{answer.error()};
   OfflineReplay out;
