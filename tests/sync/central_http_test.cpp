@@ -8,7 +8,10 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
@@ -40,8 +43,8 @@ std::string stream_line(int i) { return fmt::format("{{\"n\":{},\"pad\":\"{:0>40
 // with the transport facts the server saw (TLS, client port) so the test can tell connections apart.
 class TlsReceiver {
  public:
-  explicit TlsReceiver(std::string listen = "127.0.0.1:0")
-      : server_(options(std::move(listen)),
+  explicit TlsReceiver(std::string listen = "127.0.0.1:0", bool tls = true)
+      : server_(options(std::move(listen), tls),
                 [this](service::Request& req, const service::Peer& peer) { return handle(req, peer); }) {
     auto bound = server_.start();
     if (!bound) FAIL(bound.error());
@@ -57,12 +60,14 @@ class TlsReceiver {
   }
 
  private:
-  static service::ServerOptions options(std::string listen) {
+  static service::ServerOptions options(std::string listen, bool tls) {
     service::ServerOptions o;
     o.listen = std::move(listen);
     o.threads = 1;
-    o.tls.cert = pki().server_cert;
-    o.tls.key = pki().server_key;
+    if (tls) {
+      o.tls.cert = pki().server_cert;
+      o.tls.key = pki().server_key;
+    }
     return o;
   }
 
@@ -70,6 +75,10 @@ class TlsReceiver {
     {
       std::lock_guard lock(mutex_);
       client_ports_.insert(peer.remote.port());
+    }
+    if (req.target() == "/api/slow") {  // an answer that takes 2 s: long enough to be cut off
+      asio::steady_timer timer(co_await asio::this_coro::executor, 2s);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     if (req.target() == "/api/lines") {
       service::StreamResponse streamed;
@@ -229,4 +238,30 @@ TEST_CASE("the central client refuses a TLS server whose certificate it cannot v
   auto accepted = run(io, lenient.request(http::verb::get, "/status"));
   REQUIRE(accepted);
   CHECK(json::parse(accepted->body()).at("tls").as_bool());
+}
+
+TEST_CASE("closing a connection while its request is in flight ends that request with an error, and the next one "
+          "connects afresh",
+          "[sync][http]") {
+  // What CentralLink::stop() does to a role waiting in a long poll (issue 13: under ASan the resumed operation
+  // dereferenced a stream that close() had already destroyed).
+  for (bool tls : {true, false}) {
+    CAPTURE(tls);
+    TlsReceiver receiver("127.0.0.1:0", tls);
+    auto origin = service::parse_origin(receiver.url());
+    REQUIRE(origin);
+    asio::io_context io;
+    service::HttpConnection connection(io.get_executor(), *origin, trusting_test_ca());
+    asio::steady_timer cut(io, 200ms);
+    cut.async_wait([&](boost::system::error_code) { connection.close(); });
+    auto started = std::chrono::steady_clock::now();
+    auto cut_off = run(io, connection.request(http::verb::get, "/slow"));
+    CHECK_FALSE(cut_off);
+    CHECK(std::chrono::steady_clock::now() - started < 1500ms);
+    auto again = run(io, connection.request(http::verb::get, "/status"));
+    REQUIRE(again);
+    CHECK(again->result_int() == 200);
+    CHECK(json::parse(again->body()).at("target").as_string() == "/api/status");
+    CHECK(receiver.client_ports().size() == 2);
+  }
 }

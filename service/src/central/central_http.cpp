@@ -108,18 +108,22 @@ struct HttpConnection::Impl {
 
   beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
+  // Closes the socket: an operation in flight completes with an error. The stream objects stay until the next
+  // connect(), because that operation still refers to them when it resumes (stop() closes the connections of
+  // running roles: issue 13, a null/freed stream dereferenced on resumption under ASan).
   void close() {
     boost::system::error_code ec;
     if (plain) plain->socket().close(ec);
     if (secure) beast::get_lowest_layer(*secure).socket().close(ec);
-    plain.reset();
-    secure.reset();
-    buffer.clear();
     connected = false;
   }
 
+  // Only from the coroutine that uses the connection, with no operation of its own in flight.
   asio::awaitable<std::optional<HttpError>> connect() {
     close();
+    plain.reset();
+    secure.reset();
+    buffer.clear();
     tcp::resolver resolver(executor);
     auto [rec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kTuple);
     if (rec) co_return HttpError{HttpErrorKind::connect, fmt::format("resolving {}: {}", origin.host, rec.message())};
@@ -157,9 +161,15 @@ struct HttpConnection::Impl {
 
   // Runs one Beast operation on whichever stream is active (TLS or plain): `operation` is a generic lambda
   // that starts the operation on the stream it is given and returns its awaitable (error_code, bytes).
+  // (No co_await inside a conditional operator: GCC 12 resumes such an expression with the wrong operand.)
   template <class Operation>
   asio::awaitable<boost::system::error_code> on_stream(Operation operation) {
-    auto [ec, n] = secure ? co_await operation(*secure) : co_await operation(*plain);
+    if (secure) {
+      auto [ec, n] = co_await operation(*secure);
+      co_return ec;
+    }
+    if (!plain) co_return asio::error::not_connected;
+    auto [ec, n] = co_await operation(*plain);
     co_return ec;
   }
   template <class Message>
