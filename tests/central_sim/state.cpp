@@ -1014,7 +1014,9 @@ StateResult<UploadCounts> Central::upload_impl(std::string_view ndjson, bool as_
     json::value v = json::parse(line, ec);
     if (ec || !v.is_object()) return fail("", "is not a JSON object");
     if (end_seq) return fail("", "comes after the end line");
-    json::object& o = v.as_object();
+    // const: json::object::operator[] reserves room before it looks the key up, so even reading an existing key
+    // through it can rehash the object and move short strings that string_views (str()) still point into.
+    const json::object& o = v.as_object();
     std::string_view type = str(o, "type");
     for (auto key : {"gtin", "ppn", "serial", "batch", "expiry", "state", "status", "reason", "name", "market", "sscc"}) {
       if (auto it = o.find(key); it != o.end() && !it->value().is_string()) return fail(key, "must be a string");
@@ -1029,7 +1031,7 @@ StateResult<UploadCounts> Central::upload_impl(std::string_view ndjson, bool as_
       if (!has_string(o, "gtin") && !has_string(o, "ppn")) return fail("gtin", "or \"ppn\" is required");
       std::string id = identity(o).value_or("S" + std::string(has_string(o, "gtin") ? str(o, "gtin") : str(o, "ppn")));
       for (auto key : {"gtin", "ppn", "name", "market"}) {
-        if (has_string(o, key)) obj[key] = o[key];
+        if (has_string(o, key)) obj[key] = o.at(key);
       }
       for (auto key : {"gtin", "ppn"}) {
         if (has_string(o, key)) staged_codes[std::string(str(o, key))] = id;
@@ -1045,7 +1047,7 @@ StateResult<UploadCounts> Central::upload_impl(std::string_view ndjson, bool as_
       if (state != "active" && state != "recalled" && state != "withdrawn")
         return fail("state", "must be active, recalled or withdrawn");
       for (auto key : {"gtin", "ppn", "batch", "expiry", "state", "reason"}) {
-        if (has_string(o, key)) obj[key] = o[key];
+        if (has_string(o, key)) obj[key] = o.at(key);
       }
       obj["state"] = state;
       if (auto t = o.find("changed_at"); t != o.end() && t->value().is_int64()) obj["changed_at"] = t->value();
@@ -1059,9 +1061,9 @@ StateResult<UploadCounts> Central::upload_impl(std::string_view ndjson, bool as_
       if (!batch_known(*id, str(o, "batch"))) return fail("batch", "names no batch of this product given earlier");
       std::string_view status = has_string(o, "status") ? str(o, "status") : "active";
       if (!is_status(status)) return fail("status", "must be one of active, supplied, destroyed, exported, sample, free_sample, stolen, locked");
-      obj[has_string(o, "ppn") && !has_string(o, "gtin") ? "ppn" : "gtin"] = has_string(o, "gtin") ? o["gtin"] : o["ppn"];
-      obj["serial"] = o["serial"];
-      obj["batch"] = o["batch"];
+      obj[has_string(o, "ppn") && !has_string(o, "gtin") ? "ppn" : "gtin"] = has_string(o, "gtin") ? o.at("gtin") : o.at("ppn");
+      obj["serial"] = o.at("serial");
+      obj["batch"] = o.at("batch");
       obj["status"] = status;
       ++counts.packs;
     } else if (type == "aggregation") {
