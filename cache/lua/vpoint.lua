@@ -12,7 +12,7 @@
 --   KEYS[6] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
 -- Product and batch keys are never read here: the caller compares batch, expiry and recall itself.
 
-local VERSION = 3
+local VERSION = 4
 local TEST_MODE = false -- replaced by the loader in test mode only: then ARGV clock offsets are honoured
 
 -- PackStatus / Action numbers (cache/include/vpoint/cache/mirror.hpp; stored in Redis, never renumber).
@@ -269,6 +269,35 @@ local function offline_settle(keys, args)
   return 0
 end
 
+-- Leases (cache/include/vpoint/cache/lease.hpp): one holder at a time across vpointd instances, by owner id,
+-- gone after the TTL unless renewed. KEYS[1] vpoint:lease:<name>; ARGV 1 owner, 2 'hold' or 'release',
+-- 3 TTL ms (hold). hold renews the lease of this owner or takes a free one (1 = held now, 0 = another owner
+-- holds it); release deletes it only when this owner holds it.
+local function lease(keys, args)
+  local key, owner, op = keys[1], args[1], args[2]
+  local current = redis.call('GET', key)
+  if op == 'release' then
+    if current == owner then
+      redis.call('DEL', key)
+      return 1
+    end
+    return 0
+  end
+  local ttl = tonumber(args[3] or '')
+  if op ~= 'hold' or not ttl or ttl <= 0 or owner == '' then
+    return redis.error_reply('ERR vpoint: lease needs owner, hold|release and a positive TTL')
+  end
+  if current == owner then
+    redis.call('PEXPIRE', key, int(ttl))
+    return 1
+  end
+  if current then
+    return 0
+  end
+  redis.call('SET', key, owner, 'PX', int(ttl))
+  return 1
+end
+
 local function version()
   return { VERSION, TEST_MODE and 1 or 0 }
 end
@@ -276,4 +305,5 @@ end
 redis.register_function('vp_pack', pack)
 redis.register_function('vp_offline', offline)
 redis.register_function('vp_offline_settle', offline_settle)
+redis.register_function('vp_lease', lease)
 redis.register_function { function_name = 'vp_version', callback = version, flags = { 'no-writes' } }

@@ -28,6 +28,7 @@
 #include "link_internal.hpp"
 #include "recall_list.hpp"
 #include "vpoint/cache/import.hpp"
+#include "vpoint/cache/lease.hpp"
 #include "vpoint/cache/offline.hpp"
 #include "vpoint/service/logging.hpp"
 
@@ -103,14 +104,8 @@ std::vector<std::pair<std::string, std::string>> header_list(std::string name, s
   return out;
 }
 
-constexpr std::string_view kLeasePrefix = "vpoint:lease:outbox:";
-constexpr std::string_view kAlertLease = "vpoint:lease:alerts";
-constexpr std::string_view kReverifyLease = "vpoint:lease:reverify";
 constexpr std::size_t kOutboxReadSlice = 64;  // outbox streams read per pipelined step of a drain round
 constexpr std::string_view kAlertCursorPrefix = "alerts:cursor:";
-// Renews a lease only if this instance still holds it (compare-and-expire must be atomic).
-constexpr std::string_view kRenewScript =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 
 MirrorError redis_failure(const cache::RedisError& e) {
   return MirrorError{MirrorErrorKind::unavailable, "mirror unavailable: " + e.message, e};
@@ -144,12 +139,6 @@ std::vector<StreamEntry> stream_entries(const Reply& reply) {
     out.push_back(std::move(entry));
   }
   return out;
-}
-
-std::string default_instance_id() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return fmt::format("{}:{}:{}", host, ::getpid(), random_hex(4));
 }
 
 json::object pack_json_of(const std::string& code_key, const std::string& code, const std::string& serial,
@@ -236,7 +225,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
 
   Impl(asio::any_io_executor ex, cache::Client& c, cache::Mirror& m, CentralLinkOptions o, std::shared_ptr<Readiness> r)
       : executor(std::move(ex)), redis(c), mirror(m), options(std::move(o)), readiness(std::move(r)) {
-    if (options.instance_id.empty()) options.instance_id = default_instance_id();
+    if (options.instance_id.empty()) options.instance_id = cache::default_lease_owner();
     if (auto origin = parse_origin(options.url)) central_origin = *origin;
     lookup_pool = std::make_unique<HttpConnectionPool>(executor, central_origin, client_options(options.lookup_timeout));
   }
@@ -658,17 +647,6 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
     co_return id;
   }
 
-  // ---------------------------------------------------------------- leases
-  asio::awaitable<bool> hold_lease(const std::string& key, bool held) {
-    std::string ttl = std::to_string(options.lease_ttl.count());
-    if (held) {
-      auto r = co_await redis.command(cmd("EVAL", std::string(kRenewScript), "1", key, options.instance_id, ttl), key);
-      if (r && r->type == Reply::Type::integer && r->integer == 1) co_return true;
-      if (!r) co_return false;  // Redis down: the drain would fail anyway; the lease expires by itself
-    }
-    auto r = co_await redis.command(cmd("SET", key, options.instance_id, "NX", "PX", ttl));
-    co_return r && r->type == Reply::Type::status;
-  }
 
   // ---------------------------------------------------------------- write-back
   struct OutboxItem {
@@ -767,19 +745,21 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
     auto http_ptr = role_connection(strand, central_origin);
     HttpConnection& http = *http_ptr;
     const int ranges = cache::kPartitions / options.partitions_per_lease;
-    std::vector<bool> held(ranges, false);
+    std::vector<cache::Lease> leases;  // one per range of options.partitions_per_lease partitions
+    for (int r = 0; r < ranges; ++r)
+      leases.emplace_back(redis, "outbox:" + std::to_string(r), options.instance_id, options.lease_ttl);
     auto lease_checked = std::chrono::steady_clock::time_point{};
     std::chrono::milliseconds backoff{0};
     bool one_by_one = false;
     std::size_t cursor = 0;  // index into the owned partitions where the next round starts
     while (!stopping) {
       if (std::chrono::steady_clock::now() - lease_checked > options.lease_ttl / 3) {
-        for (int r = 0; r < ranges; ++r) held[r] = co_await hold_lease(std::string(kLeasePrefix) + std::to_string(r), held[r]);
+        for (auto& lease : leases) co_await lease.hold();
         lease_checked = std::chrono::steady_clock::now();
       }
       std::vector<int> owned;
       for (int r = 0; r < ranges; ++r)
-        if (held[r])
+        if (leases[r].held())
           for (int p = r * options.partitions_per_lease; p < (r + 1) * options.partitions_per_lease; ++p) owned.push_back(p);
       if (owned.empty()) {
         co_await sleep(options.lease_ttl / 3);
@@ -892,6 +872,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
         s.rejected += rejected;
       });
     }
+    for (auto& lease : leases) co_await lease.release();  // a stopping instance hands its ranges over now
   }
 
   // ---------------------------------------------------------------- alert delivery
@@ -920,15 +901,14 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
     auto http_ptr = role_connection(strand, target.origin);
     HttpConnection& http = *http_ptr;
     std::string cursor_key = std::string(kAlertCursorPrefix) + target.name;
-    std::string lease_key = std::string(kAlertLease) + ":" + target.name;
-    bool held = false;
+    cache::Lease lease(redis, "alerts:" + target.name, options.instance_id, options.lease_ttl);
     auto lease_checked = std::chrono::steady_clock::time_point{};
     while (!stopping) {
       if (std::chrono::steady_clock::now() - lease_checked > options.lease_ttl / 3) {
-        held = co_await hold_lease(lease_key, held);
+        co_await lease.hold();
         lease_checked = std::chrono::steady_clock::now();
       }
-      if (!held) {
+      if (!lease.held()) {
         co_await sleep(options.lease_ttl / 3);
         continue;
       }
@@ -954,6 +934,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
         co_await redis.command(cmd("SET", cursor_key, entry.id));
       }
     }
+    co_await lease.release();
   }
 
   // One alert to one target, retried with backoff until a 2xx. A 4xx other than 408/429 is final for this
@@ -1123,12 +1104,11 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   // offline undo must follow its offline decommission).
   asio::awaitable<void> replay_loop(asio::strand<asio::any_io_executor>) {
     cache::OfflineQueue queue(mirror);
-    bool held = false;
+    cache::Lease lease(redis, "reverify", options.instance_id, options.lease_ttl);
     while (!stopping) {
       co_await sleep(options.reverify_interval);
       if (stopping) break;
-      held = co_await hold_lease(std::string(kReverifyLease), held);
-      if (!held) continue;
+      if (!co_await lease.hold()) continue;
       auto scans = co_await queue.head(100);
       if (!scans) continue;
       for (const auto& scan : *scans) {
@@ -1139,6 +1119,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
                   {{"transaction_id", scan.transaction_id}, {"serial", scan.serial}});
       }
     }
+    co_await lease.release();
   }
 
   // ---------------------------------------------------------------- readiness

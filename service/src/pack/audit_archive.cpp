@@ -2,6 +2,8 @@
 // the archived history of one pack.
 #include "vpoint/service/audit_archive.hpp"
 
+#include "vpoint/cache/lease.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,10 +49,6 @@ using cache::Reply;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-// Renews the lease only if this instance still holds it (compare-and-expire must be atomic).
-constexpr std::string_view kRenewScript =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return "
-    "0";
 constexpr std::string_view kFilePrefix = "audit-";
 constexpr std::string_view kFileSuffix = ".ndjson";
 
@@ -298,13 +296,6 @@ asio::awaitable<T> on_pool(asio::thread_pool& pool, std::function<T()> work) {
       asio::use_awaitable, &pool, std::move(work));
 }
 
-std::string default_instance_id() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{}:{}:{:08x}", host, ::getpid(), static_cast<std::uint32_t>(rng()));
-}
-
 std::string redis_error(std::string_view what, const cache::RedisError& e) {
   return fmt::format("audit archive: {}: {}", what, e.message);
 }
@@ -445,13 +436,18 @@ std::string validate(const AuditArchiveOptions& o) {
 
 struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::any_io_executor ex, cache::Client& c, AuditArchiveOptions o)
-      : executor(std::move(ex)), client(c), options(std::move(o)), pool(options.io_threads) {}
+      : executor(std::move(ex)),
+        client(c),
+        options(std::move(o)),
+        pool(options.io_threads),
+        lease(client, "audit", options.instance_id, options.lease_ttl) {}
   ~Impl() { pool.join(); }
 
   asio::any_io_executor executor;
   cache::Client& client;
   AuditArchiveOptions options;
   asio::thread_pool pool;  // file I/O only: an io_context thread never waits for a disk
+  cache::Lease lease;      // one archiver at a time across instances (vpoint:lease:audit)
   std::atomic<bool> stopping{false};
   std::atomic<bool> lease_held{false};
   std::atomic<bool> round_running{
@@ -461,15 +457,7 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
   bool loop_running = false;
 
   asio::awaitable<bool> hold_lease() {
-    std::string key(kAuditLeaseKey);
-    std::string ttl = std::to_string(options.lease_ttl.count());
-    if (lease_held) {
-      auto r = co_await client.command(
-          cmd("EVAL", std::string(kRenewScript), "1", key, options.instance_id, ttl), key);
-      if (r && r->type == Reply::Type::integer && r->integer == 1) co_return true;
-    }
-    auto r = co_await client.command(cmd("SET", key, options.instance_id, "NX", "PX", ttl), key);
-    lease_held = r && r->type == Reply::Type::status;
+    lease_held = co_await lease.hold();
     co_return lease_held.load();
   }
 
@@ -689,7 +677,7 @@ Result<std::shared_ptr<AuditArchive>, std::string> AuditArchive::open(asio::any_
                                                                       cache::Client& client,
                                                                       AuditArchiveOptions options) {
   if (auto e = validate(options); !e.empty()) return Unexpected{e};
-  if (options.instance_id.empty()) options.instance_id = default_instance_id();
+  if (options.instance_id.empty()) options.instance_id = cache::default_lease_owner();
   std::error_code ec;
   bool created = fs::create_directories(options.dir, ec);
   if (ec) return Unexpected{os_error("create", options.dir, ec.value())};

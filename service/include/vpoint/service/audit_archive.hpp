@@ -41,7 +41,6 @@
 namespace vpoint::service {
 
 // Redis keys of the archiver.
-inline constexpr std::string_view kAuditLeaseKey = "vpoint:lease:audit";  // owner id, PX lease_ttl
 inline constexpr std::string_view kAuditWatermarkKey = "audit:archived";  // hash: partition -> last id
 
 struct AuditArchiveOptions {
