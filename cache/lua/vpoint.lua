@@ -12,7 +12,7 @@
 --   KEYS[6] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
 -- Product and batch keys are never read here: the caller compares batch, expiry and recall itself.
 
-local VERSION = 4
+local VERSION = 5
 local TEST_MODE = false -- replaced by the loader in test mode only: then ARGV clock offsets are honoured
 
 -- PackStatus / Action numbers (cache/include/vpoint/cache/mirror.hpp; stored in Redis, never renumber).
@@ -298,6 +298,25 @@ local function lease(keys, args)
   return 1
 end
 
+-- Alerts (cache/include/vpoint/cache/alert_log.hpp): one alert per (reason, transaction), raised atomically so
+-- that two instances (or a retry racing its original) never raise twins. KEYS[1] alerts (the stream), KEYS[2]
+-- alerts:once:{alerts}:<reason>:<tx> (absent for an alert without a transaction; same slot as the stream).
+-- ARGV 1 reason, 2 transaction id, 3 the alert's JSON, 4 TTL s of the once key. Reply: the alert's id.
+local function alert(keys, args)
+  local stream, once = keys[1], keys[2]
+  if once then
+    local known = redis.call('GET', once)
+    if known then
+      return known
+    end
+  end
+  local id = redis.call('XADD', stream, '*', 'reason', args[1], 'tx', args[2], 'json', args[3])
+  if once then
+    redis.call('SET', once, id, 'EX', args[4])
+  end
+  return id
+end
+
 local function version()
   return { VERSION, TEST_MODE and 1 or 0 }
 end
@@ -306,4 +325,5 @@ redis.register_function('vp_pack', pack)
 redis.register_function('vp_offline', offline)
 redis.register_function('vp_offline_settle', offline_settle)
 redis.register_function('vp_lease', lease)
+redis.register_function('vp_alert', alert)
 redis.register_function { function_name = 'vp_version', callback = version, flags = { 'no-writes' } }

@@ -1,6 +1,6 @@
 // `vpoint alerts [--since S] [--reason R] [--limit N] [--json]` and `vpoint alerts ack ID --actor NAME`: the
 // alerts as GET /v1/alerts shows them (acknowledgement and delivery status merged in), read from the mirror's
-// Redis directly (AlertStore), so they work whether or not a vpointd is running.
+// Redis directly (cache::AlertLog), so they work whether or not a vpointd is running.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -185,8 +185,8 @@ void print_table(const std::vector<json::object>& alerts) {
 
 boost::asio::awaitable<int> run_list(ListArgs args) {
   cache::Client client(co_await boost::asio::this_coro::executor, client_options(args.redis));
-  service::AlertStore store(client);
-  service::AlertQuery query;
+  cache::AlertLog store(client);
+  cache::AlertQuery query;
   query.since = args.since.empty() ? std::string() : since_query(args.since, now_ms());
   query.reason = args.reason;
   query.limit = args.limit;
@@ -206,7 +206,7 @@ boost::asio::awaitable<int> run_list(ListArgs args) {
 
 boost::asio::awaitable<int> run_ack(AckArgs args, RedisArgs redis) {
   cache::Client client(co_await boost::asio::this_coro::executor, client_options(redis));
-  service::AlertStore store(client);
+  cache::AlertLog store(client);
   auto acked = co_await store.ack(args.id, args.actor);
   client.close();
   if (!acked) {
@@ -223,7 +223,7 @@ boost::asio::awaitable<int> run_ack(AckArgs args, RedisArgs redis) {
 
 boost::asio::awaitable<int> run_redeliver(std::string id, RedisArgs redis) {
   cache::Client client(co_await boost::asio::this_coro::executor, client_options(redis));
-  service::AlertStore store(client);
+  cache::AlertLog store(client);
   auto targets = co_await store.redeliver(id);
   client.close();
   if (!targets) {

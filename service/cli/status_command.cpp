@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "vpoint/cache/alert_log.hpp"
 #include "vpoint/cache/offline.hpp"
 #include "vpoint/cache/redis.hpp"
 #include "vpoint/service/central_link.hpp"
@@ -50,7 +51,8 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
   std::string generation = gen->is_nil() ? "0" : gen->str;
   auto seq = co_await client.command(cmd("GET", "mirror:seq:" + generation));
   auto link = co_await client.command(cmd("HGETALL", std::string(service::kLinkStatusKey)));
-  auto alerts = co_await client.command(cmd("XLEN", std::string(service::kAlertsStream)));
+  cache::AlertLog alert_log(client);
+  auto alerts = co_await alert_log.size();
   cache::Mirror mirror(client);
   cache::OfflineQueue queue(mirror);
   auto offline = co_await queue.depth();
@@ -62,7 +64,7 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
   }
   json::object out{{"generation", std::stoll(generation)},
                    {"feed_seq", seq->is_nil() ? 0 : std::stoll(seq->str)},
-                   {"alerts", alerts->integer},
+                   {"alerts", *alerts},
                    {"offline_unconfirmed", *offline}};
   json::object link_json;
   for (std::size_t i = 0; i + 1 < link->elements.size(); i += 2) link_json[link->elements[i].str] = link->elements[i + 1].str;
@@ -91,7 +93,7 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
   if (field("last_error") != "-" && !field("last_error").empty()) std::cout << "last error " << field("last_error") << '\n';
   std::cout << fmt::format("outbox     {} entries in {} partitions\n", depth->total, depth->partitions.size());
   for (const auto& [p, n] : depth->partitions) std::cout << fmt::format("  ob:{{{}}}  {}\n", p, n);
-  std::cout << fmt::format("alerts     {} in the stream, {} offline scans awaiting re-verification\n", alerts->integer,
+  std::cout << fmt::format("alerts     {} in the stream, {} offline scans awaiting re-verification\n", *alerts,
                            *offline);
   co_return 0;
 }

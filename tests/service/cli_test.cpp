@@ -43,7 +43,10 @@ std::int64_t now_ms() {
       .count();
 }
 
-std::string raise(MirrorFixture& f, service::AlertStore& store, std::string reason, std::string serial,
+// A delivery status object as a sender records it.
+json::object delivery_status(std::string_view text) { return json::parse(text).as_object(); }
+
+std::string raise(MirrorFixture& f, cache::AlertLog& store, std::string reason, std::string serial,
                   std::string tx) {
   service::NewAlert alert;
   alert.reason = std::move(reason);
@@ -52,7 +55,7 @@ std::string raise(MirrorFixture& f, service::AlertStore& store, std::string reas
   alert.location = kHere;
   alert.actor = "pharmacist";
   alert.transaction_id = std::move(tx);
-  auto id = f.run(store.raise(alert));
+  auto id = f.run(store.raise(service::alert_object(alert)));
   REQUIRE(id);
   return *id;
 }
@@ -106,16 +109,14 @@ TEST_CASE("vpoint status names the Redis it cannot reach and exits 1", "[cli][st
 
 TEST_CASE("vpoint alerts lists alerts with delivery status and acknowledgement, filtered", "[cli][alerts]") {
   MirrorFixture f;
-  service::AlertStore store(f.client);
+  cache::AlertLog store(f.client);
   const auto before_ms = now_ms();
   std::string first = raise(f, store, "unknown_serial", "FAKE1", "tx-1");
   std::string second = raise(f, store, "batch_mismatch", "S001", "tx-2");
   std::string third = raise(f, store, "unknown_serial", "FAKE2", "tx-3");
   // What the central link's senders record (central_link.cpp deliver_to).
-  f.redis.cli({"HSET", service::alert_delivery_key(first), "central",
-               R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})",
-               "webhook:http://127.0.0.1:9/hook",
-               R"({"status":"retrying","attempts":3,"at":"2026-11-28T01:00:02.000Z","last_error":"HTTP 503"})"});
+  REQUIRE(f.run(store.record_delivery(first, "central", delivery_status(R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})"))));
+  REQUIRE(f.run(store.record_delivery(first, "webhook:http://127.0.0.1:9/hook", delivery_status(R"({"status":"retrying","attempts":3,"at":"2026-11-28T01:00:02.000Z","last_error":"HTTP 503"})"))));
 
   SECTION("--json gives one alert per line, as GET /v1/alerts, with delivery per target") {
     auto out = vpoint_cli({"alerts", "--redis", f.redis.url(), "--json"});
@@ -247,16 +248,13 @@ TEST_CASE("vpoint alerts refuses bad input with exit 2 and names the flag", "[cl
 TEST_CASE("vpoint alerts redeliver queues a failed delivery again for the target that refused it",
           "[cli][alerts][truth]") {
   MirrorFixture f;
-  service::AlertStore store(f.client);
+  cache::AlertLog store(f.client);
   std::string refused = raise(f, store, "unknown_serial", "FAKE1", "tx-1");
   std::string fine = raise(f, store, "unknown_serial", "FAKE2", "tx-2");
   // What the central link's senders record: the webhook refused the first alert with a 4xx (issue 12).
-  f.redis.cli({"HSET", service::alert_delivery_key(refused), "central",
-               R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})",
-               "webhook:http://127.0.0.1:9/hook",
-               R"({"status":"failed","attempts":1,"at":"2026-11-28T01:00:02.000Z","last_error":"HTTP 422"})"});
-  f.redis.cli({"HSET", service::alert_delivery_key(fine), "central",
-               R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})"});
+  REQUIRE(f.run(store.record_delivery(refused, "central", delivery_status(R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})"))));
+  REQUIRE(f.run(store.record_delivery(refused, "webhook:http://127.0.0.1:9/hook", delivery_status(R"({"status":"failed","attempts":1,"at":"2026-11-28T01:00:02.000Z","last_error":"HTTP 422"})"))));
+  REQUIRE(f.run(store.record_delivery(fine, "central", delivery_status(R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})"))));
 
   auto table = vpoint_cli({"alerts", "--redis", f.redis.url()});
   REQUIRE(table.exit_code == 0);
@@ -267,8 +265,13 @@ TEST_CASE("vpoint alerts redeliver queues a failed delivery again for the target
   REQUIRE(out.exit_code == 0);
   CHECK(out.output.find(refused + ": queued for redelivery to webhook:http://127.0.0.1:9/hook") != std::string::npos);
   CHECK(out.output.find("central") == std::string::npos);  // delivered there: not sent again
-  CHECK(f.redis.cli({"LRANGE", service::alert_redeliver_key("webhook:http://127.0.0.1:9/hook"), "0", "-1"})
-            .find(refused) != std::string::npos);
+  // The webhook's sender takes it before new alerts; the central system's has nothing to send again.
+  auto queued = f.run(store.take_redelivery("webhook:http://127.0.0.1:9/hook"));
+  REQUIRE(queued);
+  REQUIRE(*queued);
+  CHECK((*queued)->id == refused);
+  REQUIRE(f.run(store.return_redelivery("webhook:http://127.0.0.1:9/hook", refused)));
+  CHECK_FALSE(*f.run(store.take_redelivery("central")));
   auto listed = ndjson(vpoint_cli({"alerts", "--redis", f.redis.url(), "--json"}).output);
   REQUIRE(listed.size() == 2);
   CHECK(listed[0].at("delivery").at("http://127.0.0.1:9/hook").at("status").as_string() == "retrying");

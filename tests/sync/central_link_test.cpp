@@ -214,10 +214,9 @@ TEST_CASE("alerts reach the central system and a webhook that is retried until i
   REQUIRE(id);
 
   REQUIRE(eventually([&] { std::lock_guard lock(received.mutex); return received.requests >= 3; }, 15s));
-  std::string hook_field = "webhook:" + hook_url;
   REQUIRE(eventually([&] {
-    auto r = h.run(h.client().command({"HGET", service::alert_delivery_key(*id), hook_field}));
-    return r && r->type == cache::Reply::Type::string && r->str.find("delivered") != std::string::npos;
+    const auto status = delivery_status(h, *id, hook_url);
+    return status.contains("status") && status.at("status") == "delivered";
   }, 5s));
   {
     std::lock_guard lock(received.mutex);
@@ -237,8 +236,7 @@ TEST_CASE("alerts reach the central system and a webhook that is retried until i
     CHECK(v1 != service::hmac_sha256_hex("wrong secret", t + "." + received.body));
     CHECK(std::abs(std::stoll(t) - std::time(nullptr)) < 60);
   }
-  auto delivery = h.run(h.client().command({"HGET", service::alert_delivery_key(*id), hook_field}));
-  CHECK(json::parse(delivery->str).at("attempts").to_number<int>() == 3);
+  CHECK(delivery_status(h, *id, hook_url).at("attempts").to_number<int>() == 3);
   REQUIRE(eventually([&] { return sim.get_json("/admin/alerts").at("total").to_number<int>() == 1; }, 10s));
   CHECK(sim.get_json("/admin/alerts").at("alerts").at(0).at("id").as_string() == *id);
   receiver.stop();
@@ -282,9 +280,8 @@ TEST_CASE("an alert a webhook refuses with a 4xx is marked failed and does not h
   std::string later = raise("tx-later");
   std::string hook_field = "webhook:" + hook_url;
   auto delivery = [&](const std::string& id) -> std::string {
-    auto r = h.run(h.client().command({"HGET", service::alert_delivery_key(id), hook_field}));
-    if (!r || r->type != cache::Reply::Type::string) return "";
-    return std::string(json::parse(r->str).at("status").as_string());
+    const auto status = delivery_status(h, id, hook_url);
+    return status.contains("status") ? std::string(status.at("status").as_string()) : std::string();
   };
   REQUIRE(eventually([&] { return delivery(later) == "delivered"; }, 15s));
   CHECK(delivery(refused) == "failed");
@@ -293,8 +290,8 @@ TEST_CASE("an alert a webhook refuses with a 4xx is marked failed and does not h
     CHECK(received.refusals == 1);  // a 4xx is final: not retried by itself
     CHECK(received.delivered == std::vector<std::string>{"tx-later"});
   }
-  service::AlertStore store(h.client());
-  auto listed = h.run(store.list(service::AlertQuery{}));
+  cache::AlertLog store(h.client());
+  auto listed = h.run(store.list(cache::AlertQuery{}));
   REQUIRE(listed);
   REQUIRE(listed->size() == 2);
   CHECK((*listed)[0].at("delivery").at(hook_url).at("status").as_string() == "failed");

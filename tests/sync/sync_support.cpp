@@ -1,5 +1,7 @@
 #include "sync_support.hpp"
 
+#include "vpoint/cache/alert_log.hpp"
+
 #include <csignal>
 #include <stdexcept>
 
@@ -124,20 +126,22 @@ service::CentralLinkOptions test_link_options(const std::string& url, LinkRoles 
   return o;
 }
 
-std::vector<boost::json::object> alerts_in_redis(LinkHarness& h) {
-  auto r = h.run(h.client().command({"XRANGE", "alerts", "-", "+"}));
-  std::vector<boost::json::object> out;
-  if (!r) return out;
-  for (const auto& e : r->elements) {
-    const auto& f = e.elements[1].elements;
-    for (std::size_t i = 0; i + 1 < f.size(); i += 2)
-      if (f[i].str == "json") {
-        auto o = boost::json::parse(f[i + 1].str).as_object();
-        o["id"] = e.elements[0].str;
-        out.push_back(o);
-      }
+boost::json::object delivery_status(LinkHarness& h, const std::string& alert_id, const std::string& target) {
+  for (const auto& alert : alerts_in_redis(h)) {
+    if (alert.at("id").as_string() != alert_id) continue;
+    const auto& delivery = alert.at("delivery");
+    if (!delivery.is_object()) return {};
+    const auto* status = delivery.as_object().if_contains(target);
+    return status && status->is_object() ? status->as_object() : boost::json::object{};
   }
-  return out;
+  return {};
+}
+
+std::vector<boost::json::object> alerts_in_redis(LinkHarness& h) {
+  cache::AlertLog log(h.client());
+  auto listed = h.run(log.list(cache::AlertQuery{.limit = 100000}));
+  if (!listed) throw std::runtime_error("reading the alert log: " + listed.error().message);
+  return *listed;
 }
 
 void import_through_link(LinkHarness& h, Simulator& sim) {

@@ -96,8 +96,10 @@ struct LinkRoles {
 // Fast settings for tests (short backoff, short long polls) with only `roles` running.
 service::CentralLinkOptions test_link_options(const std::string& url, LinkRoles roles);
 
-// Every alert in the `alerts` stream (its JSON body, "id" = the stream id), oldest first.
+// Every alert in the alert log (as GET /v1/alerts shows it: "id", "delivery", "acked"), oldest first.
 std::vector<boost::json::object> alerts_in_redis(LinkHarness& h);
+// One alert's delivery status at `target` ("central" or a webhook URL); an empty object while none is recorded.
+boost::json::object delivery_status(LinkHarness& h, const std::string& alert_id, const std::string& target);
 // Loads the simulator's snapshot into the harness' empty mirror through a link (feed only), then stops the
 // link. Throws when the import does not finish within 30 s.
 void import_through_link(LinkHarness& h, Simulator& sim);

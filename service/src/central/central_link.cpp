@@ -105,7 +105,6 @@ std::vector<std::pair<std::string, std::string>> header_list(std::string name, s
 }
 
 constexpr std::size_t kOutboxReadSlice = 64;  // outbox streams read per pipelined step of a drain round
-constexpr std::string_view kAlertCursorPrefix = "alerts:cursor:";
 
 MirrorError redis_failure(const cache::RedisError& e) {
   return MirrorError{MirrorErrorKind::unavailable, "mirror unavailable: " + e.message, e};
@@ -211,6 +210,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   Origin central_origin;
   std::unique_ptr<HttpConnectionPool> lookup_pool;
   OfflineReplayer replayer;  // set before start() (vpointd: the pack routes' replay)
+  cache::AlertLog alerts;    // every alert the link raises, and the senders' side of delivery
 
   std::atomic<bool> stopping{false};
   std::atomic<bool> started{false};
@@ -224,7 +224,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   std::vector<std::pair<asio::strand<asio::any_io_executor>, std::shared_ptr<HttpConnection>>> live_connections;
 
   Impl(asio::any_io_executor ex, cache::Client& c, cache::Mirror& m, CentralLinkOptions o, std::shared_ptr<Readiness> r)
-      : executor(std::move(ex)), redis(c), mirror(m), options(std::move(o)), readiness(std::move(r)) {
+      : executor(std::move(ex)), redis(c), mirror(m), options(std::move(o)), readiness(std::move(r)), alerts(c) {
     if (options.instance_id.empty()) options.instance_id = cache::default_lease_owner();
     if (auto origin = parse_origin(options.url)) central_origin = *origin;
     lookup_pool = std::make_unique<HttpConnectionPool>(executor, central_origin, client_options(options.lookup_timeout));
@@ -503,9 +503,9 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
       std::string code = str(o, code_key), batch = str(o, "batch");
       std::string seq_text = o.contains("seq") ? json::serialize(o.at("seq")) : std::string("-");
       // Every instance follows the feed: the first to claim this change raises the alert, the others skip it.
-      std::string claim = fmt::format("alerts:recall:{}:{}:{}:{}", code, batch, state, seq_text);
-      auto claimed = co_await redis.command(cmd("SET", claim, options.instance_id, "NX", "EX", "172800"));
-      if (claimed && claimed->type == Reply::Type::nil) continue;
+      std::string claim = fmt::format("recall:{}:{}:{}:{}", code, batch, state, seq_text);
+      auto claimed = co_await alerts.claim(claim, options.instance_id);
+      if (claimed && !*claimed) continue;
       RecallList list = co_await recall_list(code, batch);
       json::object pack{{code_key, code}, {"batch", batch}, {"expiry", str(o, "expiry")}};
       json::object details{{"batch_reason", str(o, "reason")},
@@ -621,29 +621,11 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
     co_return out;
   }
 
-  // ---------------------------------------------------------------- alerts into Redis
-  // Same record shape as the pack routes' AlertStore (alerts.hpp): XADD alerts * reason R tx T json BODY; the
-  // alert's id is its stream id. One alert per (reason, transaction): a retried drain round raises no twin.
+  // ---------------------------------------------------------------- alerts
   asio::awaitable<MirrorResult<std::string>> raise_alert(json::object alert) {
-    alert.erase("id");
-    if (!alert.contains("time")) alert["time"] = format_rfc3339(unix_ms_now());
-    alert["delivery"] = "pending";
-    std::string reason = str(alert, "reason");
-    std::string tx = str(alert, "transaction_id");
-    std::string dedupe_key;
-    if (!tx.empty()) {
-      dedupe_key = "alerts:central:" + reason + ":" + tx;
-      auto known = co_await redis.command(cmd("GET", dedupe_key));
-      if (!known) co_return Unexpected{redis_failure(known.error())};
-      if (known->type == Reply::Type::string) co_return known->str;
-    }
-    std::string body = json::serialize(alert);
-    auto added = co_await redis.command(cmd("XADD", std::string(kAlertsStream), "*", "reason", reason, "tx", tx, "json", body));
-    if (!added) co_return Unexpected{redis_failure(added.error())};
-    if (added->is_error()) co_return Unexpected{MirrorError{MirrorErrorKind::protocol, added->str, std::nullopt}};
-    std::string id = added->str;
-    if (!dedupe_key.empty()) co_await redis.command(cmd("SET", dedupe_key, id, "EX", "172800"));
-    log_event(spdlog::level::warn, "alert_raised", {{"id", id}, {"reason", reason}, {"transaction_id", tx}});
+    std::string reason = str(alert, "reason"), tx = str(alert, "transaction_id");
+    auto id = co_await alerts.raise(std::move(alert));
+    if (id) log_event(spdlog::level::warn, "alert_raised", {{"id", *id}, {"reason", reason}, {"transaction_id", tx}});
     co_return id;
   }
 
@@ -882,25 +864,10 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
     std::string secret;  // webhooks only
   };
 
-  // The alert object of a stream entry: its "json" field (or the fields themselves).
-  static json::object alert_object(const StreamEntry& e) {
-    for (const char* field : {"json", "alert", "body"}) {
-      const auto& text = e.get(field);
-      if (text.empty()) continue;
-      boost::system::error_code ec;
-      auto v = json::parse(text, ec);
-      if (!ec && v.is_object()) return v.as_object();
-    }
-    json::object o;
-    for (const auto& [k, v] : e.fields) o[k] = v;
-    if (!o.contains("id")) o["id"] = e.id;
-    return o;
-  }
 
   asio::awaitable<void> deliver_to(asio::strand<asio::any_io_executor> strand, Target target) {
     auto http_ptr = role_connection(strand, target.origin);
     HttpConnection& http = *http_ptr;
-    std::string cursor_key = std::string(kAlertCursorPrefix) + target.name;
     cache::Lease lease(redis, "alerts:" + target.name, options.instance_id, options.lease_ttl);
     auto lease_checked = std::chrono::steady_clock::time_point{};
     while (!stopping) {
@@ -913,25 +880,18 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
         continue;
       }
       if (co_await redeliver_requested(http, target)) continue;
-      auto cursor = co_await redis.command(cmd("GET", cursor_key));
-      if (!cursor) {
+      auto entries = co_await alerts.next_for(target.name, 50);
+      if (!entries) {
         co_await sleep(options.backoff_max);
         continue;
       }
-      std::string after = cursor->is_nil() ? "-" : "(" + cursor->str;
-      auto read = co_await redis.command(cmd("XRANGE", std::string(kAlertsStream), after, "+", "COUNT", "50"));
-      if (!read) {
-        co_await sleep(options.backoff_max);
-        continue;
-      }
-      auto entries = stream_entries(*read);
-      if (entries.empty()) {
+      if (entries->empty()) {
         co_await sleep(std::chrono::milliseconds(200));
         continue;
       }
-      for (const auto& entry : entries) {
+      for (const auto& entry : *entries) {
         if (stopping || !co_await deliver_one(http, target, entry)) break;
-        co_await redis.command(cmd("SET", cursor_key, entry.id));
+        co_await alerts.advance(target.name, entry.id);
       }
     }
     co_await lease.release();
@@ -940,11 +900,9 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   // One alert to one target, retried with backoff until a 2xx. A 4xx other than 408/429 is final for this
   // alert ("failed", issue 12): a receiver that refuses one alert must not hold up the later ones, and
   // `vpoint alerts redeliver ID` sends it again. False only when the link stops before an answer.
-  asio::awaitable<bool> deliver_one(HttpConnection& http, const Target& target, const StreamEntry& entry) {
-    json::object alert = alert_object(entry);
-    // The alert's id is its stream id (alerts.hpp), as GET /v1/alerts shows it.
-    std::string alert_id = entry.id;
-    alert["id"] = alert_id;
+  asio::awaitable<bool> deliver_one(HttpConnection& http, const Target& target, const cache::StoredAlert& entry) {
+    json::object alert = entry.alert;  // with "id": its id in the alert log, as GET /v1/alerts shows it
+    const std::string& alert_id = entry.id;
     alert.erase("delivery");
     std::string body = json::serialize(alert);
     std::chrono::milliseconds backoff{0};
@@ -966,7 +924,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
                           {"attempts", attempts},
                           {"at", format_rfc3339(unix_ms_now())}};
       if (!delivered) status["last_error"] = error;
-      co_await redis.command(cmd("HSET", alert_delivery_key(alert_id), target.name, json::serialize(status)));
+      co_await alerts.record_delivery(alert_id, target.name, status);
       if (delivered) {
         update([](LinkStatus& s) { ++s.alerts_delivered; });
         co_return true;
@@ -985,19 +943,12 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
     co_return false;
   }
 
-  // Alerts an operator asked to send again (AlertStore::redeliver) before new ones; true when one was taken.
+  // Alerts an operator asked to send again (AlertLog::redeliver) before new ones; true when one was taken.
   asio::awaitable<bool> redeliver_requested(HttpConnection& http, const Target& target) {
-    std::string list_key = alert_redeliver_key(target.name);
-    auto again = co_await redis.command(cmd("LPOP", list_key));
-    if (!again || again->type != Reply::Type::string) co_return false;
-    auto one = co_await redis.command(cmd("XRANGE", std::string(kAlertsStream), again->str, again->str));
-    std::vector<StreamEntry> entries;
-    if (one) entries = stream_entries(*one);
-    for (const auto& entry : entries) {
-      if (!co_await deliver_one(http, target, entry)) {
-        co_await redis.command(cmd("LPUSH", list_key, entry.id));  // stopping: keep the request
-      }
-    }
+    auto again = co_await alerts.take_redelivery(target.name);
+    if (!again || !*again) co_return false;
+    if (!co_await deliver_one(http, target, **again))
+      co_await alerts.return_redelivery(target.name, (*again)->id);  // stopping: keep the request
     co_return true;
   }
 

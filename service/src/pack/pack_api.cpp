@@ -470,7 +470,7 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
                                  {"operation", operation_name(job.intent.operation)},
                                  {"action", change ? json::value(cache::to_string(job.intent.action)) : nullptr},
                                  {"status", body["status"]}};
-    auto id = co_await ctx.s->alerts.raise(alert);
+    auto id = co_await ctx.s->alerts.raise(alert_object(alert));
     if (!id) co_return Unexpected{id.error()};
     body["alert_id"] = *id;
     if (!r.replay) ctx.m.alerts->Add({{"reason", alert.reason}}).Increment();
@@ -1185,7 +1185,7 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
 awaitable<Reply> list_alerts(Ctx& ctx, ApiContext& api) {
   auto params = parse_query(api.query);
   if (auto p = unknown_params(params, {"since", "reason", "limit"})) co_return problem_response(*p);
-  AlertQuery q;
+  cache::AlertQuery q;
   q.since = params["since"];
   q.reason = params["reason"];
   if (!q.since.empty() && !std::all_of(q.since.begin(), q.since.end(), [](char c) {
@@ -1307,7 +1307,7 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
 
   rt->offline_ = std::make_unique<cache::OfflineQueue>(*rt->mirror_);
   rt->products_ = std::make_unique<ProductCache>(*rt->mirror_);
-  rt->alerts_ = std::make_unique<AlertStore>(*rt->client_);
+  rt->alerts_ = std::make_unique<cache::AlertLog>(*rt->client_);
   rt->services_ = std::shared_ptr<PackServices>(new PackServices{*rt->client_, *rt->mirror_, *rt->offline_,
                                                                  *rt->products_, *rt->alerts_, std::move(metrics),
                                                                  {}});

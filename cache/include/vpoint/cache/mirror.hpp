@@ -218,7 +218,7 @@ struct MirrorOptions {
 // The partition count: P = CRC32(product_code "|" serial) mod kPartitions.
 inline constexpr int kPartitions = 1024;
 // Version of cache/lua/vpoint.lua that this build expects (`FCALL vp_version 0`).
-inline constexpr int kLibraryVersion = 4;
+inline constexpr int kLibraryVersion = 5;
 
 struct LibraryInfo {
   int version = 0;

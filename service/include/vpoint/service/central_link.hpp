@@ -125,11 +125,7 @@ struct OutboxDepth {
 boost::asio::awaitable<cache::MirrorResult<OutboxDepth>> read_outbox_depth(cache::Client& client);
 
 // Redis keys the link owns (documented in docs/design.md "Central link").
-inline constexpr std::string_view kAlertsStream = "alerts";
 inline constexpr std::string_view kLinkStatusKey = "central:status";  // hash: state, seq, last sync, ...
-inline std::string alert_delivery_key(std::string_view alert_id) {
-  return std::string(kAlertDeliveryPrefix) + std::string(alert_id);
-}
 
 class CentralLink {
  public:
@@ -157,7 +153,7 @@ class CentralLink {
   // start(); without one, offline scans of packs the central system knows stay queued.
   void set_offline_replayer(OfflineReplayer replayer);
 
-  // Appends an alert object to the `alerts` stream (fills "id" and "time" when missing). Returns its id.
+  // Raises an alert (cache::AlertLog::raise: one per (reason, transaction)). Returns its id.
   boost::asio::awaitable<cache::MirrorResult<std::string>> raise_alert(boost::json::object alert);
 
   LinkStatus status() const;

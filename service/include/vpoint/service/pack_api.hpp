@@ -62,7 +62,7 @@ struct PackServices {
   cache::Mirror& mirror;
   cache::OfflineQueue& offline;  // scans of unknown packs while the central system cannot be asked
   ProductCache& products;
-  AlertStore& alerts;
+  cache::AlertLog& alerts;
   std::shared_ptr<Metrics> metrics;
   PackApiOptions options;
   CentralLookup central = {};
@@ -108,7 +108,7 @@ class PackRuntime {
   std::unique_ptr<cache::Mirror> mirror_;
   std::unique_ptr<cache::OfflineQueue> offline_;
   std::unique_ptr<ProductCache> products_;
-  std::unique_ptr<AlertStore> alerts_;
+  std::unique_ptr<cache::AlertLog> alerts_;
   std::unique_ptr<cache::Subscriber> subscriber_;
   std::shared_ptr<PackServices> services_;
   std::vector<cache::SettingProblem> warnings_;
