@@ -15,6 +15,7 @@
 #include "commands.hpp"
 #include "vpoint/cache/alert_log.hpp"
 #include "vpoint/cache/offline.hpp"
+#include "vpoint/cache/outbox.hpp"
 #include "vpoint/cache/redis.hpp"
 #include "vpoint/service/central_link.hpp"
 
@@ -56,7 +57,7 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
   cache::Mirror mirror(client);
   cache::OfflineQueue queue(mirror);
   auto offline = co_await queue.depth();
-  auto depth = co_await service::read_outbox_depth(client);
+  auto depth = co_await cache::Outbox(client).depth();
   client.close();
   if (!seq || !link || !alerts || !offline || !depth) {
     std::cerr << "vpoint status: " << args.redis << ": Redis failed while reading the status\n";

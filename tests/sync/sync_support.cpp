@@ -1,6 +1,7 @@
 #include "sync_support.hpp"
 
 #include "vpoint/cache/alert_log.hpp"
+#include "vpoint/cache/outbox.hpp"
 
 #include <csignal>
 #include <stdexcept>
@@ -102,7 +103,8 @@ cache::PackResult LinkHarness::supply(const std::string& code, const std::string
 }
 
 std::int64_t LinkHarness::outbox_total() {
-  auto depth = run(service::read_outbox_depth(*client_));
+  cache::Outbox outbox(*client_);
+  auto depth = run(outbox.depth());
   if (!depth) throw std::runtime_error(depth.error().message);
   return depth->total;
 }

@@ -30,6 +30,7 @@
 #include "vpoint/cache/import.hpp"
 #include "vpoint/cache/lease.hpp"
 #include "vpoint/cache/offline.hpp"
+#include "vpoint/cache/outbox.hpp"
 #include "vpoint/service/logging.hpp"
 
 namespace vpoint::service {
@@ -106,10 +107,6 @@ std::vector<std::pair<std::string, std::string>> header_list(std::string name, s
 
 constexpr std::size_t kOutboxReadSlice = 64;  // outbox streams read per pipelined step of a drain round
 
-MirrorError redis_failure(const cache::RedisError& e) {
-  return MirrorError{MirrorErrorKind::unavailable, "mirror unavailable: " + e.message, e};
-}
-
 std::string_view sv(const json::value* v) {
   if (v && v->is_string()) return v->get_string();
   return {};
@@ -185,21 +182,6 @@ CentralLinkOptions central_link_options(const Config& config) {
   return o;
 }
 
-boost::asio::awaitable<MirrorResult<OutboxDepth>> read_outbox_depth(cache::Client& client) {
-  std::vector<Command> commands;
-  commands.reserve(cache::kPartitions);
-  for (int p = 0; p < cache::kPartitions; ++p) commands.push_back({"XLEN", fmt::format("ob:{{{}}}", p)});
-  auto replies = co_await client.pipeline(std::move(commands));
-  OutboxDepth depth;
-  for (int p = 0; p < static_cast<int>(replies.size()); ++p) {
-    if (!replies[p]) co_return Unexpected{redis_failure(replies[p].error())};
-    if (replies[p]->integer > 0) {
-      depth.partitions[p] = replies[p]->integer;
-      depth.total += replies[p]->integer;
-    }
-  }
-  co_return depth;
-}
 
 struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   asio::any_io_executor executor;
@@ -211,6 +193,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   std::unique_ptr<HttpConnectionPool> lookup_pool;
   OfflineReplayer replayer;  // set before start() (vpointd: the pack routes' replay)
   cache::AlertLog alerts;    // every alert the link raises, and the senders' side of delivery
+  cache::Outbox outbox;      // the state changes waiting for the central system's answer
 
   std::atomic<bool> stopping{false};
   std::atomic<bool> started{false};
@@ -224,7 +207,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   std::vector<std::pair<asio::strand<asio::any_io_executor>, std::shared_ptr<HttpConnection>>> live_connections;
 
   Impl(asio::any_io_executor ex, cache::Client& c, cache::Mirror& m, CentralLinkOptions o, std::shared_ptr<Readiness> r)
-      : executor(std::move(ex)), redis(c), mirror(m), options(std::move(o)), readiness(std::move(r)), alerts(c) {
+      : executor(std::move(ex)), redis(c), mirror(m), options(std::move(o)), readiness(std::move(r)), alerts(c), outbox(c) {
     if (options.instance_id.empty()) options.instance_id = cache::default_lease_owner();
     if (auto origin = parse_origin(options.url)) central_origin = *origin;
     lookup_pool = std::make_unique<HttpConnectionPool>(executor, central_origin, client_options(options.lookup_timeout));
@@ -631,11 +614,6 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
 
 
   // ---------------------------------------------------------------- write-back
-  struct OutboxItem {
-    int partition = 0;
-    StreamEntry entry;
-  };
-
   asio::awaitable<std::optional<cache::Product>> product_of(std::unordered_map<std::string, std::optional<cache::Product>>& cache_map,
                                                             const std::string& code) {
     if (auto it = cache_map.find(code); it != cache_map.end()) co_return it->second;
@@ -646,34 +624,29 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   }
 
   // The transaction JSON of one outbox entry (design.md "POST /central/v1/transactions").
-  json::object transaction_of(const StreamEntry& e, const std::optional<cache::Product>& product) {
-    const std::string& code = e.get("code");
+  json::object transaction_of(const cache::OutboxEntry& e, const std::optional<cache::Product>& product) {
+    const std::string& code = e.code;
     std::string code_key = "gtin";
     std::string batch, expiry;
     if (product) {
       if (code != product->gtin && !product->ppn.empty() && (code == product->ppn || product->gtin.empty())) code_key = "ppn";
-      long index = std::atol(e.get("batch").c_str());
-      if (index >= 0 && static_cast<std::size_t>(index) < product->batches.size()) {
-        batch = product->batches[index].batch;
-        expiry = product->batches[index].expiry;
+      if (e.batch_index < product->batches.size()) {
+        batch = product->batches[e.batch_index].batch;
+        expiry = product->batches[e.batch_index].expiry;
       }
     } else if (code.size() != 14) {
       code_key = "ppn";
     }
-    int action_number = std::atoi(e.get("action").c_str());
-    std::string action = "supply";
-    if (action_number >= 1 && action_number <= 7)
-      action = std::string(cache::to_string(static_cast<cache::Action>(action_number)));
-    json::object tx{{"id", e.get("tx")},
+    json::object tx{{"id", e.transaction_id},
                     {code_key, code},
-                    {"serial", e.get("serial")},
+                    {"serial", e.serial},
                     {"batch", batch},
                     {"expiry", expiry},
-                    {"action", action},
-                    {"undo", e.get("op") == "u"},
-                    {"location", e.get("location")},
-                    {"actor", e.get("actor")},
-                    {"time", format_rfc3339(std::atoll(e.get("t").c_str()))}};
+                    {"action", cache::to_string(e.action)},
+                    {"undo", e.operation == cache::Operation::undo},
+                    {"location", e.location},
+                    {"actor", e.actor},
+                    {"time", format_rfc3339(e.time_ms)}};
     return tx;
   }
 
@@ -753,28 +726,25 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
       const std::size_t n = owned.size();
       const std::size_t start = cursor % n;
       std::size_t last_taken = n;  // n = none
-      std::vector<OutboxItem> items;
+      std::vector<cache::OutboxEntry> items;
       bool redis_failed = false;
       for (std::size_t done = 0; done < n && items.size() < options.drain_batch && !redis_failed;) {
         const std::size_t slice = std::min(kOutboxReadSlice, n - done);
         const std::size_t want = std::min(options.per_partition, options.drain_batch - items.size());
-        std::vector<Command> reads;
-        reads.reserve(slice);
-        for (std::size_t k = 0; k < slice; ++k)
-          reads.push_back(cmd("XRANGE", fmt::format("ob:{{{}}}", owned[(start + done + k) % n]), "-", "+", "COUNT",
-                              std::to_string(want)));
-        auto replies = co_await redis.pipeline(std::move(reads));
-        for (std::size_t i = 0; i < replies.size() && items.size() < options.drain_batch; ++i) {
-          if (!replies[i]) {
-            redis_failed = true;
-            break;
-          }
+        std::vector<int> partitions;
+        partitions.reserve(slice);
+        for (std::size_t k = 0; k < slice; ++k) partitions.push_back(owned[(start + done + k) % n]);
+        auto read = co_await outbox.read(partitions, want);
+        if (!read) {
+          redis_failed = true;
+          break;
+        }
+        for (std::size_t i = 0; i < read->size() && items.size() < options.drain_batch; ++i) {
           // Whole prefix of a partition, in stream order: the central system sees its changes in order.
-          const std::size_t at = (start + done + i) % n;
-          for (auto& e : stream_entries(*replies[i])) {
+          for (auto& e : (*read)[i]) {
             if (items.size() >= options.drain_batch) break;
-            items.push_back({owned[at], std::move(e)});
-            last_taken = at;
+            items.push_back(std::move(e));
+            last_taken = (start + done + i) % n;
           }
         }
         done += slice;
@@ -793,8 +763,8 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
       std::unordered_map<std::string, std::optional<cache::Product>> products;
       json::array transactions;
       for (const auto& item : items) {
-        auto product = co_await product_of(products, item.entry.get("code"));
-        transactions.push_back(transaction_of(item.entry, product));
+        auto product = co_await product_of(products, item.code);
+        transactions.push_back(transaction_of(item, product));
       }
       std::string body = json::serialize(json::object{{"transactions", transactions}});
       update([&](LinkStatus& s) { s.sent += items.size(); });
@@ -832,7 +802,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
         by_id[str(transactions[0].as_object(), "id")] = std::make_pair(std::string("rejected"), std::string("VPOINT_BAD_TRANSACTION"));
         one_by_one = false;
       }
-      std::vector<Command> deletes;
+      std::vector<cache::OutboxEntry> answered;
       std::uint64_t accepted = 0, rejected = 0;
       for (std::size_t i = 0; i < items.size(); ++i) {
         const auto& tx = transactions[i].as_object();
@@ -844,11 +814,12 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
         } else {
           ++accepted;
         }
-        deletes.push_back(cmd("XDEL", fmt::format("ob:{{{}}}", items[i].partition), items[i].entry.id));
+        answered.push_back(items[i]);
       }
-      auto deleted = co_await redis.pipeline(std::move(deletes));
-      for (const auto& d : deleted)
-        if (!d) log_event(spdlog::level::warn, "outbox_delete_failed", {{"error", d.error().message}});
+      // A failed acknowledgement leaves the entries in place: they are sent again under the same ids, and the
+      // central system, idempotent by id, answers them again without applying them twice.
+      auto acknowledged = co_await outbox.acknowledge(answered);
+      if (!acknowledged) log_event(spdlog::level::warn, "outbox_delete_failed", {{"error", acknowledged.error().message}});
       update([&](LinkStatus& s) {
         s.accepted += accepted;
         s.rejected += rejected;

@@ -117,12 +117,6 @@ struct LinkStatus {
   std::string last_error;
 };
 
-// Outbox depth etc. read from Redis alone (the `vpoint status` CLI: no running link needed).
-struct OutboxDepth {
-  std::map<int, std::int64_t> partitions;  // non-empty partitions only
-  std::int64_t total = 0;
-};
-boost::asio::awaitable<cache::MirrorResult<OutboxDepth>> read_outbox_depth(cache::Client& client);
 
 // Redis keys the link owns (documented in docs/design.md "Central link").
 inline constexpr std::string_view kLinkStatusKey = "central:status";  // hash: state, seq, last sync, ...
