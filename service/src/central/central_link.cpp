@@ -45,14 +45,6 @@ using cache::Reply;
 
 namespace central_detail {
 
-std::string format_rfc3339(std::int64_t unix_ms) {
-  std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
-}
-
 std::string pack_lookup_target(std::string_view code, std::string_view serial) {
   // Each value one percent-encoded segment: serials may hold '%', '?', '/', '&' (GS1 charset 82).
   boost::urls::url target;
@@ -596,7 +588,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
         json::array ops;
         for (const auto& op : s.ops) ops.push_back(json::value(op));
         out.packs.push_back(json::object{{"serial", s.serial},
-                                         {"last_seen", format_rfc3339(s.last_seen_ms)},
+                                         {"last_seen", iso_time_ms(s.last_seen_ms)},
                                          {"ops", std::move(ops)},
                                          {"status", cache::to_string((*peeked[k])->status)}});
       }
@@ -646,7 +638,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
                     {"undo", e.operation == cache::Operation::undo},
                     {"location", e.location},
                     {"actor", e.actor},
-                    {"time", format_rfc3339(e.time_ms)}};
+                    {"time", iso_time_ms(e.time_ms)}};
     return tx;
   }
 
@@ -893,7 +885,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
       if (!delivered) error = res ? fmt::format("HTTP {}", code) : res.error().message;
       json::object status{{"status", delivered ? "delivered" : refused ? "failed" : "retrying"},
                           {"attempts", attempts},
-                          {"at", format_rfc3339(unix_ms_now())}};
+                          {"at", iso_time_ms(unix_ms_now())}};
       if (!delivered) status["last_error"] = error;
       co_await alerts.record_delivery(alert_id, target.name, status);
       if (delivered) {
@@ -975,7 +967,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
                                                                       : "decommission";
     details["action"] = scan.operation == cache::Operation::verify ? json::value(nullptr)
                                                                    : json::value(cache::to_string(scan.action));
-    details["scanned_offline_at"] = format_rfc3339(scan.time_ms);
+    details["scanned_offline_at"] = iso_time_ms(scan.time_ms);
     json::object alert{{"reason", std::move(reason)},
                        {"nmvs_code", nmvs_code.empty() ? json::value() : json::value(nmvs_code)},
                        {"verdict", "unconfirmed_failed"},

@@ -8,9 +8,13 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "vpoint/cache/mirror.hpp"
+#include "vpoint/cache/alert_log.hpp"
 #include "vpoint/service/central_link.hpp"
 
 namespace vpoint::service::central_detail {
+
+// RFC 3339 UTC with milliseconds, as every vpoint timestamp ("2026-12-06T05:56:02.482Z").
+using cache::iso_time_ms;
 
 // The mirror side of the change feed, through the cache module's feed-apply API: applies the NDJSON change
 // lines (each with "seq" and "op") in order and returns the feed position now in effect.
@@ -20,7 +24,6 @@ boost::asio::awaitable<cache::MirrorResult<std::int64_t>> apply_changes(cache::M
 // Writes one looked-up pack (and its product/batch when the mirror lacks them) into the mirror.
 boost::asio::awaitable<cache::MirrorResult<bool>> cache_pack(cache::Mirror& mirror, const CentralPack& pack);
 
-std::string format_rfc3339(std::int64_t unix_ms);
 // GET target of the central system's live look-up of one pack, each value a percent-encoded segment.
 std::string pack_lookup_target(std::string_view code, std::string_view serial);
 std::int64_t unix_ms_now();
