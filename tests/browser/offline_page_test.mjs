@@ -111,10 +111,18 @@ role = "pharmacy"
 `);
   const daemon = run('vpointd', VPOINTD, ['--config', config]);
   base = await until('vpointd reports its URL', () => {
-    const m = daemon.output.join('').match(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/);
+    // The "listening" event, not any url: the snapshot import logs the simulator's url, sometimes first.
+    const m = daemon.output.join('').match(/"event":"listening","url":"(http:\/\/127\.0\.0\.1:\d+)"/);
     return m && m[1];
   });
-  await until('vpointd is ready (snapshot loaded)', async () => (await fetch(base + '/readyz')).status === 200, 60000);
+  let readyz = '';
+  await until('vpointd is ready (snapshot loaded)', async () => {
+    const res = await fetch(base + '/readyz');
+    readyz = await res.text();
+    return res.status === 200;
+  }, 60000).catch((e) => {
+    throw new Error(`${e.message}\n/readyz: ${readyz}\nvpointd: ${daemon.output.join('').slice(-3000)}`);
+  });
   ({context, page} = await launchChromium(chromium, CHROMIUM, path.join(work, 'profile')));
   context.setDefaultTimeout(15000);
 });
