@@ -244,7 +244,7 @@ struct Mirror::Impl {
     p.partition = partition;
     p.routing_key = pack_key(partition, gen, bucket);
     std::string field = ref->known ? pack_field(ref->product.index, request.serial) : std::string();
-    const char* op = operation == Operation::verify ? "v" : operation == Operation::decommission ? "d" : "u";
+    const char* op = operation_letter(operation);
     bool idem = !request.idempotency_key.empty();
     p.command = {"FCALL", "vp_pack", idem ? "6" : "5", p.routing_key, decommission_key(partition, code, request.serial),
                  outbox_key(partition), audit_key(partition), undo_marker_key(partition, code, request.serial)};

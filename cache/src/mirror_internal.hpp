@@ -26,5 +26,9 @@ std::optional<std::int64_t> reply_int(const Reply& reply);
 std::map<std::string, std::string> hash_reply(const Reply& reply);
 std::string lua_library_text(bool test_mode);
 std::string random_transaction_id();
+// The operation as the Functions library's ARGV names it: "v", "d", "u".
+inline const char* operation_letter(Operation op) {
+  return op == Operation::verify ? "v" : op == Operation::decommission ? "d" : "u";
+}
 
 }  // namespace vpoint::cache::detail

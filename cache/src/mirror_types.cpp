@@ -23,6 +23,10 @@ std::string_view to_string(Action action) { return kActionNames.at(static_cast<s
 std::string_view to_string(BatchState state) { return kBatchStateNames.at(static_cast<std::size_t>(state)); }
 std::string_view to_string(Outcome outcome) { return kOutcomeNames.at(static_cast<std::size_t>(outcome)); }
 
+std::string_view to_string(Operation operation) {
+  return operation == Operation::verify ? "verify" : operation == Operation::undo ? "undo" : "decommission";
+}
+
 std::optional<PackStatus> parse_pack_status(std::string_view text) {
   for (std::size_t i = 0; i < kStatusNames.size(); ++i) {
     if (kStatusNames[i] == text) return static_cast<PackStatus>(i);

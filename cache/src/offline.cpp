@@ -19,13 +19,9 @@ std::string placeholder_key(std::string_view code, std::string_view serial) {
   return fmt::format("pend:{{vpoint:offline}}:{}:{}", code, serial);
 }
 
-std::string_view op_letter(Operation op) {
-  return op == Operation::verify ? "v" : op == Operation::decommission ? "d" : "u";
-}
-
 Command record_command(const std::string& key, const OfflineScan& scan, const std::string& token,
                        std::int64_t window_ms, std::int64_t clock_offset_ms) {
-  return cmd("FCALL", "vp_offline", "2", key, std::string(kStreamKey), std::string(op_letter(scan.operation)),
+  return cmd("FCALL", "vp_offline", "2", key, std::string(kStreamKey), std::string(operation_letter(scan.operation)),
              scan.operation == Operation::verify ? std::string("0") : std::to_string(static_cast<int>(scan.action)),
              scan.code, scan.serial, scan.batch, scan.expiry, scan.location, scan.actor, scan.transaction_id, token,
              std::to_string(window_ms), std::to_string(clock_offset_ms));

@@ -962,9 +962,7 @@ struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   asio::awaitable<void> alert_offline(const cache::OfflineScan& scan, std::string reason, std::string nmvs_code,
                                       json::object details) {
     std::string code_key = scan.code.size() == 14 ? "gtin" : "ppn";
-    details["operation"] = scan.operation == cache::Operation::verify   ? "verify"
-                           : scan.operation == cache::Operation::undo ? "undo"
-                                                                      : "decommission";
+    details["operation"] = cache::to_string(scan.operation);
     details["action"] = scan.operation == cache::Operation::verify ? json::value(nullptr)
                                                                    : json::value(cache::to_string(scan.action));
     details["scanned_offline_at"] = iso_time_ms(scan.time_ms);

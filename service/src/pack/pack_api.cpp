@@ -309,25 +309,24 @@ bool is_scanning_fault_candidate(Reason reason) {
   return reason == Reason::unknown_serial || reason == Reason::unknown_batch || reason == Reason::batch_mismatch;
 }
 
-std::string_view operation_name(Operation op) {
-  return op == Operation::verify ? "verify" : op == Operation::undo ? "undo" : "decommission";
-}
-
 awaitable<cache::MirrorResult<Answer>> process_pack(Ctx& ctx, const Job& job, const PackId& pack,
                                                    std::vector<std::string> warnings, bool allow_repair);
 
 // Caps lock on a keyboard wedge flips the case of every letter typed (domain.md "Alerts"): the whole scan
-// flipped and parsed again (IFA data identifiers and stand-ins come back too), then serial and batch alone.
+// flipped back and parsed again (IFA data identifiers and stand-ins come back too). Empty: not a pack then.
+Result<Scanned, InputError> caps_lock_flipped(std::string_view scan_text) {
+  if (scan_text.empty()) return Unexpected{InputError{}};
+  return from_parse(scanner::parse(scanner::invert_case(scan_text)));
+}
+
+// The variants a caps-locked scan may stand for: the whole scan flipped, then serial and batch alone.
 std::vector<PackId> caps_lock_variants(const PackId& pack, std::string_view scan_text) {
   std::vector<PackId> out;
   auto add = [&](PackId v) {
     if (v == pack || std::find(out.begin(), out.end(), v) != out.end()) return;
     out.push_back(std::move(v));
   };
-  if (!scan_text.empty()) {
-    auto flipped = scanner::parse(scanner::invert_case(scan_text));
-    if (flipped && flipped->kind == scanner::Kind::pack) add(flipped->pack);
-  }
+  if (auto flipped = caps_lock_flipped(scan_text); flipped && !flipped->ambiguous) add(flipped->pack);
   PackId both = pack;
   both.serial = scanner::invert_case(pack.serial);
   both.batch = scanner::invert_case(pack.batch);
@@ -409,7 +408,7 @@ json::object answer_body(const Job& job, const PackId& pack, const std::vector<s
   body["expired"] = facts.expired;
   body["repeat"] = facts.repeat;
   if (job.intent.operation != Operation::verify) {
-    body["operation"] = operation_name(job.intent.operation);
+    body["operation"] = cache::to_string(job.intent.operation);
     body["action"] = cache::to_string(job.intent.action);
     body["previous_status"] = facts.previous_status;
     body["transaction_id"] = facts.transaction_id;
@@ -467,7 +466,7 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
     alert.actor = job.caller->name;
     alert.transaction_id = r.transaction_id;
     alert.details = json::object{{"route", job.route},
-                                 {"operation", operation_name(job.intent.operation)},
+                                 {"operation", cache::to_string(job.intent.operation)},
                                  {"action", change ? json::value(cache::to_string(job.intent.action)) : nullptr},
                                  {"status", body["status"]}};
     auto id = co_await ctx.s->alerts.raise(alert_object(alert));
@@ -477,6 +476,26 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
   }
   count_verdict(ctx, job, d.verdict, d.reason);
   co_return Answer{std::move(body), d.verdict, d.reason};
+}
+
+// The code the mirror files the pack under: the product's own code when the product is known (a pack scanned
+// by PPN or by NTIN is one pack), else the code as scanned.
+std::string mirror_code(const cache::Product* product, const PackId& pack) {
+  return product ? product->code : pack.product_code();
+}
+
+// An unknown pack answered without asking the central system and without recording anything: status unknown,
+// no transaction.
+Answer not_looked_up(Ctx& ctx, const Job& job, const PackId& pack, const std::vector<std::string>& warnings,
+                     const cache::Product* product, Verdict verdict, Reason reason, std::string_view source) {
+  json::object body = answer_body(job, pack, warnings, product,
+                                  AnswerFacts{.verdict = verdict,
+                                              .status = "unknown",
+                                              .reason = reason,
+                                              .source = source,
+                                              .previous_status = "unknown"});
+  count_verdict(ctx, job, verdict, reason);
+  return Answer{std::move(body), verdict, reason};
 }
 
 // A pack the mirror does not know and the central system could not confirm (EU 2016/161 Art 29, issue 12):
@@ -490,20 +509,12 @@ awaitable<cache::MirrorResult<Answer>> answer_offline(Ctx& ctx, const Job& job, 
                                                       const cache::Product* product, std::string transaction_id,
                                                       Reason why) {
   const bool change = job.intent.operation != Operation::verify;
-  if (ctx.s->central.offline == OfflineMode::refuse && why == Reason::central_unavailable) {
-    json::object body = answer_body(job, pack, warnings, product,
-                                    AnswerFacts{.verdict = Verdict::refused,
-                                                .status = "unknown",
-                                                .reason = why,
-                                                .source = "offline",
-                                                .previous_status = "unknown"});
-    count_verdict(ctx, job, Verdict::refused, why);
-    co_return Answer{std::move(body), Verdict::refused, why};
-  }
+  if (ctx.s->central.offline == OfflineMode::refuse && why == Reason::central_unavailable)
+    co_return not_looked_up(ctx, job, pack, warnings, product, Verdict::refused, why, "offline");
   cache::OfflineScan scan;
   scan.operation = job.intent.operation;
   scan.action = job.intent.action;
-  scan.code = product ? product->code : pack.product_code();
+  scan.code = mirror_code(product, pack);
   scan.serial = pack.serial;
   scan.batch = pack.batch;
   scan.expiry = pack.expiry;
@@ -567,23 +578,15 @@ awaitable<cache::MirrorResult<Answer>> resolve(Ctx& ctx, const Job& job, const P
   // request (allow_repair is false on the retry, on repair variants and on offline replays).
   if (allow_repair && unknown && ctx.s->central.look_up) {
     if (ctx.s->central.offline == OfflineMode::record) {
-      std::string code = product ? product->code : pack.product_code();
-      auto pending = co_await ctx.s->offline.pending(std::move(code), pack.serial);
+      auto pending = co_await ctx.s->offline.pending(mirror_code(product, pack), pack.serial);
       if (!pending) co_return Unexpected{pending.error()};
       if (*pending)
         co_return co_await answer_offline(ctx, job, pack, std::move(warnings), product, r.transaction_id,
                                           Reason::offline_pending);
     }
-    if (job.read_through_budget && *job.read_through_budget == 0) {
-      json::object body = answer_body(job, pack, warnings, product,
-                                      AnswerFacts{.verdict = Verdict::unconfirmed,
-                                                  .status = "unknown",
-                                                  .reason = Reason::read_through_limit,
-                                                  .source = "mirror",
-                                                  .previous_status = "unknown"});
-      count_verdict(ctx, job, Verdict::unconfirmed, Reason::read_through_limit);
-      co_return Answer{std::move(body), Verdict::unconfirmed, Reason::read_through_limit};
-    }
+    if (job.read_through_budget && *job.read_through_budget == 0)
+      co_return not_looked_up(ctx, job, pack, warnings, product, Verdict::unconfirmed, Reason::read_through_limit,
+                              "mirror");
     if (job.read_through_budget) --*job.read_through_budget;
     auto status = co_await ctx.s->central.look_up(pack.product_code(), pack.serial);
     if (status == CentralLookup::Status::found) {
@@ -632,8 +635,7 @@ awaitable<cache::MirrorResult<std::optional<Answer>>> process_ambiguous(Ctx& ctx
 // A scan that the scanner's rules refuse may be a caps-locked one (an IFA envelope's data identifiers typed
 // lower case): the whole text flipped is tried against the mirror; a match is answered with the repair.
 awaitable<cache::MirrorResult<std::optional<Answer>>> process_unparsed(Ctx& ctx, const Job& job) {
-  if (job.scan_text.empty()) co_return std::optional<Answer>{};
-  auto flipped = from_parse(scanner::parse(scanner::invert_case(job.scan_text)));
+  auto flipped = caps_lock_flipped(job.scan_text);
   if (!flipped || flipped->ambiguous) co_return std::optional<Answer>{};
   std::vector<PackId> variants{flipped->pack};
   co_return co_await try_variants(ctx, job, variants, "caps_lock", nullptr, flipped->warnings);
@@ -983,7 +985,7 @@ awaitable<Reply> bulk(Ctx& ctx, ApiContext& api) {
   Job job{Intent{op, action.value_or(Action::supply)}, &caller, *idem, "/v1/bulk"};
   auto results = co_await run_bulk(ctx, job, items, scan_texts, summary);
   if (!results) co_return std::move(results.error());
-  response["operation"] = op == Operation::verify ? "verify" : op == Operation::undo ? "undo" : "decommission";
+  response["operation"] = cache::to_string(op);
   response["action"] = action ? json::value(cache::to_string(*action)) : json::value(nullptr);
   response["results"] = std::move(*results);
   response["summary"] = summary.to_json();
@@ -1067,7 +1069,7 @@ awaitable<Reply> scan_image(Ctx& ctx, ApiContext& api) {
     item["symbol"] = std::move(symbol);
     results.push_back(std::move(item));
   }
-  co_return json_response(json::object{{"operation", op == Operation::verify ? "verify" : "decommission"},
+  co_return json_response(json::object{{"operation", cache::to_string(op)},
                                        {"action", action ? json::value(cache::to_string(*action)) : nullptr},
                                        {"results", std::move(results)},
                                        {"summary", summary.to_json()}});

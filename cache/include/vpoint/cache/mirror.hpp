@@ -122,6 +122,8 @@ enum class Outcome : std::uint8_t {
 std::string_view to_string(Outcome outcome);
 
 enum class Operation : std::uint8_t { verify = 0, decommission = 1, undo = 2 };
+// "verify", "decommission", "undo" (API answers, alerts).
+std::string_view to_string(Operation operation);
 
 struct PackResult {
   Outcome outcome = Outcome::ok;
