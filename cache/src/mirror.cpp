@@ -12,6 +12,7 @@
 
 #include "mirror_internal.hpp"
 #include "mirror_keys.hpp"
+#include "product_catalog.hpp"
 #include "vpoint_lua.hpp"
 
 namespace vpoint::cache {
@@ -73,12 +74,6 @@ SettingProblem problem(std::string setting, std::string actual, std::string requ
   return SettingProblem{std::move(setting), std::move(actual), std::move(required), fatal, std::move(message)};
 }
 
-// What a pack operation needs of its product: immutable once assigned within a generation (product index,
-// batch index -> batch), so it may be cached; expiry/state are refreshed on invalidate().
-struct ProductRef {
-  bool known = false;
-  Product product;
-};
 
 bool valid_code(std::string_view code) { return !code.empty() && code.size() <= 20; }
 // EU 2016/161 Art 4 / GS1: serial up to 20 characters.
@@ -101,7 +96,9 @@ struct Mirror::Impl {
   std::mutex mutex;  // guards the fields below; never held over I/O
   std::int64_t generation = 0;
   int buckets = 16;
-  std::unordered_map<std::string, std::shared_ptr<const ProductRef>> refs;
+  // Products by code: product index and batch list are fixed within a generation; expiry/state are refreshed on
+  // invalidate() (the feed publishes each product it changes).
+  ProductCatalog products;
 
   Impl(Client& c, MirrorOptions o) : client(c), options(std::move(o)), buckets(options.buckets_per_partition) {}
 
@@ -149,8 +146,8 @@ struct Mirror::Impl {
       std::lock_guard lock(mutex);
       generation = generation_found;
       buckets = bucket_count;
-      refs.clear();
     }
+    products.invalidate({});
     info->generation = generation_found;
     info->buckets_per_partition = bucket_count;
     co_return info;
@@ -200,29 +197,27 @@ struct Mirror::Impl {
     co_return std::optional<Product>{std::move(product)};
   }
 
-  awaitable<MirrorResult<std::shared_ptr<const ProductRef>>> product_ref(const std::string& code, bool force) {
+  // The product of `code` from the catalog, or from Redis on a miss (or when `force`); null when unknown
+  // (not cached: the feed may add it any time).
+  awaitable<MirrorResult<std::shared_ptr<const Product>>> product_ref(const std::string& code, bool force) {
+    if (!force)
+      if (auto cached = products.find(code)) co_return cached;
     auto [gen, b] = layout();
     (void)b;
-    if (!force) {
-      std::lock_guard lock(mutex);
-      if (auto it = refs.find(code); it != refs.end()) co_return it->second;
-    }
+    const std::uint64_t epoch = products.epoch();
     auto product = co_await fetch_product(code, gen);
     if (!product) co_return Unexpected{product.error()};
-    auto ref = std::make_shared<ProductRef>();
-    if (!*product) co_return std::shared_ptr<const ProductRef>(ref);  // unknown: not cached, may arrive later
-    ref->known = true;
-    ref->product = std::move(**product);
-    std::lock_guard lock(mutex);
-    refs[code] = ref;
-    co_return std::shared_ptr<const ProductRef>(ref);
+    if (!*product) co_return std::shared_ptr<const Product>{};
+    auto ref = std::make_shared<const Product>(std::move(**product));
+    products.insert(code, ref, epoch);
+    co_return ref;
   }
 
   struct Prepared {
     Command command;
     std::string routing_key;
     int partition = 0;
-    std::shared_ptr<const ProductRef> ref;
+    std::shared_ptr<const Product> ref;  // null: unknown product
   };
 
   std::optional<MirrorError> validate(const PackRequest& request) {
@@ -234,16 +229,16 @@ struct Mirror::Impl {
   }
 
   Prepared prepare(Operation operation, Action action, const PackRequest& request,
-                   std::shared_ptr<const ProductRef> ref) {
+                   std::shared_ptr<const Product> ref) {
     auto [gen, bucket_count] = layout();
-    const std::string& code = ref->known ? ref->product.code : request.product_code;
+    const std::string& code = ref ? ref->code : request.product_code;
     std::uint32_t h = pack_hash(code, request.serial);
     int partition = static_cast<int>(h % kPartitions);
     int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(bucket_count));
     Prepared p;
     p.partition = partition;
     p.routing_key = pack_key(partition, gen, bucket);
-    std::string field = ref->known ? pack_field(ref->product.index, request.serial) : std::string();
+    std::string field = ref ? pack_field(ref->index, request.serial) : std::string();
     const char* op = operation_letter(operation);
     bool idem = !request.idempotency_key.empty();
     p.command = {"FCALL", "vp_pack", idem ? "6" : "5", p.routing_key, decommission_key(partition, code, request.serial),
@@ -279,8 +274,7 @@ struct Mirror::Impl {
     r.status = static_cast<PackStatus>(n[2]);
     if (n[3] >= 0) {
       r.batch_index = static_cast<std::uint32_t>(n[3]);
-      if (p.ref->known && *r.batch_index < p.ref->product.batches.size())
-        r.stored_batch = p.ref->product.batches[*r.batch_index];
+      if (p.ref && *r.batch_index < p.ref->batches.size()) r.stored_batch = p.ref->batches[*r.batch_index];
     }
     if (n[4] >= 1 && n[4] <= 7) {
       DecommissionRecord d;
@@ -355,10 +349,10 @@ struct Mirror::Impl {
     auto results = co_await run(std::move(ps), std::move(ops));
     auto result = std::move(results.front());
     // A batch index beyond what we cached: the product got a new batch since; refresh once.
-    if (result && result->batch_index && !result->stored_batch && (*ref)->known) {
+    if (result && result->batch_index && !result->stored_batch && *ref) {
       auto fresh = co_await product_ref(request.product_code, true);
-      if (fresh && (*fresh)->known && *result->batch_index < (*fresh)->product.batches.size())
-        result->stored_batch = (*fresh)->product.batches[*result->batch_index];
+      if (fresh && *fresh && *result->batch_index < (*fresh)->batches.size())
+        result->stored_batch = (*fresh)->batches[*result->batch_index];
     }
     co_return result;
   }
@@ -374,7 +368,7 @@ struct Mirror::Impl {
         out[i] = Unexpected{std::move(*bad)};
         continue;
       }
-      MirrorResult<std::shared_ptr<const ProductRef>> ref = co_await product_ref(item.request.product_code, false);
+      MirrorResult<std::shared_ptr<const Product>> ref = co_await product_ref(item.request.product_code, false);
       if (!ref) {
         out[i] = Unexpected{ref.error()};
         continue;
@@ -393,6 +387,21 @@ Mirror::Mirror(Client& client, MirrorOptions options) : impl_(std::make_unique<I
 Mirror::~Mirror() = default;
 
 awaitable<MirrorResult<LibraryInfo>> Mirror::start() { return impl_->start(); }
+
+awaitable<MirrorResult<std::string>> Mirror::ping() {
+  auto pong = co_await impl_->client.command(cmd("PING"));
+  if (!pong) co_return Unexpected{from_redis(pong.error())};
+  if (pong->is_error()) co_return Unexpected{from_reply_error(*pong)};
+  co_return pong->str;
+}
+
+awaitable<MirrorResult<int>> Mirror::library_version() {
+  auto v = co_await impl_->client.command(cmd("FCALL", "vp_version", "0"));
+  if (!v) co_return Unexpected{from_redis(v.error())};
+  if (v->is_error()) co_return Unexpected{from_reply_error(*v)};
+  if (v->elements.empty()) co_return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_version: unexpected reply", std::nullopt}};
+  co_return static_cast<int>(reply_int(v->elements[0]).value_or(0));
+}
 
 awaitable<MirrorResult<PackResult>> Mirror::verify(const PackRequest& request) {
   return impl_->one(Operation::verify, Action::supply, request);
@@ -430,7 +439,7 @@ awaitable<std::vector<MirrorResult<std::optional<PackPeek>>>> Mirror::peek_many(
   std::vector<Command> commands;
   std::vector<std::string> routing;
   std::vector<std::size_t> positions;
-  std::vector<std::shared_ptr<const ProductRef>> refs;
+  std::vector<std::shared_ptr<const Product>> refs;
   for (std::size_t i = 0; i < packs.size(); ++i) {
     const auto& [code, serial] = packs[i];
     if (!valid_code(code) || !valid_serial(serial)) {
@@ -445,9 +454,9 @@ awaitable<std::vector<MirrorResult<std::optional<PackPeek>>>> Mirror::peek_many(
       out[i] = Unexpected{ref.error()};
       continue;
     }
-    if (!(*ref)->known) continue;  // unknown product: nullopt
+    if (!*ref) continue;  // unknown product: nullopt
     // Same key and field as vp_pack (mirror_keys.hpp), read with a plain HGET: no Function, no write.
-    const Product& product = (*ref)->product;
+    const Product& product = **ref;
     std::uint32_t h = pack_hash(product.code, serial);
     int partition = static_cast<int>(h % kPartitions);
     int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(bucket_count));
@@ -476,18 +485,18 @@ awaitable<std::vector<MirrorResult<std::optional<PackPeek>>>> Mirror::peek_many(
       continue;
     }
     PackPeek peeked;
-    peeked.product_code = refs[k]->product.code;
+    peeked.product_code = refs[k]->code;
     peeked.status = static_cast<PackStatus>(*value % 8);  // value = batch index * 8 + status (mirror_keys.hpp)
     peeked.batch_index = static_cast<std::uint32_t>(*value / 8);
     auto product = refs[k];
-    if (peeked.batch_index >= product->product.batches.size()) {
+    if (peeked.batch_index >= product->batches.size()) {
       // A batch added since the product was cached: refresh once.
       auto fresh = co_await impl_->product_ref(packs[i].first, true);
-      if (fresh && (*fresh)->known) product = *fresh;
+      if (fresh && *fresh) product = *fresh;
     }
-    if (peeked.batch_index < product->product.batches.size()) {
-      peeked.batch = product->product.batches[peeked.batch_index].batch;
-      peeked.expiry = product->product.batches[peeked.batch_index].expiry;
+    if (peeked.batch_index < product->batches.size()) {
+      peeked.batch = product->batches[peeked.batch_index].batch;
+      peeked.expiry = product->batches[peeked.batch_index].expiry;
     }
     out[i] = Peeked{std::optional<PackPeek>{std::move(peeked)}};
   }
@@ -562,6 +571,17 @@ awaitable<MirrorResult<std::optional<std::vector<std::pair<std::string, std::str
   co_return std::optional<Children>{std::move(children)};
 }
 
+awaitable<MirrorResult<std::pair<std::int64_t, std::int64_t>>> Mirror::stored_feed_position() {
+  auto gen = co_await impl_->client.command(cmd("GET", std::string(kGenerationKey)));
+  if (!gen) co_return Unexpected{from_redis(gen.error())};
+  if (gen->is_error()) co_return Unexpected{from_reply_error(*gen)};
+  const std::int64_t generation = gen->is_nil() ? 0 : reply_int(*gen).value_or(0);
+  auto seq = co_await impl_->client.command(cmd("GET", seq_key(generation)));
+  if (!seq) co_return Unexpected{from_redis(seq.error())};
+  if (seq->is_error()) co_return Unexpected{from_reply_error(*seq)};
+  co_return std::pair<std::int64_t, std::int64_t>{generation, seq->is_nil() ? 0 : reply_int(*seq).value_or(0)};
+}
+
 awaitable<MirrorResult<std::pair<std::int64_t, std::int64_t>>> Mirror::feed_position() {
   auto [gen, b] = impl_->layout();
   (void)b;
@@ -579,18 +599,13 @@ std::chrono::milliseconds Mirror::test_clock_offset() const {
   return std::chrono::milliseconds(impl_->clock_offset_ms.load());
 }
 
-void Mirror::invalidate(std::string_view code) {
-  std::lock_guard lock(impl_->mutex);
-  if (code.empty()) {
-    impl_->refs.clear();
-    return;
-  }
-  // Entries are keyed by the code asked for (GTIN or PPN alias): drop every entry of that product.
-  std::erase_if(impl_->refs, [&](const auto& entry) {
-    return entry.first == code || entry.second->product.code == code || entry.second->product.gtin == code ||
-           entry.second->product.ppn == code;
-  });
+void Mirror::invalidate(std::string_view code) { impl_->products.invalidate(code == "*" ? std::string_view() : code); }
+
+awaitable<MirrorResult<std::shared_ptr<const Product>>> Mirror::cached_product(std::string_view code) {
+  co_return co_await impl_->product_ref(std::string(code), false);
 }
+
+std::size_t Mirror::cached_products() const { return impl_->products.size(); }
 
 const MirrorOptions& Mirror::options() const { return impl_->options; }
 Client& Mirror::client() { return impl_->client; }

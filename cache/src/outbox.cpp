@@ -78,6 +78,8 @@ awaitable<MirrorResult<std::size_t>> Outbox::acknowledge(const std::vector<Outbo
   co_return removed;
 }
 
+std::string Outbox::stream_name(int partition) { return outbox_key(partition); }
+
 awaitable<MirrorResult<OutboxDepth>> Outbox::depth() {
   std::vector<Command> commands;
   std::vector<std::string> routing;

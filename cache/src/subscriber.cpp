@@ -16,6 +16,8 @@
 #include <boost/url/parse.hpp>
 #include <hiredis/hiredis.h>
 
+#include "vpoint/cache/mirror.hpp"
+
 namespace vpoint::cache {
 
 namespace asio = boost::asio;
@@ -194,5 +196,21 @@ void Subscriber::stop() {
 
 bool Subscriber::subscribed() const { return impl_->is_subscribed; }
 std::size_t Subscriber::subscriptions() const { return impl_->count; }
+
+std::unique_ptr<Subscriber> watch_invalidations(boost::asio::any_io_executor executor, SubscriberOptions options,
+                                                Mirror& mirror) {
+  options.channels = {std::string(kInvalidationChannel)};
+  auto restart = [executor, &mirror] {
+    mirror.invalidate();
+    boost::asio::co_spawn(executor, mirror.start(), boost::asio::detached);
+  };
+  return std::make_unique<Subscriber>(
+      executor, std::move(options),
+      [&mirror, restart](std::string_view, std::string_view message) {
+        if (message == "*") restart();
+        else mirror.invalidate(message);
+      },
+      restart);
+}
 
 }  // namespace vpoint::cache

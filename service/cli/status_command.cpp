@@ -14,10 +14,10 @@
 
 #include "commands.hpp"
 #include "vpoint/cache/alert_log.hpp"
+#include "vpoint/cache/link_record.hpp"
 #include "vpoint/cache/offline.hpp"
 #include "vpoint/cache/outbox.hpp"
 #include "vpoint/cache/redis.hpp"
-#include "vpoint/service/central_link.hpp"
 
 namespace vpoint::cli {
 namespace {
@@ -31,11 +31,6 @@ struct StatusArgs {
   bool json = false;
 };
 
-template <class... A>
-cache::Command cmd(A&&... args) {
-  return cache::Command{std::string(std::forward<A>(args))...};
-}
-
 boost::asio::awaitable<int> run_status(StatusArgs args) {
   cache::ClientOptions options;
   options.url = args.redis;
@@ -43,32 +38,41 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
   options.password = args.password;
   options.command_timeout = std::chrono::seconds(5);
   cache::Client client(co_await boost::asio::this_coro::executor, options);
-  auto gen = co_await client.command(cmd("GET", "mirror:gen"));
-  if (!gen) {
-    std::cerr << "vpoint status: " << args.redis << ": " << gen.error().message << '\n';
+  cache::Mirror mirror(client);
+  auto position = co_await mirror.stored_feed_position();
+  if (!position) {
+    std::cerr << "vpoint status: " << args.redis << ": " << position.error().message << '\n';
     client.close();
     co_return 1;
   }
-  std::string generation = gen->is_nil() ? "0" : gen->str;
-  auto seq = co_await client.command(cmd("GET", "mirror:seq:" + generation));
-  auto link = co_await client.command(cmd("HGETALL", std::string(service::kLinkStatusKey)));
+  const auto [generation, feed_seq] = *position;
+  auto link = co_await cache::LinkRecordStore(client).read();
   cache::AlertLog alert_log(client);
   auto alerts = co_await alert_log.size();
-  cache::Mirror mirror(client);
   cache::OfflineQueue queue(mirror);
   auto offline = co_await queue.depth();
   auto depth = co_await cache::Outbox(client).depth();
   client.close();
-  if (!seq || !link || !alerts || !offline || !depth) {
+  if (!link || !alerts || !offline || !depth) {
     std::cerr << "vpoint status: " << args.redis << ": Redis failed while reading the status\n";
     co_return 1;
   }
-  json::object out{{"generation", std::stoll(generation)},
-                   {"feed_seq", seq->is_nil() ? 0 : std::stoll(seq->str)},
+  json::object out{{"generation", generation},
+                   {"feed_seq", feed_seq},
                    {"alerts", *alerts},
                    {"offline_unconfirmed", *offline}};
-  json::object link_json;
-  for (std::size_t i = 0; i + 1 < link->elements.size(); i += 2) link_json[link->elements[i].str] = link->elements[i + 1].str;
+  json::object link_json;  // every value a string, as the hash holds it
+  if (*link) {
+    const cache::LinkRecord& r = **link;
+    link_json = json::object{{"state", r.state},
+                             {"generation", std::to_string(r.generation)},
+                             {"feed_seq", std::to_string(r.feed_seq)},
+                             {"central_seq", std::to_string(r.central_seq)},
+                             {"last_sync_ms", std::to_string(r.last_sync_ms)},
+                             {"instance", r.instance},
+                             {"updated_ms", std::to_string(r.updated_ms)},
+                             {"last_error", r.last_error}};
+  }
   out["link"] = link_json;
   json::object partitions;
   for (const auto& [p, n] : depth->partitions) partitions[std::to_string(p)] = n;
@@ -81,8 +85,7 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
     auto* v = link_json.if_contains(key);
     return v ? std::string(v->as_string()) : std::string("-");
   };
-  std::cout << fmt::format("mirror     generation {}, feed position {}\n", generation,
-                           seq->is_nil() ? std::string("0") : seq->str);
+  std::cout << fmt::format("mirror     generation {}, feed position {}\n", generation, feed_seq);
   std::string last_sync = field("last_sync_ms");
   if (last_sync != "-" && last_sync != "0") {
     auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -93,7 +96,7 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
                            field("instance"), field("central_seq"), last_sync);
   if (field("last_error") != "-" && !field("last_error").empty()) std::cout << "last error " << field("last_error") << '\n';
   std::cout << fmt::format("outbox     {} entries in {} partitions\n", depth->total, depth->partitions.size());
-  for (const auto& [p, n] : depth->partitions) std::cout << fmt::format("  ob:{{{}}}  {}\n", p, n);
+  for (const auto& [p, n] : depth->partitions) std::cout << fmt::format("  {}  {}\n", cache::Outbox::stream_name(p), n);
   std::cout << fmt::format("alerts     {} in the stream, {} offline scans awaiting re-verification\n", *alerts,
                            *offline);
   co_return 0;

@@ -14,13 +14,8 @@ using cache::Outcome;
 using cache::PackStatus;
 
 TEST_CASE("the mirror works on a Redis Cluster: import, operations, one winner per pack", "[mirror][cluster]") {
-  RedisServerOptions node_options = mirror_redis_options();
-  RedisCluster cluster(3, node_options);
-  boost::asio::io_context io;
-  cache::ClientOptions client_options;
-  client_options.cluster_nodes = cluster.seeds();
-  cache::Client client(io.get_executor(), client_options);
-  cache::Mirror mirror(client, MirrorFixture::test_mirror_options());
+  ClusterMirror cm;
+  auto& [cluster, io, client, mirror] = cm;
   auto started = run_on(io, mirror.start());
   REQUIRE(started);
   // The library is on every master.

@@ -138,4 +138,19 @@ struct MirrorFixture {
   cache::Mirror mirror;
 };
 
+// A mirror on a 3-master Redis Cluster (started, not loaded): run its calls with run_on(io, ...).
+struct ClusterMirror {
+  ClusterMirror() : cluster(3, mirror_redis_options()), client(io.get_executor(), options(cluster)),
+                    mirror(client, MirrorFixture::test_mirror_options()) {}
+  static cache::ClientOptions options(const RedisCluster& c) {
+    cache::ClientOptions o;
+    o.cluster_nodes = c.seeds();
+    return o;
+  }
+  RedisCluster cluster;
+  boost::asio::io_context io;
+  cache::Client client;
+  cache::Mirror mirror;
+};
+
 }  // namespace vpoint::test

@@ -538,10 +538,10 @@ TEST_CASE("a product change published on the invalidation channel reaches the pr
   while (!e.runtime->subscribed() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   REQUIRE(e.runtime->subscribed());
-  REQUIRE(e.runtime->products().size() >= 1);
+  REQUIRE(e.runtime->mirror().cached_products() >= 1);
   e.redis.cli({"PUBLISH", "vpoint:invalidate", kGtin});
   deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (e.runtime->products().size() != 0 && std::chrono::steady_clock::now() < deadline)
+  while (e.runtime->mirror().cached_products() != 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  CHECK(e.runtime->products().size() == 0);
+  CHECK(e.runtime->mirror().cached_products() == 0);
 }

@@ -11,6 +11,7 @@
 #include "mirror_support.hpp"
 #include "redis_server.hpp"
 #include "vpoint/service/alerts.hpp"
+#include "vpoint/cache/link_record.hpp"
 #include "vpoint/service/central_link.hpp"
 
 using namespace vpoint;
@@ -72,7 +73,7 @@ TEST_CASE("vpoint status shows outbox depth per partition, feed position and las
     REQUIRE(r.outcome == cache::Outcome::ok);
     ++expected[cache::Mirror::partition_of(kGtinA, serial)];
   }
-  f.redis.cli({"HSET", std::string(service::kLinkStatusKey), "state", "following", "feed_seq", "42", "central_seq",
+  f.redis.cli({"HSET", std::string(cache::kLinkStatusKey), "state", "following", "feed_seq", "42", "central_seq",
                "45", "last_sync_ms", std::to_string(now_ms() - 1500), "instance", "site-a:1", "last_error", ""});
 
   auto out = vpoint_cli({"status", "--redis", f.redis.url(), "--json"});

@@ -180,7 +180,7 @@ TEST_CASE("acknowledged audit entries older than the minimum age go to daily fil
   for (const auto& rec : lines)
     if (service::stream_id_less(last_id[std::to_string(rec->partition)], rec->id))
       last_id[std::to_string(rec->partition)] = rec->id;
-  auto marks = h.run(h.client().command({"HGETALL", std::string(service::kAuditWatermarkKey)}));
+  auto marks = h.run(h.client().command({"HGETALL", std::string(cache::kAuditWatermarkKey)}));
   REQUIRE(marks);
   std::map<std::string, std::string> watermark;
   for (std::size_t i = 0; i + 1 < marks->elements.size(); i += 2)
@@ -257,7 +257,7 @@ TEST_CASE("crashes between fsync, watermark and trim lose nothing, and readers s
     CHECK(archive(h, *a).archived == 6);
   }
   CHECK(audit_total(h) == 6);
-  auto marks = h.run(h.client().command({"HLEN", std::string(service::kAuditWatermarkKey)}));
+  auto marks = h.run(h.client().command({"HLEN", std::string(cache::kAuditWatermarkKey)}));
   REQUIRE(marks);
   CHECK(marks->integer == 0);
 

@@ -45,14 +45,12 @@ class RecallCollector {
   std::map<std::pair<std::string, std::string>, PackSighting> packs_;
 };
 
-// The operation of a stream entry (fields op "v"|"d"|"u" and action number, cache/lua/vpoint.lua) or of an
-// archive line (op "verify"|"decommission"|"undo" and action name): "verify", "supply", "undo_supply", ...
-std::string op_name_of_stream(std::string_view op, std::string_view action_number);
-std::string op_name_of_archive(std::string_view op, std::string_view action);
+// The operation of an audit record or archive line (operation verify|decommission|undo and action name):
+// "verify", "supply", "undo_supply", ...
+std::string op_name_of(std::string_view operation, std::string_view action);
 
 // A refused look-up of a pack the mirror does not know is no sighting of a pack of the batch.
-bool stream_outcome_counts(std::string_view outcome_number);
-bool archive_outcome_counts(std::string_view outcome_name);
+bool outcome_counts(std::string_view outcome_name);
 
 // Reads the archive files audit-YYYY-MM-DD.ndjson under `dir` whose day is not before the day of
 // `since_ms`, and adds every line of the product at this site with an id at or after since_ms. A missing

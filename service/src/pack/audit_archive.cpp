@@ -3,6 +3,7 @@
 #include "vpoint/service/audit_archive.hpp"
 
 #include "vpoint/cache/lease.hpp"
+#include "vpoint/cache/outbox.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -43,56 +44,12 @@ namespace vpoint::service {
 namespace asio = boost::asio;
 namespace json = boost::json;
 namespace fs = std::filesystem;
-using cache::Command;
-using cache::Reply;
 
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view kFilePrefix = "audit-";
 constexpr std::string_view kFileSuffix = ".ndjson";
-
-// Commands are built in plain functions: GCC 12 miscompiles braced string lists inside coroutines.
-template <class... A>
-Command cmd(A&&... args) {
-  return Command{std::string(std::forward<A>(args))...};
-}
-std::string outbox_key(int p) { return "ob:{" + std::to_string(p) + "}"; }
-std::string audit_key(int p) { return "au:{" + std::to_string(p) + "}"; }
-
-struct StreamId {
-  std::uint64_t ms = 0;
-  std::uint64_t seq = 0;
-};
-std::optional<StreamId> parse_id(std::string_view s) {
-  auto dash = s.find('-');
-  if (dash == std::string_view::npos || dash == 0 || dash + 1 == s.size()) return std::nullopt;
-  StreamId id;
-  auto a = std::from_chars(s.data(), s.data() + dash, id.ms);
-  auto b = std::from_chars(s.data() + dash + 1, s.data() + s.size(), id.seq);
-  if (a.ec != std::errc() || a.ptr != s.data() + dash || b.ec != std::errc() || b.ptr != s.data() + s.size())
-    return std::nullopt;
-  return id;
-}
-// The smallest id after `id` (XTRIM MINID keeps ids >= its argument: everything up to `id` goes).
-std::string successor(std::string_view id) {
-  auto p = parse_id(id);
-  if (!p) return std::string(id);
-  return std::to_string(p->ms) + "-" + std::to_string(p->seq + 1);
-}
-
-std::string_view op_name(std::string_view code) {
-  if (code == "v") return "verify";
-  if (code == "d") return "decommission";
-  if (code == "u") return "undo";
-  return code;
-}
-std::string status_name(std::string_view n) {
-  int v = -1;
-  std::from_chars(n.data(), n.data() + n.size(), v);
-  if (v < 0 || v > 7) return std::string(n);
-  return std::string(cache::to_string(static_cast<cache::PackStatus>(v)));
-}
 
 std::string os_error(std::string_view what, const fs::path& path, int err) {
   return fmt::format("[audit] dir: {} {}: {}", what, path.string(), std::strerror(err));
@@ -296,7 +253,7 @@ asio::awaitable<T> on_pool(asio::thread_pool& pool, std::function<T()> work) {
       asio::use_awaitable, &pool, std::move(work));
 }
 
-std::string redis_error(std::string_view what, const cache::RedisError& e) {
+std::string redis_error(std::string_view what, const cache::MirrorError& e) {
   return fmt::format("audit archive: {}: {}", what, e.message);
 }
 
@@ -304,47 +261,6 @@ std::string redis_error(std::string_view what, const cache::RedisError& e) {
 
 // ---------------------------------------------------------------------------------------------------------
 // Records
-
-std::optional<AuditRecord> audit_record(int partition, const Reply& entry) {
-  if (entry.type != Reply::Type::array || entry.elements.size() != 2 || entry.elements[0].str.empty())
-    return std::nullopt;
-  AuditRecord r;
-  r.id = entry.elements[0].str;
-  r.partition = partition;
-  std::map<std::string_view, std::string_view> f;
-  const auto& kv = entry.elements[1].elements;
-  for (std::size_t i = 0; i + 1 < kv.size(); i += 2) f[kv[i].str] = kv[i + 1].str;
-  auto get = [&](std::string_view k) -> std::string_view {
-    auto it = f.find(k);
-    return it == f.end() ? std::string_view() : it->second;
-  };
-  std::int64_t t = 0;
-  auto tv = get("t");
-  if (std::from_chars(tv.data(), tv.data() + tv.size(), t).ec != std::errc() || t <= 0) {
-    auto id = parse_id(r.id);
-    t = id ? static_cast<std::int64_t>(id->ms) : 0;
-  }
-  r.time_ms = t;
-  r.code = get("code");
-  r.serial = get("serial");
-  r.operation = op_name(get("op"));
-  int action = 0;
-  auto av = get("action");
-  std::from_chars(av.data(), av.data() + av.size(), action);
-  if (action >= 1 && action <= 7) r.action = cache::to_string(static_cast<cache::Action>(action));
-  int outcome = -1;
-  auto ov = get("outcome");
-  std::from_chars(ov.data(), ov.data() + ov.size(), outcome);
-  r.outcome = outcome >= 0 && outcome <= static_cast<int>(cache::Outcome::batch_mismatch)
-                  ? std::string(cache::to_string(static_cast<cache::Outcome>(outcome)))
-                  : std::string("unknown");
-  r.previous_status = status_name(get("prev"));
-  r.status = status_name(get("status"));
-  r.location = get("location");
-  r.actor = get("actor");
-  r.transaction_id = get("tx");
-  return r;
-}
 
 std::string to_ndjson(const AuditRecord& r) {
   // Key order is fixed (json::object keeps insertion order): the reader's prefilter looks for "serial":"…".
@@ -386,7 +302,7 @@ std::optional<AuditRecord> parse_ndjson(std::string_view line) {
   const json::value* partition = o.if_contains("partition");
   if (!partition || !partition->is_int64()) return std::nullopt;
   r.partition = static_cast<int>(partition->get_int64());
-  if (!text("id", r.id) || !parse_id(r.id) || !text("time", time) || !text("code", r.code) ||
+  if (!text("id", r.id) || !cache::stream_id_ms(r.id) || !text("time", time) || !text("code", r.code) ||
       !text("serial", r.serial) || !text("op", r.operation) || !text("action", r.action) ||
       !text("outcome", r.outcome) || !text("previous_status", r.previous_status) ||
       !text("status", r.status) || !text("location", r.location) || !text("actor", r.actor) ||
@@ -402,12 +318,6 @@ std::string archive_file_name(std::int64_t unix_ms) {
   std::chrono::year_month_day ymd{day};
   return fmt::format("{}{:04}-{:02}-{:02}{}", kFilePrefix, static_cast<int>(ymd.year()),
                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), kFileSuffix);
-}
-
-bool stream_id_less(std::string_view a, std::string_view b) {
-  auto x = parse_id(a), y = parse_id(b);
-  if (!x || !y) return !x && y;
-  return x->ms != y->ms ? x->ms < y->ms : x->seq < y->seq;
 }
 
 AuditArchiveOptions audit_archive_options(const Config& config) {
@@ -440,7 +350,9 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
         client(c),
         options(std::move(o)),
         pool(options.io_threads),
-        lease(client, "audit", options.instance_id, options.lease_ttl) {}
+        lease(client, "audit", options.instance_id, options.lease_ttl),
+        audit(client),
+        outbox(client) {}
   ~Impl() { pool.join(); }
 
   asio::any_io_executor executor;
@@ -448,6 +360,8 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
   AuditArchiveOptions options;
   asio::thread_pool pool;  // file I/O only: an io_context thread never waits for a disk
   cache::Lease lease;      // one archiver at a time across instances (vpoint:lease:audit)
+  cache::AuditLog audit;
+  cache::Outbox outbox;
   std::atomic<bool> stopping{false};
   std::atomic<bool> lease_held{false};
   std::atomic<bool> round_running{
@@ -473,15 +387,10 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
     if (!co_await hold_lease()) co_return round;
     round.lease_held = true;
     // The clock of the streams' ids: Redis TIME, not this host's.
-    auto time = co_await client.command(cmd("TIME"));
-    if (!time) co_return Unexpected{redis_error("TIME", time.error())};
-    if (time->type != Reply::Type::array || time->elements.size() != 2)
-      co_return Unexpected{std::string("audit archive: TIME: unexpected reply")};
-    std::int64_t now_ms =
-        std::atoll(time->elements[0].str.c_str()) * 1000 + std::atoll(time->elements[1].str.c_str()) / 1000;
+    auto now_ms = co_await audit.now_ms();
+    if (!now_ms) co_return Unexpected{redis_error("TIME", now_ms.error())};
     const std::int64_t age_cutoff =
-        now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(options.min_age).count();
-    const std::string batch = std::to_string(options.batch);
+        *now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(options.min_age).count();
 
     for (int first = 0; first < cache::kPartitions; first += options.partitions_per_step) {
       if (stopping) break;
@@ -489,75 +398,39 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
         round.lease_held = false;  // another instance took over: it goes on from the watermarks
         break;
       }
-      const int last = first + options.partitions_per_step;
+      std::vector<int> partitions;
+      for (int p = first; p < first + options.partitions_per_step; ++p) partitions.push_back(p);
       // 1. The oldest unacknowledged state change of each partition, and the watermarks.
-      std::vector<Command> heads;
-      std::vector<std::string> heads_routing;
-      Command watermarks = cmd("HMGET", std::string(kAuditWatermarkKey));
-      for (int p = first; p < last; ++p) {
-        heads.push_back(cmd("XRANGE", outbox_key(p), "-", "+", "COUNT", "1"));
-        heads_routing.push_back(outbox_key(p));
-        watermarks.push_back(std::to_string(p));
-      }
-      heads.push_back(std::move(watermarks));
-      heads_routing.push_back(std::string(kAuditWatermarkKey));
-      auto head_replies = co_await client.pipeline(std::move(heads), std::move(heads_routing));
-      std::vector<std::string> mark(static_cast<std::size_t>(last - first));
-      std::vector<std::int64_t> cutoff(mark.size(), age_cutoff);
-      {
-        auto& wm = head_replies.back();
-        if (!wm) co_return Unexpected{redis_error("HMGET " + std::string(kAuditWatermarkKey), wm.error())};
-        if (wm->is_error() || wm->elements.size() != mark.size())
-          co_return Unexpected{"audit archive: HMGET watermarks: " + wm->str};
-        for (std::size_t i = 0; i < mark.size(); ++i)
-          if (wm->elements[i].type == Reply::Type::string) mark[i] = wm->elements[i].str;
-      }
-      for (std::size_t i = 0; i < mark.size(); ++i) {
-        auto& r = head_replies[i];
-        if (!r)
-          co_return Unexpected{redis_error("XRANGE " + outbox_key(first + static_cast<int>(i)), r.error())};
-        if (r->is_error()) co_return Unexpected{"audit archive: XRANGE outbox: " + r->str};
-        if (!r->elements.empty() && !r->elements[0].elements.empty()) {
-          // Millisecond of the oldest pending state change: nothing from that millisecond on is archived.
-          auto id = parse_id(r->elements[0].elements[0].str);
-          if (id) cutoff[i] = std::min(cutoff[i], static_cast<std::int64_t>(id->ms));
-        }
+      auto heads = co_await outbox.read(partitions, 1);
+      if (!heads) co_return Unexpected{redis_error("outbox heads", heads.error())};
+      auto marks = co_await audit.watermarks(partitions);
+      if (!marks) co_return Unexpected{redis_error("watermarks", marks.error())};
+      std::vector<std::string> mark = std::move(*marks);
+      std::vector<cache::AuditRange> ranges;
+      for (std::size_t i = 0; i < partitions.size(); ++i) {
+        std::int64_t cutoff = age_cutoff;
+        // Millisecond of the oldest pending state change: nothing from that millisecond on is archived.
+        if (!(*heads)[i].empty())
+          if (auto ms = cache::stream_id_ms((*heads)[i].front().id)) cutoff = std::min(cutoff, *ms);
+        if (cutoff <= 0) continue;
+        if (auto m = cache::stream_id_ms(mark[i]); m && *m >= cutoff) continue;
+        ranges.push_back(cache::AuditRange{partitions[i], mark[i], 0, cutoff});
       }
       // 2. The archivable entries after each watermark.
-      std::vector<Command> ranges;
-      std::vector<std::string> range_routing;
-      std::vector<int> range_partition;
-      for (std::size_t i = 0; i < mark.size(); ++i) {
-        if (cutoff[i] <= 0) continue;
-        if (!mark[i].empty()) {
-          auto m = parse_id(mark[i]);
-          if (m && static_cast<std::int64_t>(m->ms) >= cutoff[i]) continue;
-        }
-        int p = first + static_cast<int>(i);
-        ranges.push_back(cmd("XRANGE", audit_key(p), mark[i].empty() ? std::string("-") : "(" + mark[i],
-                             "(" + std::to_string(cutoff[i]) + "-0", "COUNT", batch));
-        range_routing.push_back(audit_key(p));
-        range_partition.push_back(p);
-      }
       std::map<std::string, std::string> files;  // file name -> lines
       std::map<int, std::string> advanced;       // partition -> new watermark
       std::size_t lines = 0;
       if (!ranges.empty()) {
-        auto got = co_await client.pipeline(std::move(ranges), std::move(range_routing));
-        for (std::size_t k = 0; k < got.size(); ++k) {
-          int p = range_partition[k];
-          if (!got[k]) co_return Unexpected{redis_error("XRANGE " + audit_key(p), got[k].error())};
-          if (got[k]->is_error())
-            co_return Unexpected{"audit archive: XRANGE " + audit_key(p) + ": " + got[k]->str};
-          const auto& entries = got[k]->elements;
-          if (entries.size() >= options.batch) round.more = true;
-          for (const auto& e : entries) {
-            auto rec = audit_record(p, e);
-            if (!rec) continue;  // not an entry at all (no id): nothing to keep
-            auto& out = files[archive_file_name(rec->time_ms)];
-            out += to_ndjson(*rec);
+        std::vector<std::size_t> raw;
+        auto got = co_await audit.read(ranges, options.batch, &raw);
+        if (!got) co_return Unexpected{redis_error("audit streams", got.error())};
+        for (std::size_t k = 0; k < got->size(); ++k) {
+          if (raw[k] >= options.batch) round.more = true;
+          for (const auto& rec : (*got)[k]) {
+            auto& out = files[archive_file_name(rec.time_ms)];
+            out += to_ndjson(rec);
             out.push_back('\n');
-            advanced[p] = rec->id;
+            advanced[rec.partition] = rec.id;
             ++lines;
           }
         }
@@ -577,35 +450,19 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
       if (options.crash_point == AuditArchiveOptions::CrashPoint::after_fsync && lines > 0) co_return round;
       // 4. Watermarks: only after the lines are on disk.
       if (!advanced.empty()) {
-        Command hset = cmd("HSET", std::string(kAuditWatermarkKey));
-        for (const auto& [p, id] : advanced) {
-          hset.push_back(std::to_string(p));
-          hset.push_back(id);
-          mark[static_cast<std::size_t>(p - first)] = id;
-        }
-        auto set = co_await client.command(std::move(hset));
-        if (!set) co_return Unexpected{redis_error("HSET " + std::string(kAuditWatermarkKey), set.error())};
-        if (set->is_error()) co_return Unexpected{"audit archive: HSET watermark: " + set->str};
+        auto set = co_await audit.set_watermarks(advanced);
+        if (!set) co_return Unexpected{redis_error("watermarks", set.error())};
+        for (const auto& [p, id] : advanced) mark[static_cast<std::size_t>(p - first)] = id;
       }
       if (options.crash_point == AuditArchiveOptions::CrashPoint::after_watermark && lines > 0)
         co_return round;
       // 5. Trim everything up to each watermark; also repairs a crash between watermark and trim.
-      std::vector<Command> trims;
-      std::vector<std::string> trim_routing;
-      for (std::size_t i = 0; i < mark.size(); ++i) {
-        if (mark[i].empty()) continue;
-        int p = first + static_cast<int>(i);
-        trims.push_back(cmd("XTRIM", audit_key(p), "MINID", successor(mark[i])));
-        trim_routing.push_back(audit_key(p));
-      }
-      if (!trims.empty()) {
-        auto trimmed = co_await client.pipeline(std::move(trims), std::move(trim_routing));
-        for (auto& t : trimmed) {
-          if (!t) co_return Unexpected{redis_error("XTRIM", t.error())};
-          if (t->is_error()) co_return Unexpected{"audit archive: XTRIM: " + t->str};
-          round.trimmed += static_cast<std::size_t>(std::max<long long>(0, t->integer));
-        }
-      }
+      std::map<int, std::string> trim;
+      for (std::size_t i = 0; i < mark.size(); ++i)
+        if (!mark[i].empty()) trim[partitions[i]] = mark[i];
+      auto trimmed = co_await audit.trim_through(trim);
+      if (!trimmed) co_return Unexpected{redis_error("trim", trimmed.error())};
+      round.trimmed += *trimmed;
     }
     co_return round;
   }

@@ -35,12 +35,6 @@ using scanner::ParseError;
 
 namespace {
 
-// Commands are built in a plain function: GCC 12 miscompiles braced string lists inside coroutines.
-template <class... A>
-cache::Command cmd(A&&... args) {
-  return cache::Command{std::string(std::forward<A>(args))...};
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Metrics (issue 5: counts per route and verdict, alerts by reason, Redis round-trip latency).
 
@@ -349,7 +343,7 @@ awaitable<cache::MirrorResult<std::optional<Answer>>> try_variants(Ctx& ctx, con
                                                                    const std::vector<std::string>& warnings) {
   std::vector<const PackId*> matches;
   for (const PackId& v : variants) {
-    auto product = co_await ctx.s->products.get(v.product_code());
+    auto product = co_await ctx.s->mirror.cached_product(v.product_code());
     if (!product) co_return Unexpected{product.error()};
     if (!*product) continue;
     BatchCheck bc = check_batch(**product, v, today_utc());
@@ -552,10 +546,9 @@ awaitable<cache::MirrorResult<Answer>> answer_offline(Ctx& ctx, const Job& job, 
   co_return Answer{std::move(body), d.verdict, d.reason};
 }
 
-// A live look-up may have added the product or a batch to the mirror: the in-process copies must not answer
+// A live look-up may have added the product or a batch to the mirror: the product cache must not answer
 // from before it (the invalidation message it published may not have arrived yet).
 void forget_product(Ctx& ctx, const std::string& code) {
-  ctx.s->products.invalidate(code);
   ctx.s->mirror.invalidate(code);
 }
 
@@ -602,7 +595,7 @@ awaitable<cache::MirrorResult<Answer>> resolve(Ctx& ctx, const Job& job, const P
 
 awaitable<cache::MirrorResult<Answer>> process_pack(Ctx& ctx, const Job& job, const PackId& pack,
                                                    std::vector<std::string> warnings, bool allow_repair) {
-  auto product = co_await ctx.s->products.get(pack.product_code());
+  auto product = co_await ctx.s->mirror.cached_product(pack.product_code());
   if (!product) co_return Unexpected{product.error()};
   cache::PackRequest req = make_request(job, pack, job.idempotency_key);
   BatchCheck bc;
@@ -801,7 +794,7 @@ awaitable<Result<json::array, Response>> run_bulk(Ctx& ctx, const Job& job,
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (!items[i] || items[i]->ambiguous) continue;
     const PackId& pack = items[i]->pack;
-    auto product = co_await ctx.s->products.get(pack.product_code());
+    auto product = co_await ctx.s->mirror.cached_product(pack.product_code());
     if (!product) co_return Unexpected{mirror_problem(product.error())};
     Slot& slot = slots[i];
     slot.product = *product;
@@ -1092,12 +1085,12 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
   if (serial.empty() || serial.size() > 20 || has_control(serial))
     co_return problem_response(ProblemCode::bad_request, "serial: 1-20 characters", {{"field", "serial"}});
   // The code as given first: a 12-digit PPN can pass the GS1 mod-10 check too, and must not become a GTIN.
-  auto product = co_await ctx.s->products.get(code);
+  auto product = co_await ctx.s->mirror.cached_product(code);
   if (!product) co_return mirror_problem(product.error());
   if (!*product) {
     if (auto g = scanner::gs1::gtin14(code); g && *g != code) {
       code = *g;
-      product = co_await ctx.s->products.get(code);
+      product = co_await ctx.s->mirror.cached_product(code);
       if (!product) co_return mirror_problem(product.error());
     }
   }
@@ -1115,17 +1108,13 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
   // de-duplicated by (partition, id). The stream is read FIRST: an entry the archiver trims after this read was
   // fsync'd into a file before the trim, so the file scan that follows finds it (never missing, maybe twice).
   std::vector<std::string> codes = history_codes(p, code);
-  std::string audit_key = "au:{" + std::to_string(partition) + "}";
-  auto entries = co_await ctx.s->client.command(
-      cmd("XREVRANGE", audit_key, "+", "-", "COUNT", std::to_string(ctx.s->options.audit_scan_limit)), audit_key);
-  if (!entries) co_return mirror_problem(cache::MirrorError{cache::MirrorErrorKind::unavailable,
-                                                            entries.error().message, entries.error()});
+  auto entries = co_await cache::AuditLog(ctx.s->client).latest(partition, ctx.s->options.audit_scan_limit);
+  if (!entries) co_return mirror_problem(entries.error());
   std::map<std::pair<std::string, int>, AuditRecord> merged;  // (id, partition): ids order within a partition
-  for (const auto& entry : entries->elements) {
-    auto rec = audit_record(partition, entry);
-    if (!rec || rec->serial != serial || std::find(codes.begin(), codes.end(), rec->code) == codes.end()) continue;
-    std::pair<std::string, int> key{rec->id, rec->partition};
-    merged.emplace(std::move(key), std::move(*rec));
+  for (auto& rec : *entries) {
+    if (rec.serial != serial || std::find(codes.begin(), codes.end(), rec.code) == codes.end()) continue;
+    std::pair<std::string, int> key{rec.id, rec.partition};
+    merged.emplace(std::move(key), std::move(rec));
   }
   bool history_complete = true;
   if (ctx.s->archive) {
@@ -1240,15 +1229,14 @@ OfflineReplayer register_pack_routes(Api& api, std::shared_ptr<PackServices> ser
 
 void add_pack_readiness(Readiness& readiness, std::shared_ptr<PackServices> services) {
   readiness.set_check("redis", true, [services]() -> awaitable<CheckResult> {
-    auto pong = co_await services->client.command(cmd("PING"));
+    auto pong = co_await services->mirror.ping();
     if (!pong) co_return CheckResult{CheckState::failing, pong.error().message};
-    co_return CheckResult{CheckState::ok, pong->str};
+    co_return CheckResult{CheckState::ok, *pong};
   });
   readiness.set_check("functions", true, [services]() -> awaitable<CheckResult> {
-    auto v = co_await services->client.command(cmd("FCALL", "vp_version", "0"));
+    auto v = co_await services->mirror.library_version();
     if (!v) co_return CheckResult{CheckState::failing, v.error().message};
-    if (v->is_error()) co_return CheckResult{CheckState::failing, v->str};
-    long long version = v->elements.empty() ? 0 : v->elements[0].integer;
+    const int version = *v;
     if (version != cache::kLibraryVersion)
       co_return CheckResult{CheckState::failing, "library version " + std::to_string(version) + " loaded, need " +
                                                      std::to_string(cache::kLibraryVersion)};
@@ -1308,10 +1296,9 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   }
 
   rt->offline_ = std::make_unique<cache::OfflineQueue>(*rt->mirror_);
-  rt->products_ = std::make_unique<ProductCache>(*rt->mirror_);
   rt->alerts_ = std::make_unique<cache::AlertLog>(*rt->client_);
   rt->services_ = std::shared_ptr<PackServices>(new PackServices{*rt->client_, *rt->mirror_, *rt->offline_,
-                                                                 *rt->products_, *rt->alerts_, std::move(metrics),
+                                                                 *rt->alerts_, std::move(metrics),
                                                                  {}});
   rt->services_->options.repeat_window = std::chrono::seconds(config.rules.repeat_window_s);
   rt->services_->central.offline = config.central.offline;
@@ -1321,28 +1308,7 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   so.url = config.redis.url;
   so.cluster_nodes = config.redis.cluster;
   so.password = config.redis.password;
-  so.channels = {std::string(cache::kInvalidationChannel)};
-  auto* products = rt->products_.get();
-  auto* mirror = rt->mirror_.get();
-  auto* io = &rt->io_;
-  rt->subscriber_ = std::make_unique<cache::Subscriber>(
-      rt->io_.get_executor(), so,
-      [products, mirror, io](std::string_view, std::string_view message) {
-        products->invalidate(message);
-        if (message == "*") {
-          // A generation switch (snapshot import elsewhere): re-read the generation in effect.
-          mirror->invalidate();
-          asio::co_spawn(*io, mirror->start(), asio::detached);
-        } else {
-          mirror->invalidate(message);
-        }
-      },
-      [products, mirror, io] {
-        // Messages may have been missed while disconnected: forget everything, re-read the generation.
-        products->invalidate("*");
-        mirror->invalidate();
-        asio::co_spawn(*io, mirror->start(), asio::detached);
-      });
+  rt->subscriber_ = cache::watch_invalidations(rt->io_.get_executor(), so, *rt->mirror_);
   if (auto error = rt->subscriber_->start(); !error.empty()) {
     log_event(spdlog::level::warn, "invalidation_subscriber_disabled",
               {{"error", error}, {"effect", "product cache entries are not dropped on feed changes"}});

@@ -44,6 +44,9 @@ class AlertLog {
   // The Functions library must be loaded (Mirror::start()). `client` must outlive the log.
   explicit AlertLog(Client& client) : client_(client) {}
 
+  // The name of the Lease (cache::Lease) that one instance holds while it delivers to `target`.
+  static std::string delivery_lease_name(std::string_view target) { return "alerts:" + std::string(target); }
+
   // Appends `alert` ("time" filled when missing, "delivery":"pending", "id" dropped: the stream id is the id)
   // and returns its id. With a "transaction_id", one alert per (reason, transaction): a retry returns the first
   // alert's id and appends nothing.

@@ -257,9 +257,13 @@ class Mirror {
   // only for that entry (e.g. bad_request); a Redis outage fails every entry.
   boost::asio::awaitable<std::vector<MirrorResult<PackResult>>> bulk(std::vector<BulkItem> items);
 
-  // Product (with all batches) by GTIN or PPN; nullopt when unknown. Reads Redis every time: the service
-  // keeps its own in-process cache and drops entries on the invalidation channel (kInvalidationChannel).
+  // Product (with all batches) by GTIN or PPN; nullopt when unknown. Reads Redis every time (background roles
+  // that need the state as it is now).
   boost::asio::awaitable<MirrorResult<std::optional<Product>>> product(std::string_view code);
+  // The same from the mirror's one in-process product cache (the hot path: no round trip once cached); null
+  // when unknown (unknown codes are not cached). Entries are dropped by invalidate().
+  boost::asio::awaitable<MirrorResult<std::shared_ptr<const Product>>> cached_product(std::string_view code);
+  std::size_t cached_products() const;
   boost::asio::awaitable<MirrorResult<std::optional<Batch>>> batch(std::string_view product_code,
                                                                    std::string_view batch);
 
@@ -277,11 +281,19 @@ class Mirror {
   boost::asio::awaitable<MirrorResult<std::optional<std::vector<std::pair<std::string, std::string>>>>>
   aggregation(std::string_view sscc);
 
+  // Readiness checks: Redis answers PING (its reply), and the Functions library version loaded (vp_version;
+  // not checked against kLibraryVersion here).
+  boost::asio::awaitable<MirrorResult<std::string>> ping();
+  boost::asio::awaitable<MirrorResult<int>> library_version();
+
   // The generation in effect and its feed position (last applied change's seq; 0 when none).
   boost::asio::awaitable<MirrorResult<std::pair<std::int64_t, std::int64_t>>> feed_position();
+  // The same as Redis holds it now (the generation switched last, not the one start() read): for readers that
+  // never start() a mirror, such as `vpoint status`.
+  boost::asio::awaitable<MirrorResult<std::pair<std::int64_t, std::int64_t>>> stored_feed_position();
 
-  // Drops the mirror's own product cache (product index, batch list) for `code`, or everything when empty.
-  // Call on each kInvalidationChannel message; start() drops everything.
+  // Drops the product cache's entries of the product `code` names (GTIN, PPN or key), or everything when empty
+  // or "*". Called on each kInvalidationChannel message (watch_invalidations()); start() drops everything.
   void invalidate(std::string_view code = {});
 
   // The partition of a pack (hash tag of all its keys).

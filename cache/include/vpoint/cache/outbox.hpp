@@ -44,6 +44,8 @@ class Outbox {
                                                                                  std::size_t count);
   // Removes entries the central system answered. Returns how many were removed.
   boost::asio::awaitable<MirrorResult<std::size_t>> acknowledge(const std::vector<OutboxEntry>& entries);
+  // The stream's name, for people (vpoint status): "ob:{P}".
+  static std::string stream_name(int partition);
   // Entries waiting, per partition.
   boost::asio::awaitable<MirrorResult<OutboxDepth>> depth();
 

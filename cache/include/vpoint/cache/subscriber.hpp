@@ -57,4 +57,13 @@ class Subscriber {
   std::shared_ptr<Impl> impl_;
 };
 
+class Mirror;
+
+// The mirror's product cache kept current (the one product/batch cache, Mirror::cached_product): a Subscriber on
+// kInvalidationChannel that drops the product each message names; on "*" (a generation switch elsewhere) and
+// after every (re)subscription (messages may have been missed) it drops everything and re-reads the generation
+// in effect (Mirror::start()). `mirror` must outlive the subscriber. Start it with start().
+std::unique_ptr<Subscriber> watch_invalidations(boost::asio::any_io_executor executor, SubscriberOptions options,
+                                                Mirror& mirror);
+
 }  // namespace vpoint::cache

@@ -13,11 +13,11 @@
 // compared by millisecond only: the two streams number the entries of one millisecond independently.
 //
 // Crash safety, per partition: append lines, fsync the file (and the directory when the file is new), then
-// HSET the watermark (last archived id, hash kWatermarkKey), then XTRIM au:{P} MINID <watermark + 1>.
+// record the watermark (last archived id, cache::AuditLog::set_watermarks), then trim au:{P} through it.
 //   crash before the watermark: the lines are written again on the next round (duplicates, never a loss);
 //   every line carries the stream id and readers de-duplicate by (partition, id).
 //   crash before the trim: the next round trims (the watermark says what is in the files).
-// One archiver at a time across vpointd instances: the Redis lease kLeaseKey.
+// One archiver at a time across vpointd instances: the lease "audit" (cache::Lease).
 //
 // File I/O (append, fsync, directory scans, retention) runs on a small thread pool of its own, never on an
 // io_context thread: the coroutines co_await the pool's result.
@@ -33,15 +33,13 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "vpoint/cache/audit_log.hpp"
 #include "vpoint/cache/mirror.hpp"
 #include "vpoint/cache/redis.hpp"
 #include "vpoint/scanner/result.hpp"
 #include "vpoint/service/config.hpp"
 
 namespace vpoint::service {
-
-// Redis keys of the archiver.
-inline constexpr std::string_view kAuditWatermarkKey = "audit:archived";  // hash: partition -> last id
 
 struct AuditArchiveOptions {
   std::filesystem::path dir = "audit";         // [audit] dir: daily NDJSON files
@@ -65,25 +63,9 @@ AuditArchiveOptions audit_archive_options(const Config& config);
 std::string validate(const AuditArchiveOptions& options);
 
 // One audit entry with readable names: the line format of the archive files and what history shows.
-struct AuditRecord {
-  std::string id;  // stream entry id "<ms>-<seq>" (the de-duplication key, with the partition)
-  int partition = 0;
-  std::int64_t time_ms = 0;  // Redis TIME of the operation (field t)
-  std::string code;          // product code as the mirror keyed it
-  std::string serial;
-  std::string operation;  // verify | decommission | undo
-  std::string action;     // supply, destroy, ... ; "" for a verification
-  std::string outcome;    // cache::Outcome name: ok, unknown_serial, already_inactive, ...
-  std::string previous_status;
-  std::string status;
-  std::string location;
-  std::string actor;
-  std::string transaction_id;
-  bool archived = false;  // read from a file (not part of the line)
-};
+using cache::AuditRecord;
+using cache::stream_id_less;  // stream id order ("<ms>-<seq>", numeric); malformed ids sort first
 
-// A stream entry ([id, [field, value, ...]] as XRANGE returns it) as a record; nullopt when malformed.
-std::optional<AuditRecord> audit_record(int partition, const cache::Reply& entry);
 // One NDJSON line (no newline): {"id","partition","time","code","serial","op","action","outcome",
 // "previous_status","status","location","actor","tx"}.
 std::string to_ndjson(const AuditRecord& record);
@@ -91,9 +73,6 @@ std::string to_ndjson(const AuditRecord& record);
 std::optional<AuditRecord> parse_ndjson(std::string_view line);
 // "audit-YYYY-MM-DD.ndjson" of the UTC day of unix_ms.
 std::string archive_file_name(std::int64_t unix_ms);
-// Stream id order ("<ms>-<seq>", numeric); malformed ids sort first.
-bool stream_id_less(std::string_view a, std::string_view b);
-
 struct ArchiveRound {
   bool lease_held = false;
   std::size_t archived = 0;  // lines appended

@@ -118,9 +118,6 @@ struct LinkStatus {
 };
 
 
-// Redis keys the link owns (documented in docs/design.md "Central link").
-inline constexpr std::string_view kLinkStatusKey = "central:status";  // hash: state, seq, last sync, ...
-
 class CentralLink {
  public:
   // `client` and `mirror` must outlive the link. `readiness` (optional) gets the "mirror" and "central"

@@ -24,7 +24,6 @@
 #include "vpoint/service/config.hpp"
 #include "vpoint/service/metrics.hpp"
 #include "vpoint/service/offline_replay.hpp"
-#include "vpoint/service/product_cache.hpp"
 #include "vpoint/service/readiness.hpp"
 
 namespace vpoint::service {
@@ -61,7 +60,6 @@ struct PackServices {
   cache::Client& client;
   cache::Mirror& mirror;
   cache::OfflineQueue& offline;  // scans of unknown packs while the central system cannot be asked
-  ProductCache& products;
   cache::AlertLog& alerts;
   std::shared_ptr<Metrics> metrics;
   PackApiOptions options;
@@ -78,7 +76,7 @@ OfflineReplayer register_pack_routes(Api& api, std::shared_ptr<PackServices> ser
 void add_pack_readiness(Readiness& readiness, std::shared_ptr<PackServices> services);
 
 // The Redis side of vpointd: its own io_context thread running the transport, the mirror (started and its
-// Redis settings checked), the invalidation subscriber, the product cache and the alert store.
+// Redis settings checked, its product cache kept current by the invalidation subscriber) and the alert store.
 class PackRuntime {
  public:
   // Connects, loads the Functions library and checks the Redis settings. Fails with a message naming the
@@ -93,7 +91,6 @@ class PackRuntime {
   std::shared_ptr<PackServices> services() { return services_; }
   cache::Mirror& mirror() { return *mirror_; }
   cache::Client& client() { return *client_; }
-  ProductCache& products() { return *products_; }
   boost::asio::io_context& io_context() { return io_; }
   bool subscribed() const { return subscriber_ && subscriber_->subscribed(); }
   // Warnings from check_settings() (non-fatal), for the start-up log.
@@ -107,7 +104,6 @@ class PackRuntime {
   std::unique_ptr<cache::Client> client_;
   std::unique_ptr<cache::Mirror> mirror_;
   std::unique_ptr<cache::OfflineQueue> offline_;
-  std::unique_ptr<ProductCache> products_;
   std::unique_ptr<cache::AlertLog> alerts_;
   std::unique_ptr<cache::Subscriber> subscriber_;
   std::shared_ptr<PackServices> services_;

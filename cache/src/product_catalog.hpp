@@ -1,0 +1,42 @@
+#pragma once
+// The one in-process cache of products (with their batch lists) by code (GTIN, PPN or mirror key). Internal to
+// cache/: Mirror fills it on a miss and drops entries on the invalidation channel (kInvalidationChannel).
+//
+// Reads are on the hot path (every pack operation) and take no lock: each of 64 shards is an immutable map that
+// a writer copies, changes and swaps in whole (std::atomic<std::shared_ptr>, compare-and-swap). Writes are rare
+// (a product's first use, a feed change of a product) and copy only one shard.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "vpoint/cache/mirror.hpp"
+
+namespace vpoint::cache::detail {
+
+class ProductCatalog {
+ public:
+  ProductCatalog();
+
+  // The cached product of `code`, or null.
+  std::shared_ptr<const Product> find(std::string_view code) const;
+  // Read before fetching a product from Redis; pass it to insert().
+  std::uint64_t epoch() const { return epoch_.load(); }
+  // Keeps `product` under `code`, unless an invalidation ran since `epoch` (the fetch may predate the change).
+  void insert(const std::string& code, std::shared_ptr<const Product> product, std::uint64_t epoch);
+  // Drops every entry of the product `code` names (as key, code, GTIN or PPN); "" drops everything.
+  void invalidate(std::string_view code);
+  std::size_t size() const;
+
+ private:
+  using Map = std::unordered_map<std::string, std::shared_ptr<const Product>>;
+  static constexpr std::size_t kShards = 64;
+  static std::size_t shard_of(std::string_view code);
+  std::array<std::atomic<std::shared_ptr<const Map>>, kShards> shards_;
+  std::atomic<std::uint64_t> epoch_{0};
+};
+
+}  // namespace vpoint::cache::detail

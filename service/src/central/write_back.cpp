@@ -1,0 +1,242 @@
+// Write-back (link_internal.hpp): each partition's outbox in order, in batches, as POST
+// /central/v1/transactions (transaction id = idempotency key). An entry leaves the outbox only once the central
+// system answered accepted or rejected for it; a rejection becomes an alert naming both transactions. One
+// drainer per range of partitions at a time across instances (leases "outbox:<range>").
+#include <unordered_map>
+
+#include <boost/beast/http/verb.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/format.h>
+
+#include "link_internal.hpp"
+#include "vpoint/cache/lease.hpp"
+#include "vpoint/service/logging.hpp"
+
+namespace vpoint::service::central_detail {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kOutboxReadSlice = 64;  // outbox streams read per pipelined step of a drain round
+
+asio::awaitable<std::optional<cache::Product>> product_of(LinkContext& link, std::unordered_map<std::string, std::optional<cache::Product>>& cache_map,
+                                                          const std::string& code) {
+  if (auto it = cache_map.find(code); it != cache_map.end()) co_return it->second;
+  auto p = co_await link.mirror.product(code);
+  std::optional<cache::Product> product = p ? *p : std::nullopt;
+  if (p) cache_map[code] = product;
+  co_return product;
+}
+
+// The transaction JSON of one outbox entry (design.md "POST /central/v1/transactions").
+json::object transaction_of(const cache::OutboxEntry& e, const std::optional<cache::Product>& product) {
+  const std::string& code = e.code;
+  std::string code_key = "gtin";
+  std::string batch, expiry;
+  if (product) {
+    if (code != product->gtin && !product->ppn.empty() && (code == product->ppn || product->gtin.empty())) code_key = "ppn";
+    if (e.batch_index < product->batches.size()) {
+      batch = product->batches[e.batch_index].batch;
+      expiry = product->batches[e.batch_index].expiry;
+    }
+  } else if (code.size() != 14) {
+    code_key = "ppn";
+  }
+  json::object tx{{"id", e.transaction_id},
+                  {code_key, code},
+                  {"serial", e.serial},
+                  {"batch", batch},
+                  {"expiry", expiry},
+                  {"action", cache::to_string(e.action)},
+                  {"undo", e.operation == cache::Operation::undo},
+                  {"location", e.location},
+                  {"actor", e.actor},
+                  {"time", iso_time_ms(e.time_ms)}};
+  return tx;
+}
+
+// Who got there first: the latest history entry of the pack at the central system that is not ours.
+asio::awaitable<json::object> conflict_details(LinkContext& link, const json::object& tx) {
+  json::object details;
+  std::string code = tx.contains("gtin") ? str(tx, "gtin") : str(tx, "ppn");
+  auto lease = link.lookup_pool->acquire();
+  auto res = co_await lease->request(boost::beast::http::verb::get, pack_lookup_target(code, str(tx, "serial")));
+  if (!res || res->result_int() != 200) co_return details;
+  boost::system::error_code ec;
+  auto v = json::parse(res->body(), ec);
+  if (ec || !v.is_object()) co_return details;
+  const auto& o = v.as_object();
+  details["central_status"] = str(o, "status");
+  if (auto* h = o.if_contains("history"); h && h->is_array()) {
+    const auto& history = h->as_array();
+    for (auto it = history.rbegin(); it != history.rend(); ++it) {
+      if (!it->is_object()) continue;
+      const auto& entry = it->as_object();
+      std::string other = str(entry, "transaction");
+      if (other == str(tx, "id")) continue;
+      details["conflicting_transaction"] = other;
+      details["conflicting_location"] = str(entry, "location");
+      details["conflicting_actor"] = str(entry, "actor");
+      details["conflicting_event"] = str(entry, "event");
+      if (auto* t = entry.if_contains("time")) details["conflicting_time"] = *t;
+      break;
+    }
+  }
+  co_return details;
+}
+
+asio::awaitable<void> alert_rejection(LinkContext& link, const json::object& tx, std::string_view code) {
+  json::object details = co_await conflict_details(link, tx);
+  details["action"] = tx.at("action");
+  details["undo"] = tx.at("undo");
+  std::string code_key = tx.contains("gtin") ? "gtin" : "ppn";
+  json::object alert{{"reason", "central_rejected"},
+                     {"nmvs_code", code.empty() ? json::value() : json::value(code)},
+                     {"verdict", "rejected"},
+                     {"pack", pack_json_of(code_key, str(tx, code_key), str(tx, "serial"), str(tx, "batch"), str(tx, "expiry"))},
+                     {"location", tx.at("location")},
+                     {"actor", tx.at("actor")},
+                     {"transaction_id", tx.at("id")},
+                     {"details", std::move(details)}};
+  co_await link.raise_alert(std::move(alert));
+}
+
+}  // namespace
+
+asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
+  auto http_ptr = link.role_connection(strand, link.central_origin);
+  HttpConnection& http = *http_ptr;
+  const int ranges = cache::kPartitions / link.options.partitions_per_lease;
+  std::vector<cache::Lease> leases;  // one per range of options.partitions_per_lease partitions
+  for (int r = 0; r < ranges; ++r)
+    leases.emplace_back(link.redis, "outbox:" + std::to_string(r), link.options.instance_id, link.options.lease_ttl);
+  auto lease_checked = std::chrono::steady_clock::time_point{};
+  std::chrono::milliseconds backoff{0};
+  bool one_by_one = false;
+  std::size_t cursor = 0;  // index into the owned partitions where the next round starts
+  while (!co_await stop_requested()) {
+    if (std::chrono::steady_clock::now() - lease_checked > link.options.lease_ttl / 3) {
+      for (auto& lease : leases) co_await lease.hold();
+      lease_checked = std::chrono::steady_clock::now();
+    }
+    std::vector<int> owned;
+    for (int r = 0; r < ranges; ++r)
+      if (leases[r].held())
+        for (int p = r * link.options.partitions_per_lease; p < (r + 1) * link.options.partitions_per_lease; ++p) owned.push_back(p);
+    if (owned.empty()) {
+      co_await pause(link.options.lease_ttl / 3);
+      continue;
+    }
+    // Fairness and cost under a backlog: a round starts at the partition after the last one the previous
+    // round took entries from (else the high partitions wait while the low ones keep filling the batch), and
+    // reads the owned partitions in slices only until the batch is full (not the whole backlog each round).
+    const std::size_t n = owned.size();
+    const std::size_t start = cursor % n;
+    std::size_t last_taken = n;  // n = none
+    std::vector<cache::OutboxEntry> items;
+    bool redis_failed = false;
+    for (std::size_t done = 0; done < n && items.size() < link.options.drain_batch && !redis_failed;) {
+      const std::size_t slice = std::min(kOutboxReadSlice, n - done);
+      const std::size_t want = std::min(link.options.per_partition, link.options.drain_batch - items.size());
+      std::vector<int> partitions;
+      partitions.reserve(slice);
+      for (std::size_t k = 0; k < slice; ++k) partitions.push_back(owned[(start + done + k) % n]);
+      auto read = co_await link.outbox.read(partitions, want);
+      if (!read) {
+        redis_failed = true;
+        break;
+      }
+      for (std::size_t i = 0; i < read->size() && items.size() < link.options.drain_batch; ++i) {
+        // Whole prefix of a partition, in stream order: the central system sees its changes in order.
+        for (auto& e : (*read)[i]) {
+          if (items.size() >= link.options.drain_batch) break;
+          items.push_back(std::move(e));
+          last_taken = (start + done + i) % n;
+        }
+      }
+      done += slice;
+    }
+    cursor = last_taken == n ? start : last_taken + 1;
+    if (redis_failed) {
+      backoff = link.next_backoff(backoff);
+      co_await pause(backoff);
+      continue;
+    }
+    if (items.empty()) {
+      co_await pause(link.options.drain_idle);
+      continue;
+    }
+    if (one_by_one) items.resize(1);
+    std::unordered_map<std::string, std::optional<cache::Product>> products;
+    json::array transactions;
+    for (const auto& item : items) {
+      auto product = co_await product_of(link, products, item.code);
+      transactions.push_back(transaction_of(item, product));
+    }
+    std::string body = json::serialize(json::object{{"transactions", transactions}});
+    link.update([&](LinkStatus& s) { s.sent += items.size(); });
+    auto res = co_await http.request(boost::beast::http::verb::post, "/central/v1/transactions", std::move(body),
+                                     header_list("Idempotency-Key", str(transactions[0].as_object(), "id")));
+    if (!res || res->result_int() >= 500 || res->result_int() == 408 || res->result_int() == 429) {
+      // Nothing leaves the outbox: the same transactions (same ids) go again after the backoff.
+      std::string why = !res ? res.error().message : fmt::format("HTTP {}", res->result_int());
+      link.set_error("write-back: " + why);
+      log_event(spdlog::level::warn, "central_writeback_retry",
+                {{"error", why}, {"transactions", items.size()}, {"backoff_ms", link.next_backoff(backoff).count()}});
+      backoff = link.next_backoff(backoff);
+      co_await pause(backoff);
+      continue;
+    }
+    backoff = {};
+    std::vector<std::pair<std::string, std::string>> verdicts;  // (tx id, "accepted" | "rejected:<code>")
+    std::unordered_map<std::string, std::pair<std::string, std::string>> by_id;  // id -> (result, code)
+    if (res->result_int() == 200) {
+      boost::system::error_code ec;
+      auto v = json::parse(res->body(), ec);
+      if (!ec && v.is_object())
+        if (auto* r = v.as_object().if_contains("results"); r && r->is_array())
+          for (const auto& e : r->as_array())
+            if (e.is_object()) by_id[str(e.as_object(), "id")] = {str(e.as_object(), "result"), str(e.as_object(), "code")};
+      one_by_one = false;
+    } else if (items.size() > 1) {
+      // A 4xx for the whole batch: find the offending entry by sending one at a time.
+      log_event(spdlog::level::warn, "central_writeback_batch_refused",
+                {{"status", res->result_int()}, {"body", res->body().substr(0, 300)}});
+      one_by_one = true;
+      continue;
+    } else {
+      // This one entry is refused as malformed: it can never be accepted; it leaves with an alert.
+      by_id[str(transactions[0].as_object(), "id")] = std::make_pair(std::string("rejected"), std::string("VPOINT_BAD_TRANSACTION"));
+      one_by_one = false;
+    }
+    std::vector<cache::OutboxEntry> answered;
+    std::uint64_t accepted = 0, rejected = 0;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto& tx = transactions[i].as_object();
+      auto it = by_id.find(str(tx, "id"));
+      if (it == by_id.end() || (it->second.first != "accepted" && it->second.first != "rejected")) continue;
+      if (it->second.first == "rejected") {
+        ++rejected;
+        co_await alert_rejection(link, tx, it->second.second);
+      } else {
+        ++accepted;
+      }
+      answered.push_back(items[i]);
+    }
+    // A failed acknowledgement leaves the entries in place: they are sent again under the same ids, and the
+    // central system, idempotent by id, answers them again without applying them twice.
+    auto acknowledged = co_await link.outbox.acknowledge(answered);
+    if (!acknowledged) log_event(spdlog::level::warn, "outbox_delete_failed", {{"error", acknowledged.error().message}});
+    link.update([&](LinkStatus& s) {
+      s.accepted += accepted;
+      s.rejected += rejected;
+    });
+  }
+  for (auto& lease : leases) co_await lease.release();  // a stopping instance hands its ranges over now
+}
+
+}  // namespace vpoint::service::central_detail
