@@ -1,5 +1,7 @@
 // The feed follower (link_internal.hpp): an empty mirror first streams the central system's snapshot into a
 // new generation; then the change feed is long-polled and applied in order, and recalls in it are announced.
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/parse.hpp>
 #include <fmt/format.h>
@@ -40,13 +42,15 @@ asio::awaitable<bool> import_snapshot(LinkContext& link, HttpConnection& http, b
     co_return false;
   }
   std::string line_error;
+  // Read once: stop_requested() per line would cost a coroutine frame for each of millions of lines.
+  asio::cancellation_state stop = co_await asio::this_coro::cancellation_state;
   LineHandler on_line = [&](std::string_view line) -> asio::awaitable<bool> {
     auto added = co_await loader.add_line(line);
     if (!added) {
       line_error = added.error().message;
       co_return false;
     }
-    co_return !co_await stop_requested();
+    co_return stop.cancelled() == asio::cancellation_type::none;
   };
   auto streamed = co_await http.stream_lines("/central/v1/snapshot", on_line, link.options.snapshot_idle_timeout);
   std::string failure;
