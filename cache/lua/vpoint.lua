@@ -3,20 +3,30 @@
 -- "Redis data model"). Loaded by vpoint::cache::Mirror::start() with FUNCTION LOAD REPLACE on every master.
 --
 -- Keys of one pack operation all carry the pack's partition tag {P}, so the call is single-slot in Cluster:
---   KEYS[1] pk:{P}:<gen>:<bucket>   hash, field = product index (3 chars) .. serial, value = batch*8 + status
+--   KEYS[1] pk:{P}:<gen>:<bucket>   hash, field = product index (3 chars) .. serial,
+--                                   value = batch*32 + pending*16 + status (mirror format 2)
 --   KEYS[2] dx:{P}:<code>:<serial>  hash, last decommission {a action, l location, u actor, t ms, x tx id}
 --   KEYS[3] ob:{P}                  outbox stream (state changes for the central system)
 --   KEYS[4] au:{P}                  audit stream (every operation, refusals included)
 --   KEYS[5] dxm:{P}:<code>:<serial> string, location GLN of the last decommission: outlives dx (undo marker TTL)
 --                                   so that a late undo learns "too late" (NMVS_NC_PCK_20), not "other location"
---   KEYS[6] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
+--   KEYS[6] us:{P}:<gen>             hash, field as KEYS[1]: raw text of a status the central system sent that
+--                                   vpoint does not know (status 15)
+--   KEYS[7] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
 -- Product and batch keys are never read here: the caller compares batch, expiry and recall itself.
 
-local VERSION = 5
+local VERSION = 6
 local TEST_MODE = false -- replaced by the loader in test mode only: then ARGV clock offsets are honoured
 
 -- PackStatus / Action numbers (cache/include/vpoint/cache/mirror.hpp; stored in Redis, never renumber).
-local ACTIVE, DESTROYED, STOLEN, LOCKED = 0, 2, 6, 7
+local ACTIVE, DESTROYED, STOLEN, LOCKED, UNKNOWN_STATUS = 0, 2, 6, 7, 15
+-- Pack value (format 2): batch index * 32 + pending * 16 + status.
+local BATCH_FACTOR, PENDING = 32, 16
+
+local function decode(v)
+  local status = v % 16
+  return math.floor(v / BATCH_FACTOR), status, (v % BATCH_FACTOR) >= PENDING
+end
 -- Outcome numbers (mirror.hpp).
 local OK, UNKNOWN_PRODUCT, UNKNOWN_SERIAL, ALREADY_INACTIVE = 0, 1, 2, 3
 local WINDOW_PASSED, OTHER_LOCATION, NOT_ALLOWED, STATUS_MISMATCH = 4, 5, 6, 7
@@ -72,11 +82,14 @@ end
 -- ARGV: 1 op ('v' verify, 'd' decommission, 'u' undo), 2 field ('' = unknown product), 3 action (1..7),
 -- 4 location, 5 actor, 6 transaction id, 7 undo window ms, 8 clock offset ms (test mode only),
 -- 9 product code, 10 serial, 11 idempotency TTL s, 12 audit MAXLEN (0 = none), 13 expected batch index
--- ('' = any; decommission/undo change nothing when the pack's stored batch differs), 14 undo marker TTL ms.
+-- ('' = any; decommission/undo change nothing when the pack's stored batch differs), 14 undo marker TTL ms,
+-- 15 batch name and 16 expiry of the expected batch (carried by the outbox entry: a new generation may number
+-- batches differently).
 -- Reply (all strings): outcome, previous, status, batch index (-1 = none), last decommission: action (0 =
--- none), location, actor, time ms, tx id; transaction id, Redis time ms, replay (0/1).
+-- none), location, actor, time ms, tx id; transaction id, Redis time ms, replay (0/1), raw central status
+-- ('' unless the status is 15).
 local function pack(keys, args)
-  local pk, dxk, ob, au, dxm, idem = keys[1], keys[2], keys[3], keys[4], keys[5], keys[6]
+  local pk, dxk, ob, au, dxm, us, idem = keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7]
   local op, field, action = args[1], args[2], tonumber(args[3])
   local location, actor, txid = args[4], args[5], args[6]
   local window_ms, offset = tonumber(args[7]), tonumber(args[8])
@@ -84,6 +97,7 @@ local function pack(keys, args)
   local idem_ttl, audit_maxlen = tonumber(args[11]), tonumber(args[12])
   local expected_batch = tonumber(args[13] or '')
   local marker_ttl = tonumber(args[14] or '') or 0
+  local batch_name, batch_expiry = args[15] or '', args[16] or ''
   if op ~= 'v' and op ~= 'd' and op ~= 'u' then
     return redis.error_reply('ERR vpoint: unknown operation ' .. tostring(op))
   end
@@ -102,7 +116,7 @@ local function pack(keys, args)
         rec.r[12] = '1'
         return rec.r
       end
-      return { int(IDEM_CONFLICT), '0', '0', '-1', '0', '', '', '0', '', rec.r[10], int(now), '0' }
+      return { int(IDEM_CONFLICT), '0', '0', '-1', '0', '', '', '0', '', rec.r[10], int(now), '0', '' }
     end
   end
 
@@ -117,9 +131,7 @@ local function pack(keys, args)
   elseif not raw then
     outcome = UNKNOWN_SERIAL
   else
-    local v = tonumber(raw)
-    prev = v % 8
-    bidx = (v - prev) / 8
+    bidx, prev = decode(tonumber(raw))
     new = prev
     local d = redis.call('HMGET', dxk, 'a', 'l', 'u', 't', 'x')
     if d[1] then
@@ -153,7 +165,8 @@ local function pack(keys, args)
   end
 
   if outcome == OK and new ~= prev then
-    redis.call('HSET', pk, field, int(bidx * 8 + new))
+    -- The pack is pending until the central system answers this change (vp_settle).
+    redis.call('HSET', pk, field, int(bidx * BATCH_FACTOR + PENDING + new))
     if op == 'd' then
       redis.call('DEL', dxk)
       redis.call('HSET', dxk, 'a', int(action), 'l', location, 'u', actor, 't', int(now), 'x', txid)
@@ -168,7 +181,8 @@ local function pack(keys, args)
       redis.call('DEL', dxk, dxm)
     end
     redis.call('XADD', ob, '*', 'tx', txid, 'code', code, 'serial', serial, 'op', op, 'action', int(action),
-      'batch', int(bidx), 'location', location, 'actor', actor, 't', int(now))
+      'batch', int(bidx), 'bname', batch_name, 'bexp', batch_expiry, 'location', location, 'actor', actor,
+      't', int(now))
   end
   local audit = { 'XADD', au }
   if audit_maxlen and audit_maxlen > 0 then
@@ -183,7 +197,12 @@ local function pack(keys, args)
   end
   redis.call(unpack(audit))
 
-  local reply = { int(outcome), int(prev), int(new), int(bidx), '0', '', '', '0', '', txid, int(now), '0' }
+  local central_status = ''
+  if prev == UNKNOWN_STATUS or new == UNKNOWN_STATUS then
+    central_status = redis.call('HGET', us, field) or ''
+  end
+  local reply = { int(outcome), int(prev), int(new), int(bidx), '0', '', '', '0', '', txid, int(now), '0',
+    central_status }
   if rec then
     reply[5], reply[6], reply[7], reply[8], reply[9] = rec[1], rec[2], rec[3], rec[4], rec[5] or ''
   end

@@ -60,6 +60,15 @@ struct Unresolved {
   std::string why;
 };
 
+// The text of a status/state field: absent -> "active"; a string as sent; any other JSON value serialised (an
+// unknown status, never read as active).
+std::string central_text(const json::object& o, std::string_view name) {
+  auto it = o.find(name);
+  if (it == o.end()) return "active";
+  if (it->value().is_string()) return raw_central_text(str(o, name));
+  return raw_central_text(json::serialize(it->value()));
+}
+
 class Applier {
  public:
   Applier(Mirror& mirror, std::int64_t generation, int buckets)
@@ -135,12 +144,15 @@ class Applier {
     auto name = str(o, "batch");
     if (name.empty() || name.size() > 20) co_return Unresolved{"batch: \"batch\" must be 1-20 characters"};
     if (has_string(o, "expiry") && !valid_expiry(str(o, "expiry"))) co_return Unresolved{"batch: \"expiry\" must be YYMMDD"};
-    auto state_text = has_string(o, "state") ? str(o, "state") : std::string_view("active");
-    if (!parse_batch_state(state_text)) co_return Unresolved{"batch: \"state\" must be active, recalled or withdrawn"};
+    std::string state_text = central_text(o, "state");
+    if (!parse_batch_state(state_text)) {
+      ++unknown_batch_states;
+      note_unknown(fmt::format("batch {}: state \"{}\" is not known: stored, read as unknown", name, state_text));
+    }
     bool is_new = !state->batches.count(std::string(name));
     if (is_new && !has_string(o, "expiry")) co_return Unresolved{"batch: a new batch needs \"expiry\""};
     auto key = batch_key(gen_, state->code, name);
-    Command set = cmd("HSET", key, "state", std::string(state_text), "reason", std::string(str(o, "reason")));
+    Command set = cmd("HSET", key, "state", std::move(state_text), "reason", std::string(str(o, "reason")));
     if (has_string(o, "expiry")) {
       set.emplace_back("expiry");
       set.emplace_back(str(o, "expiry"));
@@ -181,10 +193,15 @@ class Applier {
     }
     auto b = state->batches.find(std::string(str(o, "batch")));
     if (b == state->batches.end()) co_return Unresolved{"pack: \"batch\" names no batch of this product in the mirror"};
-    auto status_text = has_string(o, "status") ? str(o, "status") : std::string_view("active");
+    std::string status_text = central_text(o, "status");
     auto status = parse_pack_status(status_text);
-    if (!status) co_return Unresolved{"pack: \"status\" is not a pack status"};
-    queue(cmd("HSET", key, field, std::to_string(pack_value(b->second, static_cast<std::uint8_t>(*status)))), key);
+    if (!status) {
+      ++unknown_statuses;
+      note_unknown(fmt::format("pack {}: status \"{}\" is not known: stored, refused at every scan", serial, status_text));
+      auto raw_key = unknown_status_key(partition, gen_);
+      queue(cmd("HSET", raw_key, field, std::move(status_text)), raw_key);
+    }
+    queue(cmd("HSET", key, field, std::to_string(pack_value(b->second, status ? static_cast<std::uint8_t>(*status) : kUnknownStatus))), key);
     co_return std::nullopt;
   }
 
@@ -298,6 +315,16 @@ class Applier {
     co_return static_cast<std::uint32_t>(value - 1);
   }
 
+ public:
+  std::uint64_t unknown_statuses = 0;
+  std::uint64_t unknown_batch_states = 0;
+  std::vector<std::string> unknown_notes;  // at most 20
+
+ private:
+  void note_unknown(std::string note) {
+    if (unknown_notes.size() < 20) unknown_notes.push_back(std::move(note));
+  }
+
   Mirror& mirror_;
   Client& client_;
   std::int64_t gen_;
@@ -362,6 +389,8 @@ awaitable<MirrorResult<FeedApplyResult>> apply_changes(Mirror& mirror, const std
   }
   std::stable_sort(parsed.begin(), parsed.end(), [](const Line& a, const Line& b) { return a.seq < b.seq; });
 
+  if (mirror.outdated())
+    co_return Unexpected{MirrorError{MirrorErrorKind::outdated, "feed: the generation in effect has an older value format; import a snapshot first", std::nullopt}};
   auto target = co_await target_of(mirror);
   if (!target) co_return Unexpected{target.error()};
   FeedApplyResult result;
@@ -404,6 +433,9 @@ awaitable<MirrorResult<FeedApplyResult>> apply_changes(Mirror& mirror, const std
   auto published = co_await applier.publish();
   if (!published) co_return Unexpected{published.error()};
   result.changed_products = std::move(*published);
+  result.unknown_statuses = applier.unknown_statuses;
+  result.unknown_batch_states = applier.unknown_batch_states;
+  result.unknown_notes = std::move(applier.unknown_notes);
   co_return result;
 }
 
@@ -413,7 +445,6 @@ awaitable<MirrorResult<bool>> cache_pack(Mirror& mirror, const LivePack& pack) {
   if (!valid_code(pack.code)) co_return Unexpected{bad("code: must be 1-20 characters")};
   if (!valid_serial(pack.serial)) co_return Unexpected{bad("serial: must be 1-20 characters")};
   if (pack.batch.empty() || pack.batch.size() > 20) co_return Unexpected{bad("batch: must be 1-20 characters")};
-  if (!parse_pack_status(pack.status)) co_return Unexpected{bad("status: not a pack status")};
   auto target = co_await target_of(mirror);
   if (!target) co_return Unexpected{target.error()};
   Applier applier(mirror, target->generation, target->buckets);

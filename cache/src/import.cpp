@@ -57,6 +57,7 @@ struct ProductInfo {
 struct PackFields {
   std::string_view gtin{}, ppn{}, serial{}, batch{}, status{};
   bool has_gtin = false, has_ppn = false, has_status = false;
+  std::string status_json;  // "status" present but not a string: its JSON text (an unknown status)
 };
 
 PackFields pack_fields(const boost::json::object& o) {
@@ -66,6 +67,7 @@ PackFields pack_fields(const boost::json::object& o) {
   f.serial = sv(get_string(o, "serial"));
   f.batch = sv(get_string(o, "batch"));
   if (auto s = get_string(o, "status")) f.status = sv(s), f.has_status = true;
+  else if (auto it = o.find("status"); it != o.end()) f.status_json = boost::json::serialize(it->value()), f.has_status = true;
   return f;
 }
 
@@ -346,9 +348,11 @@ struct SnapshotLoader::Impl {
     auto expiry = sv(get_string(o, "expiry"));
     if (expiry.size() != 6 || expiry.find_first_not_of("0123456789") != std::string_view::npos)
       return Unexpected{bad_data(progress.lines, "batch: \"expiry\" must be YYMMDD")};
-    auto state_text = get_string(o, "state") ? sv(get_string(o, "state")) : std::string_view("active");
-    if (!parse_batch_state(state_text))
-      return Unexpected{bad_data(progress.lines, "batch: \"state\" must be active, recalled or withdrawn")};
+    // A state this build does not know is stored as sent (never read as active: Mirror reads it as unknown).
+    std::string state_text = "active";
+    if (auto s = get_string(o, "state")) state_text = raw_central_text(sv(s));
+    else if (auto it = o.find("state"); it != o.end()) state_text = raw_central_text(boost::json::serialize(it->value()));
+    if (!parse_batch_state(state_text)) ++progress.unknown_batch_states;
     if (product->batches.find(batch) != product->batches.end()) return Unexpected{bad_data(progress.lines, "batch: appears twice")};
     auto index = static_cast<std::uint32_t>(product->batches.size());
     product->batches[std::string(batch)] = index;
@@ -358,7 +362,7 @@ struct SnapshotLoader::Impl {
     auto list = batch_list_key(generation, product->code);
     queue(cmd("RPUSH", list, std::string(batch)), list);
     auto key = batch_key(generation, product->code, batch);
-    queue(cmd("HSET", key, "expiry", std::string(expiry), "state", std::string(state_text), "reason",
+    queue(cmd("HSET", key, "expiry", std::string(expiry), "state", std::move(state_text), "reason",
               std::string(sv(get_string(o, "reason"))), "t", changed_at),
           key);
     ++progress.batches;
@@ -372,9 +376,10 @@ struct SnapshotLoader::Impl {
     if (serial.empty() || serial.size() > 20) return Unexpected{bad_data(progress.lines, "pack: \"serial\" must be 1-20 characters")};
     auto b = product->batches.find(o.batch);
     if (b == product->batches.end()) return Unexpected{bad_data(progress.lines, "pack: \"batch\" names no batch of this product given earlier")};
-    auto status_text = o.has_status ? o.status : std::string_view("active");
+    auto status_text = !o.status_json.empty() ? std::string_view(o.status_json)
+                       : o.has_status          ? o.status
+                                               : std::string_view("active");
     auto status = parse_pack_status(status_text);
-    if (!status) return Unexpected{bad_data(progress.lines, "pack: \"status\" is not a pack status (active, supplied, destroyed, exported, sample, free_sample, stolen, locked)")};
     std::uint32_t h = pack_hash(product->code, serial);
     int partition = static_cast<int>(h % kPartitions);
     int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(buckets));
@@ -390,7 +395,13 @@ struct SnapshotLoader::Impl {
     field.reserve(3 + serial.size());
     field = encode_product_index(product->index);
     field.append(serial);
-    hset.push_back(std::to_string(pack_value(b->second, static_cast<std::uint8_t>(*status))));
+    hset.push_back(std::to_string(pack_value(b->second, status ? static_cast<std::uint8_t>(*status) : kUnknownStatus)));
+    if (!status) {
+      // Stored as unknown with its raw text (refused at every scan), never skipped or read as active.
+      ++progress.unknown_statuses;
+      auto raw_key = unknown_status_key(partition, generation);
+      queue(cmd("HSET", raw_key, encode_product_index(product->index) + std::string(serial), raw_central_text(status_text)), raw_key);
+    }
     if (hset.size() >= 2 + 2 * options.fields_per_hset) {
       std::string route = hset[1];
       pending.push_back(std::move(hset));
@@ -478,6 +489,8 @@ struct SnapshotLoader::Impl {
     // The switch: the feed position belongs to the generation, then one SET makes it live.
     auto set_seq = co_await client().command(cmd("SET", seq_key(generation), std::to_string(seq)));
     if (!set_seq) co_return Unexpected{from_redis(set_seq.error())};
+    auto set_format = co_await client().command(cmd("SET", format_key(generation), std::to_string(kMirrorFormat)));
+    if (!set_format) co_return Unexpected{from_redis(set_format.error())};
     auto set_gen = co_await client().command(cmd("SET", std::string(kGenerationKey), std::to_string(generation)));
     if (!set_gen) co_return Unexpected{from_redis(set_gen.error())};
     auto pub = co_await client().command(cmd("PUBLISH", std::string(kInvalidationChannel), "*"));
@@ -531,8 +544,10 @@ awaitable<MirrorResult<std::uint64_t>> drop_generation(Mirror& mirror, std::int6
   auto layout = co_await client.command(cmd("GET", layout_key(generation)));
   if (!layout) co_return Unexpected{from_redis(layout.error())};
   int buckets = static_cast<int>(reply_int(*layout).value_or(0));
-  for (int p = 0; p < kPartitions; ++p)
+  for (int p = 0; p < kPartitions; ++p) {
     for (int b = 0; b < buckets; ++b) del(pack_key(p, generation, b));
+    del(unknown_status_key(p, generation));
+  }
   auto plist = "plist:" + std::to_string(generation);
   auto codes = co_await client.command(cmd("SMEMBERS", plist));
   if (!codes) co_return Unexpected{from_redis(codes.error())};
@@ -553,6 +568,7 @@ awaitable<MirrorResult<std::uint64_t>> drop_generation(Mirror& mirror, std::int6
   del(plist);
   del(aglist);
   del(layout_key(generation));
+  del(format_key(generation));
   del(seq_key(generation));
   del(product_counter_key(generation));
   std::uint64_t deleted = 0;

@@ -96,6 +96,7 @@ struct Mirror::Impl {
   std::mutex mutex;  // guards the fields below; never held over I/O
   std::int64_t generation = 0;
   int buckets = 16;
+  bool outdated = false;  // the generation in effect has another value format (kMirrorFormat)
   // Products by code: product index and batch list are fixed within a generation; expiry/state are refreshed on
   // invalidate() (the feed publishes each product it changes).
   ProductCatalog products;
@@ -105,6 +106,19 @@ struct Mirror::Impl {
   std::pair<std::int64_t, int> layout() {
     std::lock_guard lock(mutex);
     return {generation, buckets};
+  }
+  bool is_outdated() {
+    std::lock_guard lock(mutex);
+    return outdated;
+  }
+  MirrorError outdated_error() {
+    auto [gen, b] = layout();
+    (void)b;
+    return MirrorError{MirrorErrorKind::outdated,
+                       fmt::format("mirror unavailable: generation {} was written in an older value format and is "
+                                   "not read; it is imported again from the central system (or run vpoint import)",
+                                   gen),
+                       std::nullopt};
   }
 
   awaitable<MirrorResult<LibraryInfo>> load_library() {
@@ -142,11 +156,21 @@ struct Mirror::Impl {
     if (!got) co_return Unexpected{from_redis(got.error())};
     int bucket_count = static_cast<int>(reply_int(*got).value_or(options.buckets_per_partition));
     if (bucket_count < 1) bucket_count = 1;
+    // An empty mirror (generation 0) is written in this build's format as packs arrive; any other generation
+    // names its format, and one without (written before format 2) or of another format is not read.
+    bool old_format = false;
+    if (generation_found > 0) {
+      auto format = co_await client.command(cmd("GET", format_key(generation_found)));
+      if (!format) co_return Unexpected{from_redis(format.error())};
+      old_format = reply_int(*format).value_or(0) != kMirrorFormat;
+    }
     {
       std::lock_guard lock(mutex);
       generation = generation_found;
       buckets = bucket_count;
+      outdated = old_format;
     }
+    info->outdated = old_format;
     products.invalidate({});
     info->generation = generation_found;
     info->buckets_per_partition = bucket_count;
@@ -185,7 +209,9 @@ struct Mirror::Impl {
       batch.batch = list->elements[i].str;
       batch.index = static_cast<std::uint32_t>(i);
       batch.expiry = bf["expiry"];
-      batch.state = parse_batch_state(bf["state"]).value_or(BatchState::active);
+      // A state this build does not know is never read as active (an absent one is: older generations).
+      batch.state_text = bf.count("state") ? bf["state"] : std::string("active");
+      batch.state = parse_batch_state(batch.state_text).value_or(BatchState::unknown);
       batch.reason = bf["reason"];
       if (auto t = bf.find("t"); t != bf.end()) {
         std::int64_t v = 0;
@@ -241,8 +267,9 @@ struct Mirror::Impl {
     std::string field = ref ? pack_field(ref->index, request.serial) : std::string();
     const char* op = operation_letter(operation);
     bool idem = !request.idempotency_key.empty();
-    p.command = {"FCALL", "vp_pack", idem ? "6" : "5", p.routing_key, decommission_key(partition, code, request.serial),
-                 outbox_key(partition), audit_key(partition), undo_marker_key(partition, code, request.serial)};
+    p.command = {"FCALL", "vp_pack", idem ? "7" : "6", p.routing_key, decommission_key(partition, code, request.serial),
+                 outbox_key(partition), audit_key(partition), undo_marker_key(partition, code, request.serial),
+                 unknown_status_key(partition, gen)};
     if (idem) p.command.push_back(idempotency_key(partition, request.caller.name, request.idempotency_key));
     auto window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options.undo_window).count();
     p.command.insert(p.command.end(),
@@ -252,13 +279,21 @@ struct Mirror::Impl {
                       std::to_string(options.idempotency_ttl.count()), std::to_string(options.audit_maxlen),
                       request.expected_batch_index ? std::to_string(*request.expected_batch_index) : std::string(),
                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options.undo_marker_ttl).count())});
+    // The expected batch by name and expiry: the outbox entry carries them (the central system and a later
+    // generation know batches by name, not by this generation's index).
+    const Batch* expected = nullptr;
+    if (ref && request.expected_batch_index && *request.expected_batch_index < ref->batches.size())
+      expected = &ref->batches[*request.expected_batch_index];
+    p.command.push_back(expected ? expected->batch : std::string());
+    p.command.push_back(expected ? expected->expiry : std::string());
     p.ref = std::move(ref);
     return p;
   }
 
   MirrorResult<PackResult> parse(const Prepared& p, const Reply& reply) {
     if (reply.is_error()) return Unexpected{from_reply_error(reply)};
-    if (reply.type != Reply::Type::array || reply.elements.size() != 12)
+    // 13 elements; 12 from an idempotency record stored by library version 5 (no raw status).
+    if (reply.type != Reply::Type::array || (reply.elements.size() != 12 && reply.elements.size() != 13))
       return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_pack: unexpected reply shape", std::nullopt}};
     std::array<std::int64_t, 12> n{};
     for (std::size_t i : {0, 1, 2, 3, 4, 7, 10, 11}) {
@@ -266,7 +301,8 @@ struct Mirror::Impl {
       if (!v) return Unexpected{MirrorError{MirrorErrorKind::protocol, fmt::format("vp_pack: element {} not a number", i), std::nullopt}};
       n[i] = *v;
     }
-    if (n[0] < 0 || n[0] > static_cast<int>(Outcome::batch_mismatch) || n[1] < 0 || n[1] > 7 || n[2] < 0 || n[2] > 7)
+    auto status_ok = [](std::int64_t v) { return (v >= 0 && v <= static_cast<int>(PackStatus::checked_out)) || v == kUnknownStatus; };
+    if (n[0] < 0 || n[0] > static_cast<int>(Outcome::batch_mismatch) || !status_ok(n[1]) || !status_ok(n[2]))
       return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_pack: value out of range", std::nullopt}};
     PackResult r;
     r.outcome = static_cast<Outcome>(n[0]);
@@ -288,6 +324,7 @@ struct Mirror::Impl {
     r.transaction_id = reply.elements[9].str;
     r.redis_time_ms = n[10];
     r.replay = n[11] != 0;
+    if (reply.elements.size() == 13) r.central_status = reply.elements[12].str;
     r.partition = p.partition;
     return r;
   }
@@ -340,6 +377,7 @@ struct Mirror::Impl {
   awaitable<MirrorResult<PackResult>> one(Operation operation, Action action, PackRequest request) {
     std::optional<MirrorError> bad = validate(request);
     if (bad) co_return Unexpected{std::move(*bad)};
+    if (is_outdated()) co_return Unexpected{outdated_error()};
     auto ref = co_await product_ref(request.product_code, false);
     if (!ref) co_return Unexpected{ref.error()};
     auto prepared = prepare(operation, action, request, *ref);
@@ -364,6 +402,7 @@ struct Mirror::Impl {
     for (std::size_t i = 0; i < items.size(); ++i) {
       const BulkItem& item = items[i];
       std::optional<MirrorError> bad = validate(item.request);
+      if (!bad && is_outdated()) bad = outdated_error();
       if (bad) {
         out[i] = Unexpected{std::move(*bad)};
         continue;
@@ -387,6 +426,7 @@ Mirror::Mirror(Client& client, MirrorOptions options) : impl_(std::make_unique<I
 Mirror::~Mirror() = default;
 
 awaitable<MirrorResult<LibraryInfo>> Mirror::start() { return impl_->start(); }
+bool Mirror::outdated() const { return impl_->is_outdated(); }
 
 awaitable<MirrorResult<std::string>> Mirror::ping() {
   auto pong = co_await impl_->client.command(cmd("PING"));
@@ -449,6 +489,10 @@ awaitable<std::vector<MirrorResult<std::optional<PackPeek>>>> Mirror::peek_many(
                                       std::nullopt}};
       continue;
     }
+    if (impl_->is_outdated()) {
+      out[i] = Unexpected{impl_->outdated_error()};
+      continue;
+    }
     auto ref = co_await impl_->product_ref(code, false);
     if (!ref) {
       out[i] = Unexpected{ref.error()};
@@ -461,33 +505,41 @@ awaitable<std::vector<MirrorResult<std::optional<PackPeek>>>> Mirror::peek_many(
     int partition = static_cast<int>(h % kPartitions);
     int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(bucket_count));
     std::string key = pack_key(partition, gen, bucket);
-    commands.push_back(cmd("HGET", key, pack_field(product.index, serial)));
+    std::string field = pack_field(product.index, serial);
+    std::string raw_key = unknown_status_key(partition, gen);
+    commands.push_back(cmd("HGET", key, field));
+    commands.push_back(cmd("HGET", raw_key, field));  // raw text of an unknown status (same slot)
     routing.push_back(std::move(key));
+    routing.push_back(std::move(raw_key));
     positions.push_back(i);
     refs.push_back(*ref);
   }
   if (commands.empty()) co_return out;
   auto replies = co_await impl_->client.pipeline(std::move(commands), std::move(routing));
-  for (std::size_t k = 0; k < replies.size() && k < positions.size(); ++k) {
+  for (std::size_t k = 0; 2 * k + 1 < replies.size() && k < positions.size(); ++k) {
     std::size_t i = positions[k];
-    if (!replies[k]) {
-      out[i] = Unexpected{from_redis(replies[k].error())};
+    auto& reply = replies[2 * k];
+    if (!reply) {
+      out[i] = Unexpected{from_redis(reply.error())};
       continue;
     }
-    if (replies[k]->is_error()) {
-      out[i] = Unexpected{from_reply_error(*replies[k])};
+    if (reply->is_error()) {
+      out[i] = Unexpected{from_reply_error(*reply)};
       continue;
     }
-    if (replies[k]->is_nil()) continue;  // unknown serial: nullopt
-    auto value = reply_int(*replies[k]);
+    if (reply->is_nil()) continue;  // unknown serial: nullopt
+    auto value = reply_int(*reply);
     if (!value || *value < 0) {
       out[i] = Unexpected{MirrorError{MirrorErrorKind::protocol, "peek: pack value is not a number", std::nullopt}};
       continue;
     }
     PackPeek peeked;
     peeked.product_code = refs[k]->code;
-    peeked.status = static_cast<PackStatus>(*value % 8);  // value = batch index * 8 + status (mirror_keys.hpp)
-    peeked.batch_index = static_cast<std::uint32_t>(*value / 8);
+    const PackValue decoded = decode_pack_value(*value);
+    peeked.status = static_cast<PackStatus>(decoded.status);
+    peeked.batch_index = decoded.batch_index;
+    if (decoded.status == kUnknownStatus && replies[2 * k + 1] && !replies[2 * k + 1]->is_nil())
+      peeked.central_status = replies[2 * k + 1]->str;
     auto product = refs[k];
     if (peeked.batch_index >= product->batches.size()) {
       // A batch added since the product was cached: refresh once.

@@ -4,8 +4,10 @@
 //
 // Pack keys: P = CRC32(code "|" serial) mod 1024 is the partition and Cluster hash tag; within a partition
 // the pack goes to bucket (CRC32 / 1024) mod B, B = buckets per partition of the generation
-// (mirror:layout:<gen>). Field = 3-character product index + serial; value = batch index * 8 + status,
-// a small integer that a listpack stores in 1-3 bytes.
+// (mirror:layout:<gen>). Field = 3-character product index + serial; value = batch index * 32 + pending * 16 +
+// status (format 2, kMirrorFormat), a small integer that a listpack stores in 1-3 bytes. pending = this site
+// changed the pack and the central system has not answered yet; status 15 = a status the central system sent
+// that vpoint does not know, its raw text in us:{P}:<gen> under the same field.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -26,6 +28,8 @@ inline std::uint32_t pack_hash(std::string_view code, std::string_view serial) {
 }
 
 inline std::string layout_key(std::int64_t gen) { return "mirror:layout:" + std::to_string(gen); }
+// Value format of a generation (kMirrorFormat), written by the import before the switch.
+inline std::string format_key(std::int64_t gen) { return "mirror:format:" + std::to_string(gen); }
 // Feed position (last applied change's seq) of a generation: a new snapshot brings its own position.
 inline std::string seq_key(std::int64_t gen) { return "mirror:seq:" + std::to_string(gen); }
 inline std::string aggregation_key(std::int64_t gen, std::string_view sscc) {
@@ -46,6 +50,10 @@ inline std::string undo_marker_key(int partition, std::string_view code, std::st
   std::string key = "dxm:{" + std::to_string(partition) + "}:";
   key.append(code).append(":").append(serial);
   return key;
+}
+// Raw text of statuses the central system sent that vpoint does not know: hash, field = pack field.
+inline std::string unknown_status_key(int partition, std::int64_t gen) {
+  return "us:{" + std::to_string(partition) + "}:" + std::to_string(gen);
 }
 inline std::string outbox_key(int partition) { return "ob:{" + std::to_string(partition) + "}"; }
 inline std::string audit_key(int partition) { return "au:{" + std::to_string(partition) + "}"; }
@@ -87,8 +95,21 @@ inline std::string pack_field(std::uint32_t product_index, std::string_view seri
   f.append(serial);
   return f;
 }
-inline std::int64_t pack_value(std::uint32_t batch_index, std::uint8_t status) {
-  return static_cast<std::int64_t>(batch_index) * 8 + status;
+inline constexpr std::int64_t kBatchFactor = 32;
+inline constexpr std::int64_t kPendingBit = 16;
+inline constexpr std::uint8_t kStatusMask = 15;
+inline constexpr std::uint8_t kUnknownStatus = 15;
+inline std::int64_t pack_value(std::uint32_t batch_index, std::uint8_t status, bool pending = false) {
+  return static_cast<std::int64_t>(batch_index) * kBatchFactor + (pending ? kPendingBit : 0) + (status & kStatusMask);
+}
+struct PackValue {
+  std::uint32_t batch_index = 0;
+  bool pending = false;
+  std::uint8_t status = 0;
+};
+inline PackValue decode_pack_value(std::int64_t value) {
+  return PackValue{static_cast<std::uint32_t>(value / kBatchFactor), (value & kPendingBit) != 0,
+                   static_cast<std::uint8_t>(value & kStatusMask)};
 }
 
 }  // namespace vpoint::cache::detail

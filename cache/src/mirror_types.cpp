@@ -6,8 +6,9 @@
 namespace vpoint::cache {
 namespace {
 
-constexpr std::array<std::string_view, 8> kStatusNames = {
-    "active", "supplied", "destroyed", "exported", "sample", "free_sample", "stolen", "locked"};
+// Index = PackStatus value; 9..14 are unused numbers, 15 is PackStatus::unknown.
+constexpr std::array<std::string_view, 9> kStatusNames = {
+    "active", "supplied", "destroyed", "exported", "sample", "free_sample", "stolen", "locked", "checked_out"};
 constexpr std::array<std::string_view, 8> kActionNames = {
     "", "supply", "destroy", "export", "sample", "free_sample", "stolen", "lock"};
 constexpr std::array<std::string_view, 3> kBatchStateNames = {"active", "recalled", "withdrawn"};
@@ -18,9 +19,15 @@ constexpr std::array<std::string_view, 11> kOutcomeNames = {
 
 }  // namespace
 
-std::string_view to_string(PackStatus status) { return kStatusNames.at(static_cast<std::size_t>(status)); }
+std::string_view to_string(PackStatus status) {
+  auto i = static_cast<std::size_t>(status);
+  return i < kStatusNames.size() ? kStatusNames[i] : std::string_view("unknown");
+}
 std::string_view to_string(Action action) { return kActionNames.at(static_cast<std::size_t>(action)); }
-std::string_view to_string(BatchState state) { return kBatchStateNames.at(static_cast<std::size_t>(state)); }
+std::string_view to_string(BatchState state) {
+  auto i = static_cast<std::size_t>(state);
+  return i < kBatchStateNames.size() ? kBatchStateNames[i] : std::string_view("unknown");
+}
 std::string_view to_string(Outcome outcome) { return kOutcomeNames.at(static_cast<std::size_t>(outcome)); }
 
 std::string_view to_string(Operation operation) {

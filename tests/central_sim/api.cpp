@@ -461,13 +461,15 @@ struct SimApi::Impl {
     if (!body) co_return service::problem_response(body.error());
     if (auto problem = service::check_fields(*body, {{"status", service::JsonKind::string, true},
                                                      {"location", service::JsonKind::string},
-                                                     {"actor", service::JsonKind::string}}))
+                                                     {"actor", service::JsonKind::string},
+                                                     {"any_status", service::JsonKind::boolean}}))
       co_return service::problem_response(*problem);
     auto text = [&](std::string_view key, std::string_view fallback) {
       return body->contains(key) ? std::string(body->at(key).as_string()) : std::string(fallback);
     };
     auto done = central.set_pack_status(params.get("code"), params.get("serial"), text("status", ""),
-                                        text("location", "4099999000007"), text("actor", "another pharmacy"));
+                                        text("location", "4099999000007"), text("actor", "another pharmacy"),
+                                        body->contains("any_status") && body->at("any_status").as_bool());
     if (!done) co_return state_problem(done.error());
     co_return json_response(http::status::ok, *done);
   }

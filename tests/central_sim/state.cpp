@@ -1146,8 +1146,11 @@ StateResult<json::object> Central::set_batch_state(std::string_view code, std::s
 }
 
 StateResult<json::object> Central::set_pack_status(std::string_view code, std::string_view serial, std::string_view status,
-                                                   std::string location, std::string actor) {
-  if (!is_status(status))
+                                                   std::string location, std::string actor, bool any_status) {
+  const bool printable = !status.empty() && status.size() <= 64 &&
+                         std::all_of(status.begin(), status.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (any_status && !printable) return Unexpected{bad("status", "with \"any_status\" the status must be 1-64 printable characters")};
+  if (!any_status && !is_status(status))
     return Unexpected{bad("status", "status must be one of active, supplied, destroyed, exported, sample, free_sample, stolen, locked")};
   Impl& s = *impl_;
   std::unique_lock lock(s.mutex);

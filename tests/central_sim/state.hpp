@@ -143,9 +143,11 @@ class Central {
   StateResult<UploadCounts> upload(std::string_view ndjson);
   StateResult<boost::json::object> set_batch_state(std::string_view code, std::string_view batch,
                                                    std::string_view state, std::string reason);
+  // `any_status`: a fault for vpoint's tests (issue 14): any status text of 1-64 printable characters is
+  // stored and sent in the feed, snapshot and look-up as it is, known to vpoint or not.
   StateResult<boost::json::object> set_pack_status(std::string_view code, std::string_view serial,
                                                    std::string_view status, std::string location,
-                                                   std::string actor);
+                                                   std::string actor, bool any_status = false);
   StateResult<boost::json::object> delete_pack(std::string_view code, std::string_view serial);
   boost::json::object transactions_json(std::size_t limit, std::string_view id) const;
   boost::json::object alerts_json(std::size_t limit) const;

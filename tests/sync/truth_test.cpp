@@ -387,3 +387,49 @@ TEST_CASE("genuine packs scanned with realistic scanner faults raise no alert", 
   CHECK(ok >= kScans * 95 / 100);
   CHECK(alerts(vpointd).empty());
 }
+
+TEST_CASE("a pack status the central system sends that vpointd does not know is refused, never ok, never an alert",
+          "[sync][vpointd][truth]") {
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
+  auto packs = packs_of(sim, 3);
+  REQUIRE(packs.size() == 3);
+  const PackRef& odd = packs[0];
+  const PackRef& late = packs[1];
+  const PackRef& plain = packs[2];
+  REQUIRE(call(vpointd, "/v1/verify", odd.pack_object()).body.at("verdict") == "ok");
+  // Injected: two statuses through the feed, one vpoint does not know and checked_out, which it does.
+  sim.post_json("/admin/packs/" + odd.code + "/" + odd.serial + "/status",
+                R"({"status":"quarantined_by_nca","any_status":true})");
+  sim.post_json("/admin/packs/" + late.code + "/" + late.serial + "/status", R"({"status":"checked_out","any_status":true})");
+  Answer seen;
+  REQUIRE(eventually([&] {
+    seen = call(vpointd, "/v1/verify", odd.pack_object());
+    return seen.body.at("verdict") != "ok";
+  }, 20s));
+  std::printf("injected status quarantined_by_nca: verify says %s / %s, central_status %s\n",
+              json::serialize(seen.body.at("verdict")).c_str(), json::serialize(seen.body.at("reason")).c_str(),
+              json::serialize(seen.body.at("central_status")).c_str());
+  CHECK(seen.body.at("verdict") == "refused");
+  CHECK(seen.body.at("reason") == "unknown_central_status");
+  CHECK(seen.body.at("status") == "unknown");
+  CHECK(seen.body.at("central_status") == "quarantined_by_nca");
+  auto supply = call(vpointd, "/v1/decommission", odd.pack_object(), "supply");
+  CHECK(supply.body.at("verdict") == "refused");
+  CHECK(supply.body.at("reason") == "unknown_central_status");
+  CHECK(call(vpointd, "/v1/decommission", odd.pack_object(), "destroy").body.at("verdict") == "refused");
+  CHECK(call(vpointd, "/v1/undo", odd.pack_object(), "supply").body.at("reason") == "unknown_central_status");
+  auto checked_out = call(vpointd, "/v1/verify", late.pack_object());
+  CHECK(checked_out.body.at("verdict") == "refused");
+  CHECK(checked_out.body.at("status") == "checked_out");
+  CHECK(checked_out.body.at("reason") == "already_inactive");
+  // No false alarm: nothing suspicious about the pack itself, and the pack next to it is still fine.
+  CHECK_FALSE(alert_for(vpointd, "serial", odd.serial, true));
+  CHECK(call(vpointd, "/v1/verify", plain.pack_object()).body.at("verdict") == "ok");
+  // Nothing was sent to the central system for the refused changes.
+  auto sent = sim.get_json("/admin/transactions").at("transactions").as_array();
+  CHECK(std::none_of(sent.begin(), sent.end(), [&](const json::value& t) {
+    return t.as_object().at("request").as_object().at("serial").as_string() == odd.serial;
+  }));
+}

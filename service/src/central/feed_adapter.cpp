@@ -5,6 +5,7 @@
 
 #include "link_internal.hpp"
 #include "vpoint/cache/feed.hpp"
+#include "vpoint/service/logging.hpp"
 
 namespace vpoint::service::central_detail {
 
@@ -15,6 +16,12 @@ boost::asio::awaitable<cache::MirrorResult<std::int64_t>> apply_changes(cache::M
   // Gaps are counted and logged by the link (it sees the seqs first); lines the mirror could not place
   // (unknown product/batch) are healed by the next snapshot, so they are worth a warning, not a stop.
   for (const auto& note : applied->notes) spdlog::warn("central feed: line not applied: {}", note);
+  // Stored as unknown and refused at every scan (issue 14): worth a warning each time, with the count.
+  if (applied->unknown_statuses + applied->unknown_batch_states > 0)
+    log_event(spdlog::level::warn, "central_unknown_status",
+              {{"pack_statuses", applied->unknown_statuses},
+               {"batch_states", applied->unknown_batch_states},
+               {"first", applied->unknown_notes.empty() ? std::string() : applied->unknown_notes.front()}});
   co_return applied->position;
 }
 

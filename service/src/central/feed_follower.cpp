@@ -99,6 +99,11 @@ asio::awaitable<void> follow_feed(LinkContext& link, Strand strand) {
       continue;
     }
     auto [generation, seq] = *position;
+    if (link.mirror.outdated() && !need_replace) {
+      // Written by an older vpoint in another value format: not read, loaded again (issue 14).
+      log_event(spdlog::level::warn, "mirror_format_outdated", {{"generation", generation}});
+      need_replace = true;
+    }
     if (generation == 0 || need_replace) {
       // Empty mirror (first start) or a position the feed no longer has: a full snapshot.
       bool ok = co_await import_snapshot(link, http, need_replace);

@@ -380,6 +380,9 @@ struct AnswerFacts {
   std::string_view previous_status;
   json::value transaction_id = nullptr;
   bool replay = false;
+  // Raw values the central system sent that vpoint does not know (issue 14); "" = none, field left out.
+  std::string_view central_status;
+  std::string_view central_batch_state;
 };
 
 // The body of every pack answer (issue 5), one field order whether the mirror decided (finish) or the central
@@ -399,6 +402,8 @@ json::object answer_body(const Job& job, const PackId& pack, const std::vector<s
   for (const auto& x : warnings) w.push_back(json::value(x));
   body["warnings"] = std::move(w);
   body["batch_state"] = facts.batch_state;
+  if (!facts.central_batch_state.empty()) body["central_batch_state"] = facts.central_batch_state;
+  if (!facts.central_status.empty()) body["central_status"] = facts.central_status;
   body["expired"] = facts.expired;
   body["repeat"] = facts.repeat;
   if (job.intent.operation != Operation::verify) {
@@ -448,8 +453,16 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
                   // Only an attempted transaction has an id (a plan that only verified did not try one).
                   .transaction_id = pl.verify_only || product == nullptr ? json::value(nullptr)
                                                                          : json::value(r.transaction_id),
-                  .replay = r.replay});
+                  .replay = r.replay,
+                  .central_status = r.central_status,
+                  .central_batch_state = bc.batch && bc.batch->state == cache::BatchState::unknown
+                                             ? std::string_view(bc.batch->state_text)
+                                             : std::string_view()});
   const bool change = job.intent.operation != Operation::verify;
+  if (d.reason == Reason::unknown_central_status)
+    log_event(spdlog::level::warn, "unknown_central_status",
+              {{"code", pack.product_code()}, {"serial", pack.serial}, {"status", r.central_status},
+               {"batch_state", bc.batch ? bc.batch->state_text : std::string()}});
 
   if (d.verdict == Verdict::alert && !job.offline_replay) {
     NewAlert alert;
@@ -1246,6 +1259,9 @@ void add_pack_readiness(Readiness& readiness, std::shared_ptr<PackServices> serv
     auto pos = co_await services->mirror.feed_position();
     if (!pos) co_return CheckResult{CheckState::failing, pos.error().message};
     if (pos->first <= 0) co_return CheckResult{CheckState::failing, "no snapshot imported yet"};
+    if (services->mirror.outdated())
+      co_return CheckResult{CheckState::failing, "generation " + std::to_string(pos->first) +
+                                                     " has an older value format; waiting for a new snapshot"};
     co_return CheckResult{CheckState::ok, "generation " + std::to_string(pos->first) + ", feed position " +
                                               std::to_string(pos->second)};
   });

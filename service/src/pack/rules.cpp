@@ -42,6 +42,7 @@ std::string_view to_string(Reason reason) {
     case Reason::idempotency_conflict: return "idempotency_conflict";
     case Reason::offline_pending: return "offline_pending";
     case Reason::read_through_limit: return "read_through_limit";
+    case Reason::unknown_central_status: return "unknown_central_status";
   }
   return "";
 }
@@ -117,6 +118,7 @@ bool needs_saleable(Action action) {
 
 std::optional<Reason> batch_state_reason(const BatchCheck& batch) {
   if (batch.batch == nullptr) return std::nullopt;
+  if (batch.batch->state == BatchState::unknown) return Reason::unknown_central_status;
   if (batch.batch->state == BatchState::recalled) return Reason::recalled;
   if (batch.batch->state == BatchState::withdrawn) return Reason::withdrawn;
   if (batch.expired) return Reason::expired;
@@ -132,6 +134,8 @@ Decision make(Verdict verdict, Reason reason, bool same_status = false) {
 std::optional<Reason> batch_forbids(const Intent& intent, const BatchCheck& batch) {
   auto reason = batch_state_reason(batch);
   if (!reason) return std::nullopt;
+  // A state vpoint does not understand allows nothing, destroy and unlock included.
+  if (*reason == Reason::unknown_central_status) return reason;
   switch (intent.operation) {
     case Operation::verify: return std::nullopt;  // verify reports it, decide() sets the verdict
     case Operation::decommission: return needs_saleable(intent.action) ? reason : std::nullopt;
@@ -180,6 +184,9 @@ Decision decide(const DecideInput& in) {
     return make(Verdict::alert, Reason::batch_mismatch);
   if (!in.batch.expiry_matches) return make(Verdict::alert, Reason::expiry_mismatch);
   if (in.plan.verify_only && in.plan.pending) return make(Verdict::refused, *in.plan.pending);
+  // A status vpoint does not understand: refused whatever was asked, never an alert, never ok.
+  if (r.previous == PackStatus::unknown || r.status == PackStatus::unknown)
+    return make(Verdict::refused, Reason::unknown_central_status);
 
   const bool active = r.previous == PackStatus::active;
   switch (in.intent.operation) {

@@ -13,7 +13,8 @@
 // - product upsert: HSET of the fields present (a new product gets the next product index); a PPN next to a
 //   GTIN gets its alias key. batch upsert: a new batch is appended to the product's batch list (next index,
 //   never reused), an existing one gets expiry (when given), state (default active), reason (default empty)
-//   and changed_at (when given) replaced. pack upsert: field set to batch*8 + status; the central system is
+//   and changed_at (when given) replaced; a state this build does not know is stored as sent. pack upsert:
+//   field set to batch*32 + status (status 15 with the raw text in us:{P}:<gen> when unknown); the central system is
 //   authoritative for packs it changed, so a different local status is overwritten. pack delete: HDEL (the
 //   serial becomes unknown). aggregation upsert/delete: list replaced / removed.
 // - A line whose product (or a pack's batch) the mirror does not know, or with an invalid field, is not
@@ -49,9 +50,14 @@ struct FeedApplyResult {
   std::uint64_t applied = 0;
   std::uint64_t skipped = 0;         // replays (seq <= position)
   std::uint64_t unresolved = 0;      // not applied: unknown product/batch or an invalid field
+  // Applied with a status / batch state this build does not know: stored as such (PackStatus::unknown,
+  // BatchState::unknown, raw text kept), refused at every scan, never skipped.
+  std::uint64_t unknown_statuses = 0;
+  std::uint64_t unknown_batch_states = 0;
   std::vector<FeedGap> gaps;
   std::vector<std::string> changed_products;  // primary codes published on kInvalidationChannel
   std::vector<std::string> notes;             // why lines were unresolved (at most 20)
+  std::vector<std::string> unknown_notes;     // which lines carried an unknown status/state (at most 20)
 };
 
 boost::asio::awaitable<MirrorResult<FeedApplyResult>> apply_changes(Mirror& mirror,
@@ -64,7 +70,7 @@ struct LivePack {
   std::string serial;
   std::string batch;
   std::string expiry;  // YYMMDD
-  std::string status;  // "active", "supplied", ...
+  std::string status;  // "active", "supplied", ...; one this build does not know is stored as unknown
 };
 
 // Read-through caching: writes the pack into the generation in effect (the same path as a feed pack

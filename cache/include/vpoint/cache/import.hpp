@@ -32,6 +32,9 @@ struct ImportProgress {
   std::uint64_t batches = 0;
   std::uint64_t packs = 0;
   std::uint64_t aggregations = 0;
+  // Statuses / batch states this build does not know: stored as such (never read as active), not refused.
+  std::uint64_t unknown_statuses = 0;
+  std::uint64_t unknown_batch_states = 0;
 };
 
 struct ImportStats : ImportProgress {

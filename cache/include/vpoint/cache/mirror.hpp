@@ -38,6 +38,10 @@ enum class PackStatus : std::uint8_t {
   free_sample = 5,
   stolen = 6,
   locked = 7,
+  checked_out = 8,  // set by the central system only (no local action leads to it)
+  // A status the central system sent that this build does not recognise (feed, snapshot, look-up). Stored as
+  // such with its raw text (PackResult::central_status); never read as active: every operation is refused.
+  unknown = 15,
 };
 
 // A decommission (or lock). `undo(action)` reverts it; undo(lock) is unlock. Same numbering as the status
@@ -52,10 +56,13 @@ enum class Action : std::uint8_t {
   lock = 7,
 };
 
-enum class BatchState : std::uint8_t { active = 0, recalled = 1, withdrawn = 2 };
+// unknown: a batch state the central system sent that this build does not recognise; its raw text is in
+// Batch::state_text. Never read as active.
+enum class BatchState : std::uint8_t { active = 0, recalled = 1, withdrawn = 2, unknown = 3 };
 
 // Text forms used in JSON, NDJSON snapshots, streams and logs: "active", "supplied", "free_sample", ...;
-// actions "supply", "destroy", "export", "sample", "free_sample", "stolen", "lock".
+// actions "supply", "destroy", "export", "sample", "free_sample", "stolen", "lock". PackStatus::unknown and
+// BatchState::unknown are "unknown"; the parse functions never return them (the caller keeps the raw text).
 std::string_view to_string(PackStatus status);
 std::string_view to_string(Action action);
 std::string_view to_string(BatchState state);
@@ -72,6 +79,7 @@ struct Batch {
   std::string reason;             // recall / withdrawal reason; empty when active
   std::int64_t changed_at_ms = 0; // when the state last changed (Unix ms), 0 = unknown
   std::uint32_t index = 0;        // position in Product::batches; what packs store (never reused)
+  std::string state_text;         // the central system's text of the state as stored (raw when unknown)
 };
 
 struct Product {
@@ -135,6 +143,8 @@ struct PackResult {
   std::string transaction_id;                // of this operation (the first one's on a replay)
   std::int64_t redis_time_ms = 0;            // Redis TIME when the Function ran
   bool replay = false;                       // idempotent retry: the first result, nothing changed
+  std::string central_status;                // raw text of a status the central system sent and this build
+                                             // does not know (status or previous == PackStatus::unknown)
   int partition = 0;                         // P of the pack (which outbox/audit stream got the entries)
   std::optional<int> replicas_acked;         // WAIT result when min_replicas_ack > 0 and the state changed
 };
@@ -164,6 +174,7 @@ struct PackPeek {
   std::string batch;          // the batch name; "" when the index is not in the product's batch list
   std::string expiry;         // YYMMDD of that batch
   PackStatus status = PackStatus::active;
+  std::string central_status;  // raw text when status == PackStatus::unknown
 };
 
 // Errors of the mirror itself (not pack outcomes). Anything here is "mirror unavailable" to the user.
@@ -173,6 +184,7 @@ enum class MirrorErrorKind : std::uint8_t {
   protocol = 2,      // unexpected reply shape
   bad_request = 3,   // invalid input to the library (empty serial, serial > 20, unknown action)
   bad_data = 4,      // import: a malformed snapshot line (message names line and field)
+  outdated = 5,      // the generation in effect has an older value format: it must be imported again
 };
 struct MirrorError {
   MirrorErrorKind kind = MirrorErrorKind::unavailable;
@@ -220,13 +232,20 @@ struct MirrorOptions {
 // The partition count: P = CRC32(product_code "|" serial) mod kPartitions.
 inline constexpr int kPartitions = 1024;
 // Version of cache/lua/vpoint.lua that this build expects (`FCALL vp_version 0`).
-inline constexpr int kLibraryVersion = 5;
+inline constexpr int kLibraryVersion = 6;
+// Layout of the values a generation stores (mirror:format:<gen>): 2 = batch*32 + pending*16 + status. A
+// generation of another format is not read: Mirror::start() marks it outdated and the central link (or
+// `vpoint import`) loads a new one.
+inline constexpr int kMirrorFormat = 2;
 
 struct LibraryInfo {
   int version = 0;
   bool test_mode = false;
   std::int64_t generation = 0;  // mirror:gen in effect
   int buckets_per_partition = 0;
+  // The generation in effect was written in another value format (kMirrorFormat): every pack operation fails
+  // with MirrorErrorKind::outdated until a new generation is imported.
+  bool outdated = false;
 };
 
 class Mirror {
@@ -295,6 +314,9 @@ class Mirror {
   // Drops the product cache's entries of the product `code` names (GTIN, PPN or key), or everything when empty
   // or "*". Called on each kInvalidationChannel message (watch_invalidations()); start() drops everything.
   void invalidate(std::string_view code = {});
+
+  // start() found the generation in effect in another value format (LibraryInfo::outdated).
+  bool outdated() const;
 
   // The partition of a pack (hash tag of all its keys).
   static int partition_of(std::string_view product_code, std::string_view serial);

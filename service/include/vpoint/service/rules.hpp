@@ -53,6 +53,9 @@ enum class Reason : std::uint8_t {
   idempotency_conflict = 19,
   offline_pending = 20,     // offline scans of this pack wait for the central system: this one joins them
   read_through_limit = 21,  // bulk: more unknown packs than [central] bulk_read_through_max; not looked up
+  // The central system gave the pack a status, or its batch a state, that this build does not know: refused
+  // whatever the operation (never read as active), the raw value in the answer (issue 14).
+  unknown_central_status = 22,
 };
 // "unknown_serial", ...; none -> "" (JSON null).
 std::string_view to_string(Reason reason);
