@@ -498,7 +498,7 @@ int main(int argc, char** argv) {
     // 3. Pack operations. The baseline's packs: a grid of R buckets x R fields, R = the mean bucket size of our
     // import, so that the Function's HGET scans listpacks of the same length; redis-benchmark -r R picks a random
     // bucket and a random field (each __rand_int__ is drawn on its own). Its argv is the library's (mirror.cpp,
-    // Impl::prepare): FCALL vp_pack 6 <pk> <dx> <ob> <au> <dxm> <us> <op> <field> <action> <location> <actor>
+    // Impl::prepare): FCALL vp_pack 7 <pk> <dx> <ob> <au> <dxm> <us> <pn> <op> <field> <action> <location> <actor>
     // <tx id> <undo window ms> <clock offset> <code> <serial> <idempotency ttl s> <audit maxlen> <batch>
     // <marker ttl ms> <batch name> <expiry>.
     const int range = static_cast<int>(std::clamp<std::uint64_t>(
@@ -527,8 +527,8 @@ int main(int argc, char** argv) {
     auto fcall = [&](const char* op) {
       const std::string code = sample.front().code;
       return std::vector<std::string>{
-          "FCALL", "vp_pack", "6", "pk:{b}:1:__rand_int__", "dx:{b}:" + code + ":__rand_int__", "ob:{b}", "au:{b}",
-          "dxm:{b}:" + code + ":__rand_int__", "us:{b}:1", op, "000__rand_int__", "1", kLocation, kActor,
+          "FCALL", "vp_pack", "7", "pk:{b}:1:__rand_int__", "dx:{b}:" + code + ":__rand_int__", "ob:{b}", "au:{b}",
+          "dxm:{b}:" + code + ":__rand_int__", "us:{b}:1", "pn:{b}", op, "000__rand_int__", "1", kLocation, kActor,
           "0123456789abcdef0123456789abcdef", window_ms, "0", code, "__rand_int__",
           std::to_string(mirror_options.idempotency_ttl.count()), "0", "", marker_ttl_ms, "", ""};
     };

@@ -12,10 +12,12 @@
 --                                   so that a late undo learns "too late" (NMVS_NC_PCK_20), not "other location"
 --   KEYS[6] us:{P}:<gen>             hash, field as KEYS[1]: raw text of a status the central system sent that
 --                                   vpoint does not know (status 15)
---   KEYS[7] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
+--   KEYS[7] pn:{P}                  hash, field = code|serial: the pack's pending local transactions and what
+--                                   the feed sent meanwhile (cjson {n outstanding, f floor seq, h held line})
+--   KEYS[8] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
 -- Product and batch keys are never read here: the caller compares batch, expiry and recall itself.
 
-local VERSION = 6
+local VERSION = 7
 local TEST_MODE = false -- replaced by the loader in test mode only: then ARGV clock offsets are honoured
 
 -- PackStatus / Action numbers (cache/include/vpoint/cache/mirror.hpp; stored in Redis, never renumber).
@@ -79,6 +81,34 @@ local function undo_by_record(rec_location, rec_time_ms, location, action, now, 
   return OK
 end
 
+-- The pending record of one pack (KEYS pn:{P}, field code|serial): n = this site's transactions the central
+-- system has not answered yet; f = feed floor (the central seq our last answered transaction, or the look-up
+-- after a rejection, is as of: feed lines at or below it are older than the local state); h = the newest feed
+-- line that arrived while n > 0 {g generation, v value ('' = delete), r raw status, s seq}.
+local function pending_of(pnk, pnf)
+  local stored = redis.call('HGET', pnk, pnf)
+  if stored then
+    return cjson.decode(stored)
+  end
+  return { n = 0 }
+end
+
+-- Central's state of a pack laid into the mirror: value '' deletes it; raw is the text of a status vpoint does
+-- not know ('' = known status).
+local function apply_central(pk, us, field, value, raw)
+  if value == '' then
+    redis.call('HDEL', pk, field)
+    redis.call('HDEL', us, field)
+    return
+  end
+  redis.call('HSET', pk, field, value)
+  if raw ~= '' then
+    redis.call('HSET', us, field, raw)
+  else
+    redis.call('HDEL', us, field)
+  end
+end
+
 -- ARGV: 1 op ('v' verify, 'd' decommission, 'u' undo), 2 field ('' = unknown product), 3 action (1..7),
 -- 4 location, 5 actor, 6 transaction id, 7 undo window ms, 8 clock offset ms (test mode only),
 -- 9 product code, 10 serial, 11 idempotency TTL s, 12 audit MAXLEN (0 = none), 13 expected batch index
@@ -89,7 +119,7 @@ end
 -- none), location, actor, time ms, tx id; transaction id, Redis time ms, replay (0/1), raw central status
 -- ('' unless the status is 15).
 local function pack(keys, args)
-  local pk, dxk, ob, au, dxm, us, idem = keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7]
+  local pk, dxk, ob, au, dxm, us, pnk, idem = keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8]
   local op, field, action = args[1], args[2], tonumber(args[3])
   local location, actor, txid = args[4], args[5], args[6]
   local window_ms, offset = tonumber(args[7]), tonumber(args[8])
@@ -183,6 +213,10 @@ local function pack(keys, args)
     redis.call('XADD', ob, '*', 'tx', txid, 'code', code, 'serial', serial, 'op', op, 'action', int(action),
       'batch', int(bidx), 'bname', batch_name, 'bexp', batch_expiry, 'location', location, 'actor', actor,
       't', int(now))
+    local pnf = code .. '|' .. serial
+    local pend = pending_of(pnk, pnf)
+    pend.n = (pend.n or 0) + 1
+    redis.call('HSET', pnk, pnf, cjson.encode(pend))
   end
   local audit = { 'XADD', au }
   if audit_maxlen and audit_maxlen > 0 then
@@ -336,6 +370,178 @@ local function alert(keys, args)
   return id
 end
 
+-- A feed line or a read-through result for one pack (the merge rule, docs/design.md "Truth model"): applied when
+-- the pack has no pending local transaction and the line is newer than the pack's floor; held (the newest one)
+-- while a local transaction is pending, and applied by vp_settle once central has answered.
+-- KEYS[1] pk:{P}:<gen>:<bucket>, KEYS[2] us:{P}:<gen>, KEYS[3] pn:{P}.
+-- ARGV 1 field, 2 code|serial, 3 value ('' = delete), 4 raw status ('' = known), 5 seq (0 = not from the feed),
+-- 6 generation. Reply: 'applied', 'held' or 'stale'.
+local function feed(keys, args)
+  local pk, us, pnk = keys[1], keys[2], keys[3]
+  local field, pnf, value, raw = args[1], args[2], args[3], args[4]
+  local seq, gen = tonumber(args[5]) or 0, tonumber(args[6]) or 0
+  local stored = redis.call('HGET', pnk, pnf)
+  if stored then
+    local p = cjson.decode(stored)
+    if (p.n or 0) > 0 then
+      if not p.h or p.h.g ~= gen or seq >= p.h.s then
+        p.h = { g = gen, v = value, r = raw, s = seq }
+        redis.call('HSET', pnk, pnf, cjson.encode(p))
+      end
+      return 'held'
+    end
+    if p.f and seq < p.f then
+      return 'stale'
+    end
+    -- The feed reached the floor: the record is no longer needed.
+    redis.call('HDEL', pnk, pnf)
+  end
+  apply_central(pk, us, field, value, raw)
+  return 'applied'
+end
+
+-- The central system answered one outbox entry. Exactly once per entry (the XDEL decides): the pack's pending
+-- count goes down; a rejection makes the local state central's (look-up), drops our decommission record (no
+-- undo of what did not happen) and writes an audit entry naming both transactions; once nothing is pending,
+-- the pending mark goes and a feed line held meanwhile is applied if it is newer than our answered change.
+-- KEYS[1] ob:{P}, KEYS[2] pn:{P}, KEYS[3] pk:{P}:<gen>:<bucket>, KEYS[4] us:{P}:<gen>, KEYS[5] au:{P},
+-- KEYS[6] dx:{P}:<code>:<serial>, KEYS[7] dxm:{P}:<code>:<serial>.
+-- ARGV 1 outbox entry id, 2 tx id, 3 code, 4 serial, 5 field ('' = product not in this generation), 6 'a'
+-- accepted | 'r' rejected, 7 central seq of the answer ('' = unknown), 8 central status number ('' = not known:
+-- local state kept; 'x' = central does not know the pack), 9 raw status text (status 15), 10 central batch
+-- index ('' = the stored one), 11 the other transaction (rejection), 12 central's code, 13 generation, 14 feed
+-- position of the generation, 15 audit MAXLEN, 16 location, 17 actor, 18 clock offset.
+-- Reply: { settled (0/1), status after ('' = no pack), pending left }.
+local function settle(keys, args)
+  local ob, pnk, pk, us, au, dxk, dxm = keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7]
+  local id, txid, code, serial, field, result = args[1], args[2], args[3], args[4], args[5], args[6]
+  local cseq, cstatus, craw, cbatch = tonumber(args[7] or ''), args[8] or '', args[9] or '', tonumber(args[10] or '')
+  local other, ccode, gen, position = args[11] or '', args[12] or '', tonumber(args[13]) or 0, tonumber(args[14]) or 0
+  local audit_maxlen = tonumber(args[15] or '') or 0
+  if redis.call('XDEL', ob, id) == 0 then
+    return { '0', '', '0' }
+  end
+  local pnf = code .. '|' .. serial
+  local p = pending_of(pnk, pnf)
+  p.n = math.max(0, (p.n or 0) - 1)
+  if cseq and (not p.f or cseq > p.f) then
+    p.f = cseq
+  end
+  local cur = false
+  if field ~= '' then
+    cur = redis.call('HGET', pk, field)
+  end
+  local bidx, prev = -1, -1
+  if cur then
+    bidx, prev = decode(tonumber(cur))
+  end
+  local status = prev
+  if result == 'r' then
+    if field ~= '' and cstatus == 'x' then
+      apply_central(pk, us, field, '', '')
+      cur, status = false, -1
+    elseif field ~= '' and cstatus ~= '' then
+      local b = cbatch or bidx
+      if b >= 0 then
+        status = tonumber(cstatus)
+        apply_central(pk, us, field, int(b * BATCH_FACTOR + status), craw)
+        cur = int(b * BATCH_FACTOR + status)
+        bidx = b
+      end
+    end
+    if redis.call('HGET', dxk, 'x') == txid then
+      redis.call('DEL', dxk, dxm)
+    end
+    local audit = { 'XADD', au }
+    if audit_maxlen > 0 then
+      table.insert(audit, 'MAXLEN')
+      table.insert(audit, '~')
+      table.insert(audit, int(audit_maxlen))
+    end
+    for _, x in ipairs({ '*', 'tx', txid, 'code', code, 'serial', serial, 'op', 'r', 'action', '0', 'outcome', 'r',
+      'prev', int(prev), 'status', int(status), 'location', args[16] or '', 'actor', args[17] or '',
+      't', int(now_ms(tonumber(args[18] or '') or 0)), 'other', other, 'central', ccode }) do
+      table.insert(audit, x)
+    end
+    redis.call(unpack(audit))
+  end
+  if p.n > 0 then
+    if cur then
+      local b, s = decode(tonumber(cur))
+      redis.call('HSET', pk, field, int(b * BATCH_FACTOR + PENDING + s))
+    end
+    redis.call('HSET', pnk, pnf, cjson.encode(p))
+    return { '1', cur and int(status) or '', int(p.n) }
+  end
+  if cur then
+    local b, s, pending = decode(tonumber(cur))
+    if pending then
+      redis.call('HSET', pk, field, int(b * BATCH_FACTOR + s))
+    end
+  end
+  if field ~= '' and p.h and p.h.g == gen and (not p.f or p.h.s > p.f) then
+    apply_central(pk, us, field, p.h.v, p.h.r)
+    p.f = p.h.s
+    if p.h.v == '' then
+      status = -1
+    else
+      local _, s = decode(tonumber(p.h.v))
+      status = s
+    end
+  end
+  if p.f and p.f > position then
+    redis.call('HSET', pnk, pnf, cjson.encode({ n = 0, f = p.f }))
+  else
+    redis.call('HDEL', pnk, pnf)
+  end
+  return { '1', status >= 0 and int(status) or '', '0' }
+end
+
+-- A new generation gets this site's pending changes laid on top at the switch (snapshot row of the merge rule):
+-- every outbox entry up to `upto` still in the stream, in stream order (the last per pack wins), except packs
+-- with a newer entry (written by an operation that saw the new generation itself).
+-- KEYS[1] ob:{P}, KEYS[2..] pk:{P}:<gen>:<bucket> of the new generation.
+-- ARGV 1 upto (stream id), then per entry 5 values: entry id, key number (2..), field, code|serial, value
+-- (batch*32+pending+status; a batch of -1 = keep the stored pack's batch, skipped when there is none).
+-- Reply: how many entries were laid.
+local function overlay(keys, args)
+  local ob, upto = keys[1], args[1]
+  local live, newer = {}, {}
+  for _, e in ipairs(redis.call('XRANGE', ob, '-', upto)) do
+    live[e[1]] = true
+  end
+  for _, e in ipairs(redis.call('XRANGE', ob, '(' .. upto, '+')) do
+    local f = e[2]
+    local c, s = '', ''
+    for i = 1, #f, 2 do
+      if f[i] == 'code' then
+        c = f[i + 1]
+      elseif f[i] == 'serial' then
+        s = f[i + 1]
+      end
+    end
+    newer[c .. '|' .. s] = true
+  end
+  local laid = 0
+  for i = 2, #args, 5 do
+    local key, field, pnf, value = keys[tonumber(args[i + 1])], args[i + 2], args[i + 3], tonumber(args[i + 4])
+    if live[args[i]] and not newer[pnf] and key then
+      if value < 0 then
+        local stored = redis.call('HGET', key, field)
+        if stored then
+          local b = decode(tonumber(stored))
+          value = b * BATCH_FACTOR + (value + BATCH_FACTOR)
+        end
+      end
+      if value >= 0 then
+        redis.call('HSET', key, field, int(value))
+        laid = laid + 1
+      end
+    end
+  end
+  return laid
+end
+
 local function version()
   return { VERSION, TEST_MODE and 1 or 0 }
 end
@@ -345,4 +551,7 @@ redis.register_function('vp_offline', offline)
 redis.register_function('vp_offline_settle', offline_settle)
 redis.register_function('vp_lease', lease)
 redis.register_function('vp_alert', alert)
+redis.register_function('vp_feed', feed)
+redis.register_function('vp_settle', settle)
+redis.register_function('vp_overlay', overlay)
 redis.register_function { function_name = 'vp_version', callback = version, flags = { 'no-writes' } }

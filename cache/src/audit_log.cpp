@@ -37,12 +37,14 @@ std::string_view operation_name(std::string_view letter) {
   if (letter == "v") return "verify";
   if (letter == "d") return "decommission";
   if (letter == "u") return "undo";
+  if (letter == "r") return "central_rejected";  // vp_settle: the central system rejected transaction tx
   return letter;
 }
 
 std::string status_name(std::string_view n) {
   int v = number(n, -1);
-  if (v < 0 || v > 7) return std::string(n);
+  if (v == -1 && n == "-1") return "";  // no pack (vp_settle: the central system does not know it)
+  if ((v < 0 || v > static_cast<int>(PackStatus::checked_out)) && v != static_cast<int>(PackStatus::unknown)) return std::string(n);
   return std::string(to_string(static_cast<PackStatus>(v)));
 }
 
@@ -74,6 +76,12 @@ std::optional<AuditRecord> record_of(int partition, const Reply& entry) {
   r.outcome = outcome >= 0 && outcome <= static_cast<int>(Outcome::batch_mismatch)
                   ? std::string(to_string(static_cast<Outcome>(outcome)))
                   : std::string("unknown");
+  if (get("op") == "r") {
+    // A rejection settled (vp_settle): the state became central's; who got there first and central's code.
+    r.outcome = "rejected";
+    r.related_transaction = get("other");
+    r.central_code = get("central");
+  }
   r.previous_status = status_name(get("prev"));
   r.status = status_name(get("status"));
   r.location = get("location");

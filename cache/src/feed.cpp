@@ -175,7 +175,7 @@ class Applier {
     co_return std::nullopt;
   }
 
-  awaitable<MirrorResult<std::optional<Unresolved>>> pack(const json::object& o, bool remove) {
+  awaitable<MirrorResult<std::optional<Unresolved>>> pack(const json::object& o, bool remove, std::int64_t seq) {
     auto found = co_await find(o);
     if (!found) co_return Unexpected{found.error()};
     auto state = *found;
@@ -187,8 +187,16 @@ class Applier {
     int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(buckets_));
     auto key = pack_key(partition, gen_, bucket);
     auto field = pack_field(state->index, serial);
+    // One Function call per pack line (vp_feed): the merge rule decides whether central's state is written now,
+    // held until this site's pending transaction is answered, or is older than the pack's settled state.
+    auto feed_call = [&](std::string value, std::string raw) {
+      queue(Command{"FCALL", "vp_feed", "3", key, unknown_status_key(partition, gen_), pending_key(partition), field,
+                    pending_field(state->code, serial), std::move(value), std::move(raw), std::to_string(seq),
+                    std::to_string(gen_)},
+            key);
+    };
     if (remove) {
-      queue(cmd("HDEL", key, field), key);
+      feed_call("", "");
       co_return std::nullopt;
     }
     auto b = state->batches.find(std::string(str(o, "batch")));
@@ -198,10 +206,9 @@ class Applier {
     if (!status) {
       ++unknown_statuses;
       note_unknown(fmt::format("pack {}: status \"{}\" is not known: stored, refused at every scan", serial, status_text));
-      auto raw_key = unknown_status_key(partition, gen_);
-      queue(cmd("HSET", raw_key, field, std::move(status_text)), raw_key);
     }
-    queue(cmd("HSET", key, field, std::to_string(pack_value(b->second, status ? static_cast<std::uint8_t>(*status) : kUnknownStatus))), key);
+    feed_call(std::to_string(pack_value(b->second, status ? static_cast<std::uint8_t>(*status) : kUnknownStatus)),
+              status ? std::string() : std::move(status_text));
     co_return std::nullopt;
   }
 
@@ -243,6 +250,8 @@ class Applier {
     for (auto& r : replies) {
       if (!r) co_return Unexpected{from_redis(r.error())};
       if (r->is_error()) co_return Unexpected{from_reply_error(*r)};
+      if (r->str == "held") ++held;
+      else if (r->str == "stale") ++stale;
     }
     co_return true;
   }
@@ -318,6 +327,8 @@ class Applier {
  public:
   std::uint64_t unknown_statuses = 0;
   std::uint64_t unknown_batch_states = 0;
+  std::uint64_t held = 0;   // vp_feed kept the pack (pending local transaction)
+  std::uint64_t stale = 0;  // vp_feed: older than the pack's settled state
   std::vector<std::string> unknown_notes;  // at most 20
 
  private:
@@ -407,7 +418,7 @@ awaitable<MirrorResult<FeedApplyResult>> apply_changes(Mirror& mirror, const std
     const auto& o = line.object;
     auto type = str(o, "type");
     MirrorResult<std::optional<Unresolved>> done = std::optional<Unresolved>{};
-    if (type == "pack") done = co_await applier.pack(o, line.remove);
+    if (type == "pack") done = co_await applier.pack(o, line.remove, line.seq);
     else if (type == "batch" && !line.remove) done = co_await applier.batch(o);
     else if (type == "product" && !line.remove) done = co_await applier.product(o);
     else if (type == "aggregation") done = applier.aggregation(o, line.remove);
@@ -435,6 +446,8 @@ awaitable<MirrorResult<FeedApplyResult>> apply_changes(Mirror& mirror, const std
   result.changed_products = std::move(*published);
   result.unknown_statuses = applier.unknown_statuses;
   result.unknown_batch_states = applier.unknown_batch_states;
+  result.held = applier.held;
+  result.stale = applier.stale;
   result.unknown_notes = std::move(applier.unknown_notes);
   co_return result;
 }
@@ -470,12 +483,15 @@ awaitable<MirrorResult<bool>> cache_pack(Mirror& mirror, const LivePack& pack) {
     line[pack.code_key] = pack.code;
     line["batch"] = pack.batch;
     line["expiry"] = pack.expiry;
-    line["state"] = "active";
+    // The batch as the look-up gave it: a recalled batch learned here is stored recalled, and one whose state
+    // was not given is stored as not known (refused), never as active.
+    line["state"] = pack.batch_state.empty() ? std::string("(not given by the look-up)") : pack.batch_state;
+    if (!pack.batch_reason.empty()) line["reason"] = pack.batch_reason;
     auto made = co_await applier.batch(line);
     if (!made) co_return Unexpected{made.error()};
     if (*made) co_return Unexpected{bad((*made)->why)};
   }
-  auto done = co_await applier.pack(o, false);
+  auto done = co_await applier.pack(o, false, pack.seq);
   if (!done) co_return Unexpected{done.error()};
   if (*done) co_return Unexpected{bad((*done)->why)};
   auto flushed = co_await applier.flush();

@@ -15,6 +15,7 @@
 
 #include "mirror_internal.hpp"
 #include "mirror_keys.hpp"
+#include "vpoint/cache/outbox.hpp"
 
 namespace vpoint::cache {
 
@@ -479,6 +480,72 @@ struct SnapshotLoader::Impl {
     co_return true;
   }
 
+  std::uint64_t unplaced = 0;  // outbox entries whose product the snapshot lacks (last overlay pass)
+
+  // Lays every entry still in the outbox onto this generation (vp_overlay, one call per partition with
+  // entries): the status the change led to, pending, in the batch the entry names (by name; the stored
+  // pack's batch when the snapshot lacks it). Returns how many entries were laid.
+  awaitable<MirrorResult<std::uint64_t>> overlay_pending() {
+    constexpr std::size_t kPage = 1000;
+    Outbox outbox(client());
+    std::vector<int> all(kPartitions);
+    for (int p = 0; p < kPartitions; ++p) all[static_cast<std::size_t>(p)] = p;
+    auto first = co_await outbox.read(all, kPage);
+    if (!first) co_return Unexpected{first.error()};
+    std::vector<Command> calls;
+    std::vector<std::string> routes;
+    unplaced = 0;
+    for (int p = 0; p < kPartitions; ++p) {
+      auto entries = std::move((*first)[static_cast<std::size_t>(p)]);
+      if (entries.empty()) continue;
+      for (std::size_t got = entries.size(); got == kPage;) {  // a long backlog: page on
+        auto more = co_await outbox.read_after(p, entries.back().id, kPage);
+        if (!more) co_return Unexpected{more.error()};
+        got = more->size();
+        entries.insert(entries.end(), std::make_move_iterator(more->begin()), std::make_move_iterator(more->end()));
+      }
+      Command call{"FCALL", "vp_overlay", "", outbox_key(p)};
+      std::vector<std::string> keys;  // pk keys of this partition, numbered from 2 in KEYS
+      std::vector<std::string> args{entries.back().id};
+      for (const auto& e : entries) {
+        auto product = products.find(std::string_view(e.code));
+        if (product == products.end()) {
+          ++unplaced;
+          continue;
+        }
+        const ProductInfo& info = *product->second;
+        std::uint32_t h = pack_hash(info.code, e.serial);
+        int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(buckets));
+        std::string key = pack_key(p, generation, bucket);
+        auto k = std::find(keys.begin(), keys.end(), key);
+        std::size_t number = static_cast<std::size_t>(k - keys.begin()) + 2;
+        if (k == keys.end()) keys.push_back(key);
+        const int status = e.operation == Operation::undo ? static_cast<int>(PackStatus::active) : static_cast<int>(e.action);
+        auto b = e.batch_name.empty() ? info.batches.end() : info.batches.find(std::string_view(e.batch_name));
+        // A batch the snapshot lacks: -1 tells the Function to keep the stored pack's batch.
+        std::int64_t value = b == info.batches.end() ? status - kBatchFactor + kPendingBit
+                                                     : pack_value(b->second, static_cast<std::uint8_t>(status), true);
+        args.insert(args.end(), {e.id, std::to_string(number), pack_field(info.index, e.serial),
+                                 pending_field(info.code, e.serial), std::to_string(value)});
+      }
+      if (keys.empty()) continue;
+      call[2] = std::to_string(1 + keys.size());
+      call.insert(call.end(), keys.begin(), keys.end());
+      call.insert(call.end(), args.begin(), args.end());
+      calls.push_back(std::move(call));
+      routes.push_back(outbox_key(p));
+    }
+    if (calls.empty()) co_return std::uint64_t{0};
+    auto replies = co_await client().pipeline(std::move(calls), std::move(routes));
+    std::uint64_t laid = 0;
+    for (auto& r : replies) {
+      if (!r) co_return Unexpected{from_redis(r.error())};
+      if (r->is_error()) co_return Unexpected{from_reply_error(*r)};
+      laid += static_cast<std::uint64_t>(std::max<std::int64_t>(0, r->integer));
+    }
+    co_return laid;
+  }
+
   awaitable<MirrorResult<ImportStats>> finish() {
     if (!ended) {
       co_return Unexpected{bad_data(progress.lines, "snapshot truncated: no {\"type\":\"end\"} line; generation " +
@@ -486,6 +553,10 @@ struct SnapshotLoader::Impl {
     }
     auto flushed = co_await flush(true);
     if (!flushed) co_return Unexpected{flushed.error()};
+    // This site's pending changes go on top of the new generation before it goes live, and once more right after
+    // the switch for changes made meanwhile in the old one (merge rule, docs/design.md "Truth model").
+    auto laid = co_await overlay_pending();
+    if (!laid) co_return Unexpected{laid.error()};
     // The switch: the feed position belongs to the generation, then one SET makes it live.
     auto set_seq = co_await client().command(cmd("SET", seq_key(generation), std::to_string(seq)));
     if (!set_seq) co_return Unexpected{from_redis(set_seq.error())};
@@ -497,6 +568,8 @@ struct SnapshotLoader::Impl {
     if (!pub) co_return Unexpected{from_redis(pub.error())};
     auto started_again = co_await mirror.start();
     if (!started_again) co_return Unexpected{started_again.error()};
+    auto laid_again = co_await overlay_pending();
+    if (!laid_again) co_return Unexpected{laid_again.error()};
     if (options.drop_previous && previous_generation >= 0 && previous_generation != generation) {
       auto dropped = co_await drop_generation(mirror, previous_generation);
       if (!dropped) co_return Unexpected{dropped.error()};
@@ -507,6 +580,8 @@ struct SnapshotLoader::Impl {
     stats.generation = generation;
     stats.seq = seq;
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    stats.pending_laid = std::max(*laid, *laid_again);  // the second pass lays the first's entries again
+    stats.pending_unplaced = unplaced;
     co_return stats;
   }
 };

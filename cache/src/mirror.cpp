@@ -267,9 +267,9 @@ struct Mirror::Impl {
     std::string field = ref ? pack_field(ref->index, request.serial) : std::string();
     const char* op = operation_letter(operation);
     bool idem = !request.idempotency_key.empty();
-    p.command = {"FCALL", "vp_pack", idem ? "7" : "6", p.routing_key, decommission_key(partition, code, request.serial),
+    p.command = {"FCALL", "vp_pack", idem ? "8" : "7", p.routing_key, decommission_key(partition, code, request.serial),
                  outbox_key(partition), audit_key(partition), undo_marker_key(partition, code, request.serial),
-                 unknown_status_key(partition, gen)};
+                 unknown_status_key(partition, gen), pending_key(partition)};
     if (idem) p.command.push_back(idempotency_key(partition, request.caller.name, request.idempotency_key));
     auto window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options.undo_window).count();
     p.command.insert(p.command.end(),
@@ -538,6 +538,7 @@ awaitable<std::vector<MirrorResult<std::optional<PackPeek>>>> Mirror::peek_many(
     const PackValue decoded = decode_pack_value(*value);
     peeked.status = static_cast<PackStatus>(decoded.status);
     peeked.batch_index = decoded.batch_index;
+    peeked.pending = decoded.pending;
     if (decoded.status == kUnknownStatus && replies[2 * k + 1] && !replies[2 * k + 1]->is_nil())
       peeked.central_status = replies[2 * k + 1]->str;
     auto product = refs[k];
@@ -645,6 +646,8 @@ awaitable<MirrorResult<std::pair<std::int64_t, std::int64_t>>> Mirror::feed_posi
 int Mirror::partition_of(std::string_view product_code, std::string_view serial) {
   return static_cast<int>(pack_hash(product_code, serial) % kPartitions);
 }
+
+std::pair<std::int64_t, int> Mirror::layout() const { return impl_->layout(); }
 
 void Mirror::set_test_clock_offset(std::chrono::milliseconds offset) { impl_->clock_offset_ms = offset.count(); }
 std::chrono::milliseconds Mirror::test_clock_offset() const {

@@ -56,6 +56,14 @@ inline std::string unknown_status_key(int partition, std::int64_t gen) {
   return "us:{" + std::to_string(partition) + "}:" + std::to_string(gen);
 }
 inline std::string outbox_key(int partition) { return "ob:{" + std::to_string(partition) + "}"; }
+// Pending local transactions per pack (vpoint.lua pending_of): field pending_field(code, serial), not per generation.
+inline std::string pending_key(int partition) { return "pn:{" + std::to_string(partition) + "}"; }
+inline std::string pending_field(std::string_view code, std::string_view serial) {
+  std::string f;
+  f.reserve(code.size() + 1 + serial.size());
+  f.append(code).append(1, '|').append(serial);
+  return f;
+}
 inline std::string audit_key(int partition) { return "au:{" + std::to_string(partition) + "}"; }
 inline std::string idempotency_key(int partition, std::string_view caller, std::string_view key) {
   std::string k = "idem:{" + std::to_string(partition) + "}:";

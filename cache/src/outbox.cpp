@@ -26,6 +26,8 @@ std::optional<OutboxEntry> entry_of(int partition, const Reply& entry) {
   e.operation = f["op"] == "u" ? Operation::undo : Operation::decommission;
   e.action = static_cast<Action>(*action);
   e.batch_index = static_cast<std::uint32_t>(*batch);
+  e.batch_name = f["bname"];
+  e.batch_expiry = f["bexp"];
   e.location = f["location"];
   e.actor = f["actor"];
   e.time_ms = *t;
@@ -76,6 +78,67 @@ awaitable<MirrorResult<std::size_t>> Outbox::acknowledge(const std::vector<Outbo
     if (r->type == Reply::Type::integer) removed += static_cast<std::size_t>(r->integer);
   }
   co_return removed;
+}
+
+awaitable<MirrorResult<std::vector<OutboxEntry>>> Outbox::read_after(int partition, const std::string& after,
+                                                                     std::size_t count) {
+  auto reply = co_await client_.command(
+      cmd("XRANGE", outbox_key(partition), after.empty() ? std::string("-") : "(" + after, "+", "COUNT", std::to_string(count)));
+  if (!reply) co_return Unexpected{from_redis(reply.error())};
+  if (reply->is_error()) co_return Unexpected{from_reply_error(*reply)};
+  std::vector<OutboxEntry> out;
+  for (const auto& raw : reply->elements) {
+    auto entry = entry_of(partition, raw);
+    if (!entry)
+      co_return Unexpected{MirrorError{MirrorErrorKind::protocol, "outbox " + outbox_key(partition) + ": malformed entry", std::nullopt}};
+    out.push_back(std::move(*entry));
+  }
+  co_return out;
+}
+
+awaitable<MirrorResult<Settlement>> Outbox::settle(Mirror& mirror, const OutboxEntry& e, const CentralAnswer& answer) {
+  auto [gen, buckets] = mirror.layout();
+  auto product = co_await mirror.cached_product(e.code);
+  if (!product) co_return Unexpected{product.error()};
+  const Product* ref = product->get();
+  std::uint32_t h = pack_hash(e.code, e.serial);
+  int partition = static_cast<int>(h % kPartitions);
+  int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(std::max(1, buckets)));
+  std::string field = ref ? pack_field(ref->index, e.serial) : std::string();
+  std::string status, raw, batch;
+  if (!answer.accepted && answer.central) {
+    if (!answer.central->exists) {
+      status = "x";
+    } else {
+      auto known = parse_pack_status(answer.central->status);
+      status = std::to_string(known ? static_cast<int>(*known) : static_cast<int>(kUnknownStatus));
+      if (!known) raw = raw_central_text(answer.central->status);
+      if (ref)
+        for (const auto& b : ref->batches)
+          if (b.batch == answer.central->batch) batch = std::to_string(b.index);
+    }
+  }
+  auto position = co_await mirror.feed_position();
+  if (!position) co_return Unexpected{position.error()};
+  Command call{"FCALL", "vp_settle", "7", outbox_key(partition), pending_key(partition), pack_key(partition, gen, bucket),
+               unknown_status_key(partition, gen), audit_key(partition), decommission_key(partition, e.code, e.serial),
+               undo_marker_key(partition, e.code, e.serial),
+               e.id, e.transaction_id, e.code, e.serial, field, answer.accepted ? "a" : "r",
+               answer.seq ? std::to_string(*answer.seq) : std::string(), status, raw, batch, answer.other_transaction,
+               answer.code, std::to_string(gen), std::to_string(position->second),
+               std::to_string(mirror.options().audit_maxlen), e.location, e.actor,
+               std::to_string(mirror.test_clock_offset().count())};
+  auto reply = co_await client_.command(std::move(call), outbox_key(partition));
+  if (!reply) co_return Unexpected{from_redis(reply.error())};
+  if (reply->is_error()) co_return Unexpected{from_reply_error(*reply)};
+  if (reply->elements.size() != 3)
+    co_return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_settle: unexpected reply shape", std::nullopt}};
+  Settlement out;
+  out.settled = reply_int(reply->elements[0]).value_or(0) == 1;
+  if (auto s = reply_int(reply->elements[1]); s && ((*s >= 0 && *s <= static_cast<int>(PackStatus::checked_out)) || *s == kUnknownStatus))
+    out.status = static_cast<PackStatus>(*s);
+  out.pending_left = static_cast<int>(reply_int(reply->elements[2]).value_or(0));
+  co_return out;
 }
 
 std::string Outbox::stream_name(int partition) { return outbox_key(partition); }

@@ -165,10 +165,12 @@ struct FaultState {
   std::int64_t refuse_until_ms = 0;  // > 0: refuse until then (then clears itself)
   std::uint64_t drop_after_apply = 0;  // next N transaction requests: apply, then cut without an answer
   double drop_rate = 0;          // 0..1: share of transaction requests applied and then cut
+  bool transactions_hold = false;  // POST /transactions waits (nothing applied) until the hold is cleared, then
+                                  // is applied and answered late (a central system slow to answer)
   bool feed_hold = false;        // the change feed lags: /changes answers "nothing new" (after the wait)
                                  // while look-ups and transactions see every change (read-through tests)
   // counters
-  std::uint64_t errors_injected = 0, refused = 0, dropped = 0;
+  std::uint64_t errors_injected = 0, refused = 0, dropped = 0, transactions_held = 0;
 };
 
 struct SimApi::Impl {
@@ -199,9 +201,9 @@ struct SimApi::Impl {
     return {{"latency_ms", faults.latency_ms},         {"error_rate", faults.error_rate},
             {"refuse", faults.refuse},                 {"refuse_remaining_ms", remaining},
             {"drop_after_apply", faults.drop_after_apply}, {"drop_rate", faults.drop_rate},
-            {"feed_hold", faults.feed_hold},
+            {"feed_hold", faults.feed_hold},           {"transactions_hold", faults.transactions_hold},
             {"errors_injected", faults.errors_injected}, {"refused", faults.refused},
-            {"dropped", faults.dropped}};
+            {"dropped", faults.dropped},               {"transactions_held", faults.transactions_held}};
   }
 
   asio::awaitable<Reply> handle(Request& req, const Peer& peer) {
@@ -280,6 +282,7 @@ struct SimApi::Impl {
         cleared.errors_injected = self.faults.errors_injected;
         cleared.refused = self.faults.refused;
         cleared.dropped = self.faults.dropped;
+        cleared.transactions_held = self.faults.transactions_held;
         self.faults = cleared;
       }
       co_return json_response(http::status::ok, self.faults_json());
@@ -304,6 +307,25 @@ struct SimApi::Impl {
       }
     };
     co_return stream;
+  }
+
+  bool transactions_held(bool count) {
+    std::lock_guard lock(fault_mutex);
+    if (faults.transactions_hold && count) ++faults.transactions_held;
+    return faults.transactions_hold;
+  }
+
+  // A held POST /transactions: nothing is applied until the hold is cleared (or 10 minutes pass, or the
+  // simulator stops); then it is applied and answered as usual. A client that gave up meanwhile sends the same
+  // ids again and gets the first results (idempotent by id).
+  asio::awaitable<void> wait_while_transactions_held() {
+    if (!transactions_held(true)) co_return;
+    auto executor = co_await asio::this_coro::executor;
+    auto until = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+    while (std::chrono::steady_clock::now() < until && !stopping && transactions_held(false)) {
+      asio::steady_timer step(executor, std::chrono::milliseconds(50));
+      co_await step.async_wait(kTuple);
+    }
   }
 
   bool feed_held() {
@@ -388,6 +410,7 @@ struct SimApi::Impl {
     if (!body) co_return service::problem_response(body.error());
     if (auto problem = service::check_fields(*body, {{"transactions", service::JsonKind::array, true}}))
       co_return service::problem_response(*problem);
+    co_await wait_while_transactions_held();
     auto results = central.apply_transactions(body->at("transactions").as_array());
     if (!results) co_return state_problem(results.error());
     bool drop = false;
@@ -407,6 +430,7 @@ struct SimApi::Impl {
       json::object o{{"id", r.id}, {"result", r.result}};
       if (r.code) o["code"] = *r.code;
       else o["code"] = nullptr;
+      if (r.seq) o["seq"] = *r.seq;
       list.push_back(std::move(o));
     }
     co_return json_response(http::status::ok, json::object{{"results", std::move(list)}});
@@ -462,14 +486,16 @@ struct SimApi::Impl {
     if (auto problem = service::check_fields(*body, {{"status", service::JsonKind::string, true},
                                                      {"location", service::JsonKind::string},
                                                      {"actor", service::JsonKind::string},
-                                                     {"any_status", service::JsonKind::boolean}}))
+                                                     {"any_status", service::JsonKind::boolean},
+                                                     {"transaction", service::JsonKind::string}}))
       co_return service::problem_response(*problem);
     auto text = [&](std::string_view key, std::string_view fallback) {
       return body->contains(key) ? std::string(body->at(key).as_string()) : std::string(fallback);
     };
     auto done = central.set_pack_status(params.get("code"), params.get("serial"), text("status", ""),
                                         text("location", "4099999000007"), text("actor", "another pharmacy"),
-                                        body->contains("any_status") && body->at("any_status").as_bool());
+                                        body->contains("any_status") && body->at("any_status").as_bool(),
+                                        text("transaction", ""));
     if (!done) co_return state_problem(done.error());
     co_return json_response(http::status::ok, *done);
   }
@@ -515,7 +541,8 @@ struct SimApi::Impl {
                                                      {"refuse_seconds", JsonKind::number},
                                                      {"drop_after_apply", JsonKind::integer},
                                                      {"drop_rate", JsonKind::number},
-                                                     {"feed_hold", JsonKind::boolean}}))
+                                                     {"feed_hold", JsonKind::boolean},
+                                                     {"transactions_hold", JsonKind::boolean}}))
       co_return service::problem_response(*problem);
     auto number = [&](std::string_view key) { return body->at(key).to_number<double>(); };
     auto range = [&](std::string_view key, double lo, double hi) -> std::optional<Response> {
@@ -538,6 +565,7 @@ struct SimApi::Impl {
       if (body->contains("drop_after_apply")) faults.drop_after_apply = static_cast<std::uint64_t>(number("drop_after_apply"));
       if (body->contains("drop_rate")) faults.drop_rate = number("drop_rate");
       if (body->contains("feed_hold")) faults.feed_hold = body->at("feed_hold").as_bool();
+      if (body->contains("transactions_hold")) faults.transactions_hold = body->at("transactions_hold").as_bool();
       if (body->contains("refuse")) {
         faults.refuse = body->at("refuse").as_bool();
         faults.refuse_until_ms = 0;

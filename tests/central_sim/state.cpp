@@ -429,8 +429,10 @@ struct Central::Impl {
     if (kind == "change") {
       apply_change(record);
     } else if (kind == "tx") {
-      TxResult result{std::string(str(record, "id")), std::string(str(record, "result")), std::nullopt};
+      TxResult result{std::string(str(record, "id")), std::string(str(record, "result")), std::nullopt, std::nullopt};
       if (has_string(record, "code")) result.code = std::string(str(record, "code"));
+      if (auto c = record.find("change"); c != record.end() && c->value().is_object())
+        if (auto* n = c->value().as_object().if_contains("seq"); n && n->is_number()) result.seq = n->to_number<std::uint64_t>();
       tx_results[result.id] = result;
       TxLog log;
       if (auto r = record.find("request"); r != record.end() && r->value().is_object()) log.request = r->value().as_object();
@@ -797,7 +799,7 @@ StateResult<std::vector<TxResult>> Central::apply_transactions(const json::array
       }
       std::optional<json::object> change;
       auto code = s.evaluate(tx, change);
-      TxResult result{tx.id, code ? "rejected" : "accepted", code};
+      TxResult result{tx.id, code ? "rejected" : "accepted", code, std::nullopt};
       json::object record{{"k", "tx"}, {"id", tx.id}, {"result", result.result}, {"received", received},
                           {"request", transactions[i]}};
       if (code) record["code"] = *code;
@@ -808,6 +810,7 @@ StateResult<std::vector<TxResult>> Central::apply_transactions(const json::array
       }
       // Applied now so that later entries of the same request see it (supply then undo).
       s.apply_record(record);
+      result = s.tx_results[tx.id];  // with the feed seq of its change, if it made one
       records.push_back(std::move(record));
       results.push_back(std::move(result));
     }
@@ -831,6 +834,13 @@ StateResult<json::object> Central::pack_json(std::string_view code, std::string_
   o.erase("type");
   const ProductRecord& p = s.products[*product];
   o["expiry"] = r->batch < p.batches.size() ? p.batches[r->batch].expiry : std::string();
+  // The batch as the central system holds it now (a read-through must not store a recalled batch as active),
+  // and the feed position this answer is as of: every feed line up to it is reflected here.
+  if (r->batch < p.batches.size()) {
+    o["batch_state"] = p.batches[r->batch].state;
+    if (!p.batches[r->batch].reason.empty()) o["batch_reason"] = p.batches[r->batch].reason;
+  }
+  o["feed_seq"] = s.seq;
   json::array history;
   for (const auto& h : r->history) history.push_back(history_json(h));
   o["history"] = std::move(history);
@@ -1146,7 +1156,8 @@ StateResult<json::object> Central::set_batch_state(std::string_view code, std::s
 }
 
 StateResult<json::object> Central::set_pack_status(std::string_view code, std::string_view serial, std::string_view status,
-                                                   std::string location, std::string actor, bool any_status) {
+                                                   std::string location, std::string actor, bool any_status,
+                                                   std::string transaction) {
   const bool printable = !status.empty() && status.size() <= 64 &&
                          std::all_of(status.begin(), status.end(), [](char c) { return c > 0x20 && c < 0x7f; });
   if (any_status && !printable) return Unexpected{bad("status", "with \"any_status\" the status must be 1-64 printable characters")};
@@ -1161,7 +1172,7 @@ StateResult<json::object> Central::set_pack_status(std::string_view code, std::s
   PackRecord next = *loc.get();
   next.status = status;
   HistoryEntry hist{now_ms(), "elsewhere", std::string(action_for(status)), std::string(status), std::move(location),
-                    std::move(actor), ""};
+                    std::move(actor), std::move(transaction)};
   json::object record = s.change_record(s.pack_object(*product, serial, next), "upsert", hist);
   auto ok = s.commit({record});
   if (!ok) return Unexpected{ok.error()};

@@ -78,6 +78,7 @@ struct TxResult {
   std::string id;
   std::string result;                // "accepted" | "rejected"
   std::optional<std::string> code;   // NMVS_... when rejected
+  std::optional<std::uint64_t> seq;  // feed seq of the change an accepted transaction made (none: no change)
 };
 
 // A request-level failure: the field path and the rule (turned into a 400 problem by the API), or an I/O
@@ -144,10 +145,12 @@ class Central {
   StateResult<boost::json::object> set_batch_state(std::string_view code, std::string_view batch,
                                                    std::string_view state, std::string reason);
   // `any_status`: a fault for vpoint's tests (issue 14): any status text of 1-64 printable characters is
-  // stored and sent in the feed, snapshot and look-up as it is, known to vpoint or not.
+  // stored and sent in the feed, snapshot and look-up as it is, known to vpoint or not. `transaction`: the id
+  // the pack's history names for the change (a competing transaction made elsewhere; "" = none).
   StateResult<boost::json::object> set_pack_status(std::string_view code, std::string_view serial,
                                                    std::string_view status, std::string location,
-                                                   std::string actor, bool any_status = false);
+                                                   std::string actor, bool any_status = false,
+                                                   std::string transaction = "");
   StateResult<boost::json::object> delete_pack(std::string_view code, std::string_view serial);
   boost::json::object transactions_json(std::size_t limit, std::string_view id) const;
   boost::json::object alerts_json(std::size_t limit) const;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 #include <boost/json/parse.hpp>
@@ -432,4 +433,199 @@ TEST_CASE("a pack status the central system sends that vpointd does not know is 
   CHECK(std::none_of(sent.begin(), sent.end(), [&](const json::value& t) {
     return t.as_object().at("request").as_object().at("serial").as_string() == odd.serial;
   }));
+}
+
+// ---- Truth under sync (issue 14): the merge rule end to end (docs/design.md "Truth model") ----
+
+namespace {
+
+std::int64_t sim_faults_count(Simulator& sim, const char* counter) {
+  return sim.get_json("/admin/faults").at(counter).to_number<std::int64_t>();
+}
+
+std::int64_t sim_head(Simulator& sim) { return sim.get_json("/admin/status").at("seq").to_number<std::int64_t>(); }
+
+// vpointd's mirror has applied the feed up to `seq` (read from its Redis: the generation in effect and its position).
+bool mirror_at(RedisServer& redis, std::int64_t seq) {
+  auto gen = redis.cli({"GET", "mirror:gen"});
+  if (gen.empty()) return false;
+  auto pos = redis.cli({"GET", "mirror:seq:" + gen});
+  return !pos.empty() && std::stoll(pos) >= seq;
+}
+
+// Entries waiting in the outbox partition of `p` (its stream ob:{P}).
+std::string outbox_len(RedisServer& redis, const PackRef& p) {
+  return redis.cli({"XLEN", "ob:{" + std::to_string(cache::Mirror::partition_of(p.code, p.serial)) + "}"});
+}
+
+// How often each of `ids` reached the central system, and with which results.
+std::map<std::string, std::vector<std::string>> received(Simulator& sim) {
+  std::map<std::string, std::vector<std::string>> out;
+  const auto doc = sim.get_json("/admin/transactions");
+  for (const auto& t : doc.at("transactions").as_array()) {
+    const auto& o = t.as_object();
+    out[std::string(o.at("request").as_object().at("id").as_string())].push_back(std::string(o.at("result").as_string()));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a supply still pending at the central system and an 'active' feed line: a second supply is not ok",
+          "[sync][vpointd][truth][merge]") {
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
+  auto pack = packs_of(sim, 1).at(0);
+  sim.post_json("/admin/faults", R"({"transactions_hold":true})");
+  auto supplied = call(vpointd, "/v1/decommission", pack.pack_object(), "supply");
+  REQUIRE(supplied.body.at("verdict") == "ok");
+  REQUIRE(eventually([&] { return sim_faults_count(sim, "transactions_held") >= 1; }, 20s));
+  // Injected: central, not knowing our supply yet, publishes the pack as active (e.g. a data correction).
+  auto line = sim.post_json("/admin/packs/" + pack.code + "/" + pack.serial + "/status", R"({"status":"active"})");
+  const std::int64_t seq = line.at("seq").to_number<std::int64_t>();
+  REQUIRE(eventually([&] { return mirror_at(stack.redis, seq); }, 20s));
+  auto again = call(vpointd, "/v1/decommission", pack.pack_object(), "supply");
+  std::printf("held POST /transactions, fed 'active' as seq %lld: second supply says %s / %s (status %s)\n",
+              static_cast<long long>(seq), json::serialize(again.body.at("verdict")).c_str(),
+              json::serialize(again.body.at("reason")).c_str(), json::serialize(again.body.at("status")).c_str());
+  CHECK(again.body.at("verdict") != "ok");
+  CHECK(again.body.at("status") == "supplied");
+  CHECK(call(vpointd, "/v1/verify", pack.pack_object()).body.at("verdict") != "ok");
+  // Central answers late: our supply is accepted, exactly once; the pack stays supplied on both sides.
+  sim.post_json("/admin/faults", R"({"transactions_hold":false})");
+  const std::string tx = tx_of(supplied);
+  REQUIRE(eventually([&] { return central_tx(sim, tx).has_value(); }, 20s));
+  CHECK(central_tx(sim, tx)->at("result") == "accepted");
+  REQUIRE(eventually([&] { return outbox_len(stack.redis, pack) == "0"; }, 20s));
+  CHECK(central_status(sim, pack) == "supplied");
+  CHECK(call(vpointd, "/v1/verify", pack.pack_object()).body.at("status") == "supplied");
+  CHECK(received(sim)[tx].size() == 1);
+  CHECK_FALSE(alert_for(vpointd, "serial", pack.serial, true));  // nobody did anything wrong
+}
+
+TEST_CASE("pending supplies survive a forced new snapshot (410) and reach the central system exactly once",
+          "[sync][vpointd][truth][merge][snapshot]") {
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
+  auto packs = packs_of(sim, 5);
+  REQUIRE(packs.size() == 5);
+  sim.post_json("/admin/faults", R"({"transactions_hold":true})");
+  std::vector<std::string> ids;
+  for (const auto& p : packs) {
+    auto a = call(vpointd, "/v1/decommission", p.pack_object(), "supply");
+    REQUIRE(a.body.at("verdict") == "ok");
+    ids.push_back(tx_of(a));
+  }
+  const std::string before = stack.redis.cli({"GET", "mirror:gen"});
+  // Injected: the feed position is gone at the central system (410), e.g. it was restored from a backup.
+  stack.redis.cli({"SET", "mirror:seq:" + before, "99999999"});
+  REQUIRE(eventually([&] {
+    auto gen = stack.redis.cli({"GET", "mirror:gen"});
+    return !gen.empty() && gen != before && mirror_at(stack.redis, sim_head(sim));
+  }, 60s));
+  std::printf("forced a 410 with %zu supplies pending: generation %s -> %s\n", ids.size(), before.c_str(),
+              stack.redis.cli({"GET", "mirror:gen"}).c_str());
+  for (const auto& p : packs) {
+    INFO("pack " << p.serial);
+    auto v = call(vpointd, "/v1/verify", p.pack_object());
+    CHECK(v.body.at("verdict") != "ok");
+    CHECK(v.body.at("status") == "supplied");  // the new snapshot says active: our pending supply is on top
+  }
+  sim.post_json("/admin/faults", R"({"transactions_hold":false})");
+  REQUIRE(eventually([&] {
+    auto got = received(sim);
+    return std::all_of(ids.begin(), ids.end(), [&](const std::string& id) { return got.count(id) == 1; });
+  }, 30s));
+  REQUIRE(eventually([&] {
+    return std::all_of(packs.begin(), packs.end(), [&](const PackRef& p) { return outbox_len(stack.redis, p) == "0"; });
+  }, 20s));
+  auto got = received(sim);
+  std::size_t once = 0;
+  for (const auto& id : ids) {
+    INFO("transaction " << id);
+    CHECK(got[id] == std::vector<std::string>{"accepted"});
+    once += got[id].size() == 1;
+  }
+  std::printf("central received each of the %zu transactions exactly once: %zu\n", ids.size(), once);
+  for (const auto& p : packs) {
+    CHECK(central_status(sim, p) == "supplied");
+    CHECK(call(vpointd, "/v1/verify", p.pack_object()).body.at("status") == "supplied");
+  }
+}
+
+TEST_CASE("a supply the central system rejects: the local state becomes central's, the undo is refused, an alert "
+          "and the history name both transactions",
+          "[sync][vpointd][truth][merge]") {
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
+  auto pack = packs_of(sim, 1).at(0);
+  sim.post_json("/admin/faults", R"({"transactions_hold":true,"feed_hold":true})");
+  auto supplied = call(vpointd, "/v1/decommission", pack.pack_object(), "supply");
+  REQUIRE(supplied.body.at("verdict") == "ok");
+  REQUIRE(eventually([&] { return sim_faults_count(sim, "transactions_held") >= 1; }, 20s));
+  // Injected: another pharmacy reports the pack stolen first (transaction TX-STOLEN-ELSEWHERE in the pack's
+  // history; the feed is held, so vpointd does not learn it that way). The held POST is applied after it.
+  sim.post_json("/admin/packs/" + pack.code + "/" + pack.serial + "/status",
+                R"({"status":"stolen","transaction":"TX-STOLEN-ELSEWHERE"})");
+  sim.post_json("/admin/faults", R"({"transactions_hold":false})");
+  const std::string tx = tx_of(supplied);
+  REQUIRE(eventually([&] { return central_tx(sim, tx).has_value(); }, 20s));
+  CHECK(central_tx(sim, tx)->at("result") == "rejected");
+  Answer seen;
+  REQUIRE(eventually([&] {
+    seen = call(vpointd, "/v1/verify", pack.pack_object());
+    return seen.body.at("status") == "stolen";
+  }, 20s));
+  std::printf("central rejected %s (stolen first by TX-STOLEN-ELSEWHERE), feed held: local status %s\n", tx.c_str(),
+              json::serialize(seen.body.at("status")).c_str());
+  CHECK(seen.body.at("verdict") != "ok");
+  auto undo = call(vpointd, "/v1/undo", pack.pack_object(), "supply");
+  CHECK(undo.body.at("verdict") != "ok");
+  auto alert = alert_for(vpointd, "transaction_id", tx);
+  REQUIRE(alert);
+  CHECK(alert->at("reason") == "central_rejected");
+  CHECK(alert->at("details").as_object().at("conflicting_transaction") == "TX-STOLEN-ELSEWHERE");
+  auto history = vpointd.get_json("/v1/packs/" + pack.code + "/" + pack.serial).at("history").as_array();
+  bool named = std::any_of(history.begin(), history.end(), [&](const json::value& h) {
+    const auto& o = h.as_object();
+    return o.at("operation") == "central_rejected" && o.at("transaction_id") == json::value(tx) &&
+           o.at("conflicting_transaction") == "TX-STOLEN-ELSEWHERE";
+  });
+  CHECK(named);
+  sim.post_json("/admin/faults", R"({"feed_hold":false})");
+}
+
+TEST_CASE("a pack of a recalled batch learned by read-through is refused, from the look-up and from the mirror",
+          "[sync][vpointd][truth][read-through]") {
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
+  auto like = packs_of(sim, 1).at(0);
+  // Injected: a new batch, recalled, and a pack of it, while the feed is held (only a look-up can learn them).
+  sim.post_json("/admin/faults", R"({"feed_hold":true})");
+  HttpClient client(sim.port());
+  std::string body =
+      json::serialize(json::object{{"type", "batch"}, {like.key, like.code}, {"batch", "RCL14"}, {"expiry", "301231"},
+                                   {"state", "recalled"}, {"reason", "contamination"}}) + "\n" +
+      json::serialize(json::object{{"type", "pack"}, {like.key, like.code}, {"serial", "RCL14PACK1"}, {"batch", "RCL14"},
+                                   {"status", "active"}}) + "\n";
+  REQUIRE(client.request(http::verb::post, "/admin/upload", body, {{"Content-Type", "application/x-ndjson"}}).result_int() == 200);
+  PackRef pack = like;
+  pack.serial = "RCL14PACK1";
+  pack.batch = "RCL14";
+  pack.expiry = "301231";
+  auto first = call(vpointd, "/v1/verify", pack.pack_object());
+  auto second = call(vpointd, "/v1/verify", pack.pack_object());
+  std::printf("recalled batch by read-through: first %s / %s, then %s / %s\n",
+              json::serialize(first.body.at("verdict")).c_str(), json::serialize(first.body.at("reason")).c_str(),
+              json::serialize(second.body.at("verdict")).c_str(), json::serialize(second.body.at("reason")).c_str());
+  CHECK(first.body.at("verdict") == "refused");
+  CHECK(first.body.at("reason") == "recalled");
+  CHECK(second.body.at("verdict") == "refused");
+  CHECK(second.body.at("reason") == "recalled");
+  CHECK(call(vpointd, "/v1/decommission", pack.pack_object(), "supply").body.at("verdict") == "refused");
+  sim.post_json("/admin/faults", R"({"feed_hold":false})");
 }

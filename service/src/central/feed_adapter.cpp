@@ -22,6 +22,8 @@ boost::asio::awaitable<cache::MirrorResult<std::int64_t>> apply_changes(cache::M
               {{"pack_statuses", applied->unknown_statuses},
                {"batch_states", applied->unknown_batch_states},
                {"first", applied->unknown_notes.empty() ? std::string() : applied->unknown_notes.front()}});
+  if (applied->held + applied->stale > 0)
+    log_event(spdlog::level::info, "central_feed_merge", {{"held_for_pending", applied->held}, {"stale", applied->stale}});
   co_return applied->position;
 }
 
@@ -33,6 +35,9 @@ boost::asio::awaitable<cache::MirrorResult<bool>> cache_pack(cache::Mirror& mirr
   live.batch = pack.batch;
   live.expiry = pack.expiry;
   live.status = pack.status;
+  live.batch_state = str(pack.object, "batch_state");
+  live.batch_reason = str(pack.object, "batch_reason");
+  if (auto* seq = pack.object.if_contains("feed_seq"); seq && seq->is_int64()) live.seq = seq->get_int64();
   co_return co_await cache::cache_pack(mirror, live);
 }
 

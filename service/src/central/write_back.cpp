@@ -46,6 +46,11 @@ json::object transaction_of(const cache::OutboxEntry& e, const std::optional<cac
   } else if (code.size() != 14) {
     code_key = "ppn";
   }
+  if (!e.batch_name.empty()) {
+    // By name, as the change was made: the index belongs to the generation of that moment.
+    batch = e.batch_name;
+    expiry = e.batch_expiry;
+  }
   json::object tx{{"id", e.transaction_id},
                   {code_key, code},
                   {"serial", e.serial},
@@ -59,18 +64,36 @@ json::object transaction_of(const cache::OutboxEntry& e, const std::optional<cac
   return tx;
 }
 
-// Who got there first: the latest history entry of the pack at the central system that is not ours.
-asio::awaitable<json::object> conflict_details(LinkContext& link, const json::object& tx) {
+// After a rejection: the pack as the central system holds it now, and who got there first (the latest history
+// entry that is not ours). answered = false when the look-up failed (network, 5xx): the entry then stays in the
+// outbox and is sent again (the central system answers the same rejection again, by id).
+struct RejectionLookUp {
+  bool answered = false;
   json::object details;
-  std::string code = tx.contains("gtin") ? str(tx, "gtin") : str(tx, "ppn");
+  cache::CentralAnswer answer;
+};
+
+asio::awaitable<RejectionLookUp> look_up_rejection(LinkContext& link, const json::object& tx, std::string_view code) {
+  RejectionLookUp out;
+  out.answer.accepted = false;
+  out.answer.code = std::string(code);
+  std::string pack_code = tx.contains("gtin") ? str(tx, "gtin") : str(tx, "ppn");
   auto lease = link.lookup_pool->acquire();
-  auto res = co_await lease->request(boost::beast::http::verb::get, pack_lookup_target(code, str(tx, "serial")));
-  if (!res || res->result_int() != 200) co_return details;
+  auto res = co_await lease->request(boost::beast::http::verb::get, pack_lookup_target(pack_code, str(tx, "serial")));
+  if (!res || (res->result_int() != 200 && res->result_int() != 404)) co_return out;
+  out.answered = true;
+  if (res->result_int() == 404) {
+    out.answer.central = cache::CentralAnswer::Pack{false, {}, {}};
+    out.details["central_status"] = nullptr;
+    co_return out;
+  }
   boost::system::error_code ec;
   auto v = json::parse(res->body(), ec);
-  if (ec || !v.is_object()) co_return details;
+  if (ec || !v.is_object()) co_return out;  // answered, but not readable: the local state is kept
   const auto& o = v.as_object();
-  details["central_status"] = str(o, "status");
+  out.answer.central = cache::CentralAnswer::Pack{true, str(o, "status"), str(o, "batch")};
+  if (auto* seq = o.if_contains("feed_seq"); seq && seq->is_int64()) out.answer.seq = seq->get_int64();
+  out.details["central_status"] = str(o, "status");
   if (auto* h = o.if_contains("history"); h && h->is_array()) {
     const auto& history = h->as_array();
     for (auto it = history.rbegin(); it != history.rend(); ++it) {
@@ -78,19 +101,19 @@ asio::awaitable<json::object> conflict_details(LinkContext& link, const json::ob
       const auto& entry = it->as_object();
       std::string other = str(entry, "transaction");
       if (other == str(tx, "id")) continue;
-      details["conflicting_transaction"] = other;
-      details["conflicting_location"] = str(entry, "location");
-      details["conflicting_actor"] = str(entry, "actor");
-      details["conflicting_event"] = str(entry, "event");
-      if (auto* t = entry.if_contains("time")) details["conflicting_time"] = *t;
+      out.answer.other_transaction = other;
+      out.details["conflicting_transaction"] = other;
+      out.details["conflicting_location"] = str(entry, "location");
+      out.details["conflicting_actor"] = str(entry, "actor");
+      out.details["conflicting_event"] = str(entry, "event");
+      if (auto* t = entry.if_contains("time")) out.details["conflicting_time"] = *t;
       break;
     }
   }
-  co_return details;
+  co_return out;
 }
 
-asio::awaitable<void> alert_rejection(LinkContext& link, const json::object& tx, std::string_view code) {
-  json::object details = co_await conflict_details(link, tx);
+asio::awaitable<void> alert_rejection(LinkContext& link, const json::object& tx, std::string_view code, json::object details) {
   details["action"] = tx.at("action");
   details["undo"] = tx.at("undo");
   std::string code_key = tx.contains("gtin") ? "gtin" : "ppn";
@@ -192,15 +215,24 @@ asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
       continue;
     }
     backoff = {};
-    std::vector<std::pair<std::string, std::string>> verdicts;  // (tx id, "accepted" | "rejected:<code>")
-    std::unordered_map<std::string, std::pair<std::string, std::string>> by_id;  // id -> (result, code)
+    // id -> (result, code, seq of the change an accepted transaction made)
+    struct Verdict {
+      std::string result, code;
+      std::optional<std::int64_t> seq;
+    };
+    std::unordered_map<std::string, Verdict> by_id;
     if (res->result_int() == 200) {
       boost::system::error_code ec;
       auto v = json::parse(res->body(), ec);
       if (!ec && v.is_object())
         if (auto* r = v.as_object().if_contains("results"); r && r->is_array())
           for (const auto& e : r->as_array())
-            if (e.is_object()) by_id[str(e.as_object(), "id")] = {str(e.as_object(), "result"), str(e.as_object(), "code")};
+            if (e.is_object()) {
+              const auto& o = e.as_object();
+              Verdict verdict{str(o, "result"), str(o, "code"), std::nullopt};
+              if (auto* seq = o.if_contains("seq"); seq && seq->is_int64()) verdict.seq = seq->get_int64();
+              by_id[str(o, "id")] = std::move(verdict);
+            }
       one_by_one = false;
     } else if (items.size() > 1) {
       // A 4xx for the whole batch: find the offending entry by sending one at a time.
@@ -210,27 +242,49 @@ asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
       continue;
     } else {
       // This one entry is refused as malformed: it can never be accepted; it leaves with an alert.
-      by_id[str(transactions[0].as_object(), "id")] = std::make_pair(std::string("rejected"), std::string("VPOINT_BAD_TRANSACTION"));
+      by_id[str(transactions[0].as_object(), "id")] = Verdict{"rejected", "VPOINT_BAD_TRANSACTION", std::nullopt};
       one_by_one = false;
     }
-    std::vector<cache::OutboxEntry> answered;
+    // Each answered entry is settled in the mirror (merge rule, docs/design.md "Truth model"): it leaves the
+    // outbox in the same atomic call. A failed settle leaves the entry in place: it is sent again under the same
+    // id, and the central system, idempotent by id, answers it again without applying it twice.
     std::uint64_t accepted = 0, rejected = 0;
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto& tx = transactions[i].as_object();
       auto it = by_id.find(str(tx, "id"));
-      if (it == by_id.end() || (it->second.first != "accepted" && it->second.first != "rejected")) continue;
-      if (it->second.first == "rejected") {
-        ++rejected;
-        co_await alert_rejection(link, tx, it->second.second);
+      if (it == by_id.end() || (it->second.result != "accepted" && it->second.result != "rejected")) continue;
+      cache::CentralAnswer answer;
+      if (it->second.result == "rejected") {
+        auto looked = co_await look_up_rejection(link, tx, it->second.code);
+        if (!looked.answered) {
+          log_event(spdlog::level::warn, "central_rejection_lookup_failed",
+                    {{"transaction", str(tx, "id")}, {"code", it->second.code}});
+          continue;  // settled once central's state is known (next round)
+        }
+        co_await alert_rejection(link, tx, it->second.code, std::move(looked.details));
+        answer = std::move(looked.answer);
       } else {
-        ++accepted;
+        answer.accepted = true;
+        answer.seq = it->second.seq;
       }
-      answered.push_back(items[i]);
+      auto settled = co_await link.outbox.settle(link.mirror, items[i], answer);
+      if (!settled) {
+        log_event(spdlog::level::warn, "outbox_settle_failed", {{"transaction", str(tx, "id")}, {"error", settled.error().message}});
+        continue;
+      }
+      if (!settled->settled) continue;  // answered before (another round or instance settled it)
+      if (answer.accepted) {
+        ++accepted;
+      } else {
+        ++rejected;
+        log_event(spdlog::level::warn, "central_rejected_settled",
+                  {{"transaction", str(tx, "id")},
+                   {"code", it->second.code},
+                   {"other_transaction", answer.other_transaction},
+                   {"central_status", answer.central ? (answer.central->exists ? answer.central->status : std::string("(unknown pack)")) : std::string()},
+                   {"local_status", settled->status ? std::string(cache::to_string(*settled->status)) : std::string()}});
+      }
     }
-    // A failed acknowledgement leaves the entries in place: they are sent again under the same ids, and the
-    // central system, idempotent by id, answers them again without applying them twice.
-    auto acknowledged = co_await link.outbox.acknowledge(answered);
-    if (!acknowledged) log_event(spdlog::level::warn, "outbox_delete_failed", {{"error", acknowledged.error().message}});
     link.update([&](LinkStatus& s) {
       s.accepted += accepted;
       s.rejected += rejected;

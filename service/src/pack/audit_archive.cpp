@@ -278,6 +278,8 @@ std::string to_ndjson(const AuditRecord& r) {
   o["location"] = r.location;
   o["actor"] = r.actor;
   o["tx"] = r.transaction_id;
+  if (!r.related_transaction.empty()) o["other_tx"] = r.related_transaction;
+  if (!r.central_code.empty()) o["central_code"] = r.central_code;
   return json::serialize(o);
 }
 
@@ -308,6 +310,8 @@ std::optional<AuditRecord> parse_ndjson(std::string_view line) {
       !text("status", r.status) || !text("location", r.location) || !text("actor", r.actor) ||
       !text("tx", r.transaction_id))
     return std::nullopt;
+  if (o.contains("other_tx") && !text("other_tx", r.related_transaction)) return std::nullopt;
+  if (o.contains("central_code") && !text("central_code", r.central_code)) return std::nullopt;
   r.time_ms = parse_iso_ms(time);
   return r;
 }

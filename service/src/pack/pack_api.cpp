@@ -1152,7 +1152,7 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
   });
   json::array history;
   for (const AuditRecord* rec : ordered) {
-    history.push_back(json::object{
+    json::object entry{
         {"id", rec->id},
         {"time", iso_time_ms(rec->time_ms)},
         {"operation", rec->operation},
@@ -1163,7 +1163,13 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
         {"location", rec->location},
         {"actor", rec->actor},
         {"transaction_id", rec->transaction_id},
-        {"archived", rec->archived}});
+        {"archived", rec->archived}};
+    if (rec->operation == "central_rejected") {
+      // Our transaction_id was rejected by the central system; this one got there first.
+      entry["conflicting_transaction"] = str_or_null(rec->related_transaction);
+      entry["central_code"] = str_or_null(rec->central_code);
+    }
+    history.push_back(std::move(entry));
   }
   json::value batch = nullptr;
   if (seen.batch_index < p.batches.size()) {

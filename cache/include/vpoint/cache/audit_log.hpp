@@ -28,7 +28,7 @@ struct AuditRecord {
   std::int64_t time_ms = 0;  // Redis TIME of the operation (field t; the id's millisecond when missing)
   std::string code;          // product code as the mirror keyed it
   std::string serial;
-  std::string operation;  // verify | decommission | undo
+  std::string operation;  // verify | decommission | undo | central_rejected (our transaction, settled)
   std::string action;     // supply, destroy, ... ; "" for a verification
   std::string outcome;    // Outcome name: ok, unknown_serial, already_inactive, ... ("unknown" if unreadable)
   std::string previous_status;
@@ -36,6 +36,8 @@ struct AuditRecord {
   std::string location;
   std::string actor;
   std::string transaction_id;
+  std::string related_transaction;  // central_rejected: the transaction that got there first ("" = not known)
+  std::string central_code;         // central_rejected: the central system's code (NMVS_...)
   bool archived = false;  // read from an archive file (set by the archive's reader)
 };
 

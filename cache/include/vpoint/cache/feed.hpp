@@ -54,6 +54,11 @@ struct FeedApplyResult {
   // BatchState::unknown, raw text kept), refused at every scan, never skipped.
   std::uint64_t unknown_statuses = 0;
   std::uint64_t unknown_batch_states = 0;
+  // Pack lines not written because this site has a pending transaction of the pack (kept, applied once the
+  // central system answers it), or because they are older than the pack's settled state (merge rule,
+  // docs/design.md "Truth model"). Both are counted in `applied` too (the position moved past them).
+  std::uint64_t held = 0;
+  std::uint64_t stale = 0;
   std::vector<FeedGap> gaps;
   std::vector<std::string> changed_products;  // primary codes published on kInvalidationChannel
   std::vector<std::string> notes;             // why lines were unresolved (at most 20)
@@ -71,11 +76,16 @@ struct LivePack {
   std::string batch;
   std::string expiry;  // YYMMDD
   std::string status;  // "active", "supplied", ...; one this build does not know is stored as unknown
+  // The batch's state as the look-up gave it ("" = not given: stored as unknown, never as active) and why.
+  std::string batch_state;
+  std::string batch_reason;
+  std::int64_t seq = 0;  // the central feed position the look-up is as of (0 = not given)
 };
 
 // Read-through caching: writes the pack into the generation in effect (the same path as a feed pack
-// upsert), creating its product (only the code known) and its batch (expiry given, state active) when the
-// mirror lacks them. Does not move the feed position. bad_request when a field is invalid.
+// upsert, merge rule included: a pack with a pending local transaction is kept), creating its product (only the
+// code known) and its batch (expiry and state as the look-up gave them) when the mirror lacks them. Does not
+// move the feed position. bad_request when a field is invalid.
 boost::asio::awaitable<MirrorResult<bool>> cache_pack(Mirror& mirror, const LivePack& pack);
 
 }  // namespace vpoint::cache

@@ -41,6 +41,10 @@ struct ImportStats : ImportProgress {
   std::int64_t generation = 0;  // the generation now in effect
   std::int64_t seq = 0;         // feed position of the snapshot (its end line)
   double seconds = 0;
+  // This site's changes still waiting in the outbox, laid on top of the new generation at the switch (the
+  // snapshot may not hold them yet), and those that could not be placed (product unknown to the snapshot).
+  std::uint64_t pending_laid = 0;
+  std::uint64_t pending_unplaced = 0;
 };
 
 struct ImportOptions {

@@ -175,6 +175,7 @@ struct PackPeek {
   std::string expiry;         // YYMMDD of that batch
   PackStatus status = PackStatus::active;
   std::string central_status;  // raw text when status == PackStatus::unknown
+  bool pending = false;        // a transaction of this site the central system has not answered yet
 };
 
 // Errors of the mirror itself (not pack outcomes). Anything here is "mirror unavailable" to the user.
@@ -232,7 +233,7 @@ struct MirrorOptions {
 // The partition count: P = CRC32(product_code "|" serial) mod kPartitions.
 inline constexpr int kPartitions = 1024;
 // Version of cache/lua/vpoint.lua that this build expects (`FCALL vp_version 0`).
-inline constexpr int kLibraryVersion = 6;
+inline constexpr int kLibraryVersion = 7;
 // Layout of the values a generation stores (mirror:format:<gen>): 2 = batch*32 + pending*16 + status. A
 // generation of another format is not read: Mirror::start() marks it outdated and the central link (or
 // `vpoint import`) loads a new one.
@@ -317,6 +318,8 @@ class Mirror {
 
   // start() found the generation in effect in another value format (LibraryInfo::outdated).
   bool outdated() const;
+  // The generation in effect and its pack buckets per partition, as start() read them.
+  std::pair<std::int64_t, int> layout() const;
 
   // The partition of a pack (hash tag of all its keys).
   static int partition_of(std::string_view product_code, std::string_view serial);
