@@ -100,6 +100,18 @@ struct Mirror::Impl {
   // Products by code: product index and batch list are fixed within a generation; expiry/state are refreshed on
   // invalidate() (the feed publishes each product it changes).
   ProductCatalog products;
+  // The invalidation subscription (watch_invalidations): once one is attached, a cached product is trusted only
+  // while it is up, or for options.max_staleness after its fetch (bounded staleness: a recall is served late by
+  // at most that much when messages cannot arrive).
+  std::atomic<bool> invalidations_watched{false};
+  std::atomic<bool> invalidations_up{false};
+  std::atomic<std::int64_t> invalidations_down_since_ms{0};  // steady clock ms; 0 = up or never watched
+
+  std::optional<std::chrono::steady_clock::duration> max_cache_age() const {
+    if (!invalidations_watched.load(std::memory_order_relaxed) || invalidations_up.load(std::memory_order_relaxed))
+      return std::nullopt;
+    return options.max_staleness;
+  }
 
   Impl(Client& c, MirrorOptions o) : client(c), options(std::move(o)), buckets(options.buckets_per_partition) {}
 
@@ -227,15 +239,16 @@ struct Mirror::Impl {
   // (not cached: the feed may add it any time).
   awaitable<MirrorResult<std::shared_ptr<const Product>>> product_ref(const std::string& code, bool force) {
     if (!force)
-      if (auto cached = products.find(code)) co_return cached;
+      if (auto cached = products.find(code, max_cache_age())) co_return cached;
     auto [gen, b] = layout();
     (void)b;
     const std::uint64_t epoch = products.epoch();
+    const auto fetched = std::chrono::steady_clock::now();
     auto product = co_await fetch_product(code, gen);
     if (!product) co_return Unexpected{product.error()};
     if (!*product) co_return std::shared_ptr<const Product>{};
     auto ref = std::make_shared<const Product>(std::move(**product));
-    products.insert(code, ref, epoch);
+    products.insert(code, ref, epoch, fetched);
     co_return ref;
   }
 
@@ -648,6 +661,27 @@ int Mirror::partition_of(std::string_view product_code, std::string_view serial)
 }
 
 std::pair<std::int64_t, int> Mirror::layout() const { return impl_->layout(); }
+
+void Mirror::set_invalidations_up(bool up) {
+  impl_->invalidations_watched = true;
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (up) {
+    impl_->invalidations_down_since_ms = 0;
+  } else {
+    std::int64_t expected = 0;
+    impl_->invalidations_down_since_ms.compare_exchange_strong(expected, std::max<std::int64_t>(now_ms, 1));
+  }
+  impl_->invalidations_up = up;
+}
+
+std::optional<std::chrono::milliseconds> Mirror::invalidations_down_for() const {
+  if (!impl_->invalidations_watched || impl_->invalidations_up) return std::nullopt;
+  const auto since = impl_->invalidations_down_since_ms.load();
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::milliseconds(since > 0 ? now_ms - since : 0);
+}
 
 void Mirror::set_test_clock_offset(std::chrono::milliseconds offset) { impl_->clock_offset_ms = offset.count(); }
 std::chrono::milliseconds Mirror::test_clock_offset() const {

@@ -10,13 +10,17 @@ ProductCatalog::ProductCatalog() {
 
 std::size_t ProductCatalog::shard_of(std::string_view code) { return std::hash<std::string_view>{}(code) % kShards; }
 
-std::shared_ptr<const Product> ProductCatalog::find(std::string_view code) const {
+std::shared_ptr<const Product> ProductCatalog::find(std::string_view code,
+                                                    std::optional<std::chrono::steady_clock::duration> max_age) const {
   auto map = shards_[shard_of(code)].load(std::memory_order_acquire);
   auto it = map->find(std::string(code));
-  return it == map->end() ? nullptr : it->second;
+  if (it == map->end()) return nullptr;
+  if (max_age && std::chrono::steady_clock::now() - it->second.fetched > *max_age) return nullptr;
+  return it->second.product;
 }
 
-void ProductCatalog::insert(const std::string& code, std::shared_ptr<const Product> product, std::uint64_t epoch) {
+void ProductCatalog::insert(const std::string& code, std::shared_ptr<const Product> product, std::uint64_t epoch,
+                            std::chrono::steady_clock::time_point fetched) {
   auto& shard = shards_[shard_of(code)];
   auto current = shard.load();
   for (;;) {
@@ -24,7 +28,7 @@ void ProductCatalog::insert(const std::string& code, std::shared_ptr<const Produ
     // an insert that wins the swap before the invalidation is removed by it.
     if (epoch_.load() != epoch) return;
     auto next = std::make_shared<Map>(*current);
-    (*next)[code] = product;
+    (*next)[code] = Entry{product, fetched};
     if (shard.compare_exchange_weak(current, std::shared_ptr<const Map>(std::move(next)))) return;
   }
 }
@@ -41,9 +45,10 @@ void ProductCatalog::invalidate(std::string_view code) {
       } else {
         auto kept = std::make_shared<Map>();
         bool dropped = false;
-        for (const auto& [key, p] : *current) {
-          if (key == code || p->code == code || p->gtin == code || p->ppn == code) dropped = true;
-          else kept->emplace(key, p);
+        for (const auto& [key, entry] : *current) {
+          const Product& p = *entry.product;
+          if (key == code || p.code == code || p.gtin == code || p.ppn == code) dropped = true;
+          else kept->emplace(key, entry);
         }
         if (!dropped) break;
         next = std::move(kept);

@@ -7,8 +7,10 @@
 // (a product's first use, a feed change of a product) and copy only one shard.
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -21,18 +23,26 @@ class ProductCatalog {
  public:
   ProductCatalog();
 
-  // The cached product of `code`, or null.
-  std::shared_ptr<const Product> find(std::string_view code) const;
+  // The cached product of `code`, or null; also null when `max_age` is given and the entry was fetched longer
+  // ago than that (bounded staleness while invalidations may be missed).
+  std::shared_ptr<const Product> find(std::string_view code,
+                                      std::optional<std::chrono::steady_clock::duration> max_age = std::nullopt) const;
   // Read before fetching a product from Redis; pass it to insert().
   std::uint64_t epoch() const { return epoch_.load(); }
   // Keeps `product` under `code`, unless an invalidation ran since `epoch` (the fetch may predate the change).
-  void insert(const std::string& code, std::shared_ptr<const Product> product, std::uint64_t epoch);
+  // `fetched`: when the fetch started (its age counts from then).
+  void insert(const std::string& code, std::shared_ptr<const Product> product, std::uint64_t epoch,
+              std::chrono::steady_clock::time_point fetched);
   // Drops every entry of the product `code` names (as key, code, GTIN or PPN); "" drops everything.
   void invalidate(std::string_view code);
   std::size_t size() const;
 
  private:
-  using Map = std::unordered_map<std::string, std::shared_ptr<const Product>>;
+  struct Entry {
+    std::shared_ptr<const Product> product;
+    std::chrono::steady_clock::time_point fetched;  // when it was read from Redis (before the fetch started)
+  };
+  using Map = std::unordered_map<std::string, Entry>;
   static constexpr std::size_t kShards = 64;
   static std::size_t shard_of(std::string_view code);
   std::array<std::atomic<std::shared_ptr<const Map>>, kShards> shards_;

@@ -71,11 +71,12 @@ std::string parse_target(const SubscriberOptions& o, Target& t) {
 }  // namespace
 
 struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::any_io_executor ex, SubscriberOptions o, MessageHandler m, SubscribedHandler s)
+  Impl(asio::any_io_executor ex, SubscriberOptions o, MessageHandler m, SubscribedHandler s, LostHandler l)
       : strand(asio::make_strand(ex)),
         options(std::move(o)),
         on_message(std::move(m)),
         on_subscribed(std::move(s)),
+        on_lost(std::move(l)),
         socket(strand),
         timer(strand) {}
 
@@ -83,6 +84,7 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
   SubscriberOptions options;
   MessageHandler on_message;
   SubscribedHandler on_subscribed;
+  LostHandler on_lost;
   Target target;
   tcp::socket socket;          // touched on the strand only
   asio::steady_timer timer;    // backoff and connect deadline
@@ -156,7 +158,7 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
     while (!stopped) {
       std::size_t before = count;
       co_await session();
-      is_subscribed = false;
+      if (is_subscribed.exchange(false) && on_lost) on_lost();
       boost::system::error_code ignored;
       socket.close(ignored);
       if (stopped) break;
@@ -170,9 +172,9 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
 };
 
 Subscriber::Subscriber(asio::any_io_executor executor, SubscriberOptions options, MessageHandler on_message,
-                       SubscribedHandler on_subscribed)
+                       SubscribedHandler on_subscribed, LostHandler on_lost)
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), std::move(on_message),
-                                   std::move(on_subscribed))) {}
+                                   std::move(on_subscribed), std::move(on_lost))) {}
 
 Subscriber::~Subscriber() { stop(); }
 
@@ -204,13 +206,18 @@ std::unique_ptr<Subscriber> watch_invalidations(boost::asio::any_io_executor exe
     mirror.invalidate();
     boost::asio::co_spawn(executor, mirror.start(), boost::asio::detached);
   };
+  mirror.set_invalidations_up(false);  // until the first subscription is confirmed
   return std::make_unique<Subscriber>(
       executor, std::move(options),
       [&mirror, restart](std::string_view, std::string_view message) {
         if (message == "*") restart();
         else mirror.invalidate(message);
       },
-      restart);
+      [&mirror, restart] {
+        restart();
+        mirror.set_invalidations_up(true);
+      },
+      [&mirror] { mirror.set_invalidations_up(false); });
 }
 
 }  // namespace vpoint::cache

@@ -54,6 +54,8 @@ const ScalarField kScalarFields[] = {
     {"central", "offline", +[](Config& c) -> OfflineMode& { return c.central.offline; }},
     {"central", "recall_lookback_days", +[](Config& c) -> unsigned& { return c.central.recall_lookback_days; }},
     {"central", "bulk_read_through_max", +[](Config& c) -> unsigned& { return c.central.bulk_read_through_max; }},
+    {"central", "feed_stale_s", +[](Config& c) -> unsigned& { return c.central.feed_stale_s; }},
+    {"mirror", "max_staleness_ms", +[](Config& c) -> unsigned& { return c.mirror.max_staleness_ms; }},
     {"location", "gln", +[](Config& c) -> std::string& { return c.location.gln; }},
     {"location", "name", +[](Config& c) -> std::string& { return c.location.name; }},
     {"rules", "repeat_window_s", +[](Config& c) -> unsigned& { return c.rules.repeat_window_s; }},
@@ -64,7 +66,7 @@ const ScalarField kScalarFields[] = {
     {"log", "level", +[](Config& c) -> std::string& { return c.log.level; }},
 };
 
-constexpr std::string_view kSections[] = {"http",     "tls",   "redis", "central",
+constexpr std::string_view kSections[] = {"http",     "tls",   "redis", "central", "mirror",
                                           "location", "rules", "audit", "log"};
 
 std::string setting(std::string_view section, std::string_view key) {
@@ -489,6 +491,9 @@ std::string validate(const Config& c) {
   if (c.central.recall_lookback_days == 0 || c.central.recall_lookback_days > 3660)
     return "[central] recall_lookback_days: must be 1-3660";
   if (c.central.bulk_read_through_max > 10000) return "[central] bulk_read_through_max: must be 0-10000";
+  if (c.central.feed_stale_s == 0 || c.central.feed_stale_s > 86400) return "[central] feed_stale_s: must be 1-86400";
+  if (c.mirror.max_staleness_ms < 10 || c.mirror.max_staleness_ms > 3600000)
+    return "[mirror] max_staleness_ms: must be 10-3600000";
   if (c.audit.dir.empty()) return "[audit] dir: must not be empty";
   if (c.audit.retention_days == 0) return "[audit] retention_days: must be at least 1";
   if (c.audit.interval_s == 0 || c.audit.interval_s > 86400) return "[audit] interval_s: must be 1-86400";

@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
     svc::CentralLink* l = link.get();
     auto ex = pack->io_context().get_executor();
     auto& central = pack->services()->central;
+    central.feed_behind = [l] { return l->feed_behind(); };
     central.look_up = [l, ex](std::string code,
                               std::string serial) -> boost::asio::awaitable<svc::CentralLookup::Status> {
       auto rt = co_await boost::asio::co_spawn(ex, l->read_through(std::move(code), std::move(serial)),

@@ -629,3 +629,34 @@ TEST_CASE("a pack of a recalled batch learned by read-through is refused, from t
   CHECK(call(vpointd, "/v1/decommission", pack.pack_object(), "supply").body.at("verdict") == "refused");
   sim.post_json("/admin/faults", R"({"feed_hold":false})");
 }
+
+TEST_CASE("answers carry feed_stale while the change feed is behind by more than feed_stale_s, and not once it is back",
+          "[sync][vpointd][truth][staleness]") {
+  VpointdOptions options;
+  options.central_extra = "feed_stale_s = 2\n";
+  Stack stack(options);
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
+  auto pack = packs_of(sim, 1).at(0);
+  Answer a;
+  REQUIRE(eventually([&] {
+    a = call(vpointd, "/v1/verify", pack.pack_object());
+    return !has_warning(a.body, "feed_stale");
+  }, 10s));
+  CHECK(a.body.at("verdict") == "ok");
+  // Injected: the central system goes away; the mirror still answers, and says how old its picture is.
+  sim.kill();
+  REQUIRE(eventually([&] {
+    a = call(vpointd, "/v1/verify", pack.pack_object());
+    return has_warning(a.body, "feed_stale");
+  }, 30s));
+  std::printf("central killed: verify says %s with warnings %s\n", json::serialize(a.body.at("verdict")).c_str(),
+              json::serialize(a.body.at("warnings")).c_str());
+  CHECK(a.body.at("verdict") == "ok");  // the mirror's confirmed state still permits it; the warning tells its age
+  sim.start();
+  REQUIRE(eventually([&] {
+    a = call(vpointd, "/v1/verify", pack.pack_object());
+    return !has_warning(a.body, "feed_stale");
+  }, 30s));
+  CHECK(a.body.at("verdict") == "ok");
+}

@@ -63,6 +63,7 @@ CentralLinkOptions central_link_options(const Config& config) {
 struct CentralLink::Impl : std::enable_shared_from_this<CentralLink::Impl> {
   LinkContext link;
   std::atomic<bool> started{false};
+  std::atomic<std::int64_t> started_ms{0};  // Unix ms of start()
 
   // One role: its strand and the signal that stops it. Both `stop` and `done` are touched on the strand only:
   // the signal is emitted only while the role runs (its handler belongs to the running coroutine).
@@ -159,6 +160,7 @@ CentralLink::~CentralLink() { stop(std::chrono::milliseconds(10000)); }
 
 void CentralLink::start() {
   if (impl_->started.exchange(true)) return;
+  impl_->started_ms = unix_ms_now();
   impl_->install_checks();
   const CentralLinkOptions& o = impl_->link.options;
   if (o.follow_feed) impl_->spawn("follow_feed", follow_feed);
@@ -208,5 +210,20 @@ asio::awaitable<cache::MirrorResult<std::string>> CentralLink::raise_alert(json:
 }
 LinkStatus CentralLink::status() const { return impl_->link.status_copy(); }
 bool CentralLink::loading() const { return impl_->link.importing; }
+
+std::chrono::milliseconds CentralLink::feed_behind() const {
+  if (!impl_->link.options.follow_feed || !impl_->started) return std::chrono::milliseconds(0);
+  const LinkStatus s = impl_->link.status_copy();
+  const std::int64_t now = unix_ms_now();
+  std::int64_t behind = s.behind_since_ms > 0 ? now - s.behind_since_ms : 0;
+  // A long poll that is running on time means "nothing new": the central system answers at once on a change.
+  const auto poll_limit = std::chrono::duration_cast<std::chrono::milliseconds>(impl_->link.options.feed_wait).count() + 5000;
+  const bool polling = s.poll_started_ms > 0 && now - s.poll_started_ms <= poll_limit;
+  if (!polling || s.state != LinkState::following) {
+    const std::int64_t since = s.last_sync_ms > 0 ? s.last_sync_ms : impl_->started_ms.load();
+    behind = std::max(behind, since > 0 ? now - since : 0);
+  }
+  return std::chrono::milliseconds(std::max<std::int64_t>(0, behind));
+}
 
 }  // namespace vpoint::service

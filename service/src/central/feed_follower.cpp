@@ -124,8 +124,10 @@ asio::awaitable<void> follow_feed(LinkContext& link, Strand strand) {
       s.feed_seq = seq;
     });
     std::string target = fmt::format("/central/v1/changes?since={}&wait={}", seq, link.options.feed_wait.count());
+    link.update([](LinkStatus& s) { s.poll_started_ms = unix_ms_now(); });
     auto res = co_await http.request(boost::beast::http::verb::get, target, {}, {},
                                      link.options.feed_wait + std::chrono::seconds(10));
+    link.update([](LinkStatus& s) { s.poll_started_ms = 0; });
     if (!res || res->result_int() >= 500) {
       std::string why = !res ? res.error().message : fmt::format("HTTP {}", res->result_int());
       link.central_reachable = false;
@@ -198,6 +200,13 @@ asio::awaitable<void> follow_feed(LinkContext& link, Strand strand) {
       s.feed_seq = new_seq;
       s.central_seq = std::max(head, new_seq);
       s.last_sync_ms = unix_ms_now();
+      // The head ahead of what we applied (a feed that lags or holds back lines): behind since the first such
+      // answer, until an answer shows us in step.
+      if (head > new_seq) {
+        if (s.behind_since_ms == 0) s.behind_since_ms = s.last_sync_ms;
+      } else {
+        s.behind_since_ms = 0;
+      }
       s.feed_gaps += gaps;
       s.last_error.clear();
     });

@@ -387,7 +387,7 @@ struct AnswerFacts {
 
 // The body of every pack answer (issue 5), one field order whether the mirror decided (finish) or the central
 // system could not be asked (answer_offline). alert_id stays null until finish raises an alert.
-json::object answer_body(const Job& job, const PackId& pack, const std::vector<std::string>& warnings,
+json::object answer_body(const Ctx& ctx, const Job& job, const PackId& pack, const std::vector<std::string>& warnings,
                          const cache::Product* product, const AnswerFacts& facts) {
   json::object body;
   body["pack"] = scanner::to_json(pack);
@@ -400,6 +400,9 @@ json::object answer_body(const Job& job, const PackId& pack, const std::vector<s
   body["source"] = facts.source;
   json::array w;
   for (const auto& x : warnings) w.push_back(json::value(x));
+  // The mirror answers from a feed that is behind the central system by more than [central] feed_stale_s.
+  if (const auto& behind = ctx.s->central.feed_behind; behind && behind() > ctx.s->central.feed_stale)
+    w.push_back(json::value("feed_stale"));
   body["warnings"] = std::move(w);
   body["batch_state"] = facts.batch_state;
   if (!facts.central_batch_state.empty()) body["central_batch_state"] = facts.central_batch_state;
@@ -440,7 +443,7 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
                                               const Decision& d) {
   const bool unknown = unknown_outcome(r);
   json::object body = answer_body(
-      job, pack, warnings, product,
+      ctx, job, pack, warnings, product,
       AnswerFacts{.verdict = d.verdict,
                   .status = unknown ? std::string_view("unknown") : cache::to_string(r.status),
                   .reason = d.reason,
@@ -495,7 +498,7 @@ std::string mirror_code(const cache::Product* product, const PackId& pack) {
 // no transaction.
 Answer not_looked_up(Ctx& ctx, const Job& job, const PackId& pack, const std::vector<std::string>& warnings,
                      const cache::Product* product, Verdict verdict, Reason reason, std::string_view source) {
-  json::object body = answer_body(job, pack, warnings, product,
+  json::object body = answer_body(ctx, job, pack, warnings, product,
                                   AnswerFacts{.verdict = verdict,
                                               .status = "unknown",
                                               .reason = reason,
@@ -534,7 +537,7 @@ awaitable<cache::MirrorResult<Answer>> answer_offline(Ctx& ctx, const Job& job, 
   if (!recorded) co_return Unexpected{recorded.error()};
   const Decision d = decide_offline(*recorded, why);
   warnings.push_back("unconfirmed");
-  json::object body = answer_body(job, pack, warnings, product,
+  json::object body = answer_body(ctx, job, pack, warnings, product,
                                   AnswerFacts{.verdict = d.verdict,
                                               .status = "unknown",
                                               .reason = d.reason,
@@ -1261,6 +1264,16 @@ void add_pack_readiness(Readiness& readiness, std::shared_ptr<PackServices> serv
                                                      std::to_string(cache::kLibraryVersion)};
     co_return CheckResult{CheckState::ok, "vpoint library version " + std::to_string(version)};
   });
+  // Not required: while the product cache's invalidation subscription is down, cached products are trusted for
+  // [mirror] max_staleness_ms only (slower, not less true); reported so that an operator sees it.
+  readiness.set_check("invalidations", false, [services]() -> awaitable<CheckResult> {
+    auto down = services->mirror.invalidations_down_for();
+    if (!down) co_return CheckResult{CheckState::ok, "subscribed to product/batch changes"};
+    co_return CheckResult{CheckState::failing,
+                          fmt::format("product/batch change subscription lost for {} ms: cached recall states are "
+                                      "read again from Redis after {} ms",
+                                      down->count(), services->mirror.options().max_staleness.count())};
+  });
   readiness.set_check("mirror", true, [services]() -> awaitable<CheckResult> {
     auto pos = co_await services->mirror.feed_position();
     if (!pos) co_return CheckResult{CheckState::failing, pos.error().message};
@@ -1300,6 +1313,7 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   if (co.url.rfind("rediss://", 0) == 0) co.tls = true;
   rt->client_ = std::make_unique<cache::Client>(rt->io_.get_executor(), co);
   mirror_options.min_replicas_ack = static_cast<int>(config.redis.min_replicas_ack);
+  mirror_options.max_staleness = std::chrono::milliseconds(config.mirror.max_staleness_ms);
   rt->mirror_ = std::make_unique<cache::Mirror>(*rt->client_, mirror_options);
 
   auto started = run_blocking(rt->io_, rt->mirror_->start(), std::chrono::seconds(30));
@@ -1325,6 +1339,7 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   rt->services_->options.repeat_window = std::chrono::seconds(config.rules.repeat_window_s);
   rt->services_->central.offline = config.central.offline;
   rt->services_->central.bulk_read_through_max = config.central.bulk_read_through_max;
+  rt->services_->central.feed_stale = std::chrono::seconds(config.central.feed_stale_s);
 
   cache::SubscriberOptions so;
   so.url = config.redis.url;
@@ -1332,8 +1347,12 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   so.password = config.redis.password;
   rt->subscriber_ = cache::watch_invalidations(rt->io_.get_executor(), so, *rt->mirror_);
   if (auto error = rt->subscriber_->start(); !error.empty()) {
+    // Bounded staleness stands in: a cached product (recall state) is read again after max_staleness_ms.
+    rt->mirror_->set_invalidations_up(false);
     log_event(spdlog::level::warn, "invalidation_subscriber_disabled",
-              {{"error", error}, {"effect", "product cache entries are not dropped on feed changes"}});
+              {{"error", error},
+               {"effect", fmt::format("cached products and batch states are read again from Redis after {} ms",
+                                      config.mirror.max_staleness_ms)}});
   }
   return rt;
 }

@@ -212,6 +212,8 @@ struct MirrorOptions {
   // long, well past the undo record (undo window + 1 day), so that a late undo still answers "too late"
   // (NMVS_NC_PCK_20), not "other location" (_21). 0 = no marker. docs/design.md "Undo marker".
   std::chrono::seconds undo_marker_ttl{std::chrono::hours(24 * 100)};
+  // Bounded staleness of the product cache while its invalidation subscription is down (set_invalidations_up).
+  std::chrono::milliseconds max_staleness{1000};
   // Idempotency records kept this long (design.md: 24 h). Unknown packs are never stored (read-through may
   // know them on the retry).
   std::chrono::seconds idempotency_ttl{std::chrono::hours(24)};
@@ -320,6 +322,14 @@ class Mirror {
   bool outdated() const;
   // The generation in effect and its pack buckets per partition, as start() read them.
   std::pair<std::int64_t, int> layout() const;
+
+  // The product cache's invalidation subscription (watch_invalidations() calls this): once it has been called,
+  // a cached product (batch states, recalls) is served only while the subscription is up, or at most
+  // MirrorOptions::max_staleness after it was read from Redis while it is down. Without a subscriber the cache
+  // is dropped by the caller's invalidate() calls only (tools, tests, one-process set-ups).
+  void set_invalidations_up(bool up);
+  // How long the subscription has been down (nullopt: up, or none attached). For readiness.
+  std::optional<std::chrono::milliseconds> invalidations_down_for() const;
 
   // The partition of a pack (hash tag of all its keys).
   static int partition_of(std::string_view product_code, std::string_view serial);

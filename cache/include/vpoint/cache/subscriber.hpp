@@ -36,9 +36,11 @@ class Subscriber {
  public:
   using MessageHandler = std::function<void(std::string_view channel, std::string_view message)>;
   using SubscribedHandler = std::function<void()>;
+  using LostHandler = std::function<void()>;
 
+  // `on_lost` runs when a confirmed subscription ends (connection lost or closed), before reconnecting.
   Subscriber(boost::asio::any_io_executor executor, SubscriberOptions options, MessageHandler on_message,
-             SubscribedHandler on_subscribed = {});
+             SubscribedHandler on_subscribed = {}, LostHandler on_lost = {});
   ~Subscriber();  // stop()
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
@@ -62,7 +64,8 @@ class Mirror;
 // The mirror's product cache kept current (the one product/batch cache, Mirror::cached_product): a Subscriber on
 // kInvalidationChannel that drops the product each message names; on "*" (a generation switch elsewhere) and
 // after every (re)subscription (messages may have been missed) it drops everything and re-reads the generation
-// in effect (Mirror::start()). `mirror` must outlive the subscriber. Start it with start().
+// in effect (Mirror::start()). It tells the mirror whether it is up (Mirror::set_invalidations_up: bounded
+// staleness while it is down). `mirror` must outlive the subscriber. Start it with start().
 std::unique_ptr<Subscriber> watch_invalidations(boost::asio::any_io_executor executor, SubscriberOptions options,
                                                 Mirror& mirror);
 

@@ -110,6 +110,8 @@ struct LinkStatus {
   std::int64_t feed_seq = 0;                           // last applied change
   std::int64_t central_seq = 0;                        // the central system's head as last seen (Central-Seq)
   std::int64_t last_sync_ms = 0;                       // last successful feed answer (Unix ms)
+  std::int64_t poll_started_ms = 0;   // the change-feed request in flight started then (Unix ms; 0 = none)
+  std::int64_t behind_since_ms = 0;   // answers have shown the central head ahead of the mirror since (0 = not)
   std::uint64_t import_packs = 0;                      // progress of a running/last snapshot import
   std::uint64_t sent = 0, accepted = 0, rejected = 0;  // write-back counters of this instance
   std::uint64_t feed_gaps = 0;
@@ -148,6 +150,10 @@ class CentralLink {
   boost::asio::awaitable<cache::MirrorResult<std::string>> raise_alert(boost::json::object alert);
 
   LinkStatus status() const;
+  // How far the mirror's feed is behind the central system, as time (issue 14 "feed_stale"): since the central
+  // head was first seen ahead of the applied position, or since the last successful feed answer when no
+  // long poll is running on time (central unreachable, an answer overdue). 0 while in step.
+  std::chrono::milliseconds feed_behind() const;
   // True while the start-up snapshot import runs (readiness says "loading").
   bool loading() const;
 

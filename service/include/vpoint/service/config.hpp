@@ -48,6 +48,13 @@ struct CentralConfig {
   OfflineMode offline = OfflineMode::record;  // central unreachable and the pack unknown: record or refuse
   unsigned recall_lookback_days = 90;  // a recall alert lists this site's packs of the batch seen this far back
   unsigned bulk_read_through_max = 100;  // live look-ups per POST /v1/bulk; items beyond it answer unconfirmed
+  unsigned feed_stale_s = 60;  // the change feed behind by more than this: answers carry a feed_stale warning
+};
+
+struct MirrorConfig {
+  // While the product cache's invalidation subscription is down, a cached product/batch (recall state) is
+  // served at most this old; then it is read from Redis again.
+  unsigned max_staleness_ms = 1000;
 };
 
 struct LocationConfig {
@@ -103,6 +110,7 @@ struct Config {
   TlsConfig tls;
   RedisConfig redis;
   CentralConfig central;
+  MirrorConfig mirror;
   LocationConfig location;
   RulesConfig rules;
   AuthConfig auth;

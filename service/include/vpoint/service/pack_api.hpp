@@ -52,6 +52,10 @@ struct CentralLookup {
   OfflineMode offline = OfflineMode::record;
   // Live look-ups per POST /v1/bulk ([central] bulk_read_through_max); items beyond answer unconfirmed.
   std::size_t bulk_read_through_max = 100;
+  // How far the mirror's change feed is behind the central system (CentralLink::feed_behind); answers carry the
+  // warning "feed_stale" beyond `feed_stale` ([central] feed_stale_s). Unset: no central link, no warning.
+  std::function<std::chrono::milliseconds()> feed_behind = {};
+  std::chrono::seconds feed_stale{60};
 };
 
 class AuditArchive;  // audit_archive.hpp
