@@ -660,3 +660,73 @@ TEST_CASE("answers carry feed_stale while the change feed is behind by more than
   }, 30s));
   CHECK(a.body.at("verdict") == "ok");
 }
+
+TEST_CASE("with vpointd's invalidation subscription down, a recall written elsewhere is served within max_staleness_ms "
+          "and readiness reports the lost subscription",
+          "[sync][vpointd][truth][staleness]") {
+  VpointdOptions options;
+  options.extra_toml = "[mirror]\nmax_staleness_ms = 500\n";
+  Stack stack(options);
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
+  std::optional<PackRef> found;
+  for (auto& p : packs_of(sim, 50))
+    if (p.key == "gtin" && !found) found = p;
+  REQUIRE(found);
+  const PackRef pack = *found;
+  auto invalidations = [&] {
+    auto res = vpointd.request(http::verb::get, "/readyz", "", "");
+    auto doc = json::parse(res.body()).as_object();
+    return std::string(doc.at("checks").as_object().at("invalidations").as_object().at("status").as_string());
+  };
+  REQUIRE(eventually([&] { return invalidations() == "ok"; }, 10s));
+  // Injected: Redis refuses pub/sub channels to the default user, and the subscription is cut: vpointd's
+  // subscriber cannot come back.
+  stack.redis.cli({"ACL", "SETUSER", "default", "resetchannels"});
+  stack.redis.cli({"CLIENT", "KILL", "TYPE", "pubsub"});
+  REQUIRE(eventually([&] { return invalidations() == "failing"; }, 10s));
+  REQUIRE(call(vpointd, "/v1/verify", pack.pack_object()).body.at("verdict") == "ok");  // its product is cached now
+  // Injected: another instance recalls the batch in Redis; its message never arrives here (no feed line either:
+  // this vpointd's own feed follower, which would drop its cache itself, is not involved).
+  const std::string gen = stack.redis.cli({"GET", "mirror:gen"});
+  const std::string batch_key = "bat:" + gen + ":{" + pack.code + "}:" + pack.batch;
+  REQUIRE(stack.redis.cli({"HGET", batch_key, "state"}) == "active");
+  const auto recalled_at = std::chrono::steady_clock::now();
+  stack.redis.cli({"HSET", batch_key, "state", "recalled", "reason", "sterility"});
+  Answer a;
+  REQUIRE(eventually([&] {
+    a = call(vpointd, "/v1/verify", pack.pack_object());
+    return a.body.at("verdict") != "ok";
+  }, 10s));
+  const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - recalled_at);
+  std::printf("subscription down (ACL resetchannels + CLIENT KILL TYPE pubsub), batch recalled in Redis: refused / %s "
+              "after %lld ms (max_staleness_ms 500)\n",
+              json::serialize(a.body.at("reason")).c_str(), static_cast<long long>(late.count()));
+  CHECK(a.body.at("reason") == "recalled");
+  CHECK(late < 5s);  // without the bound the cached "active" would stand until the subscription returns
+  stack.redis.cli({"ACL", "SETUSER", "default", "allchannels"});
+  REQUIRE(eventually([&] { return invalidations() == "ok"; }, 10s));
+}
+
+TEST_CASE("a mirror written in an older value format is imported again when vpointd starts, never read",
+          "[sync][vpointd][truth]") {
+  Stack stack;
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
+  auto pack = packs_of(sim, 1).at(0);
+  REQUIRE(call(vpointd, "/v1/decommission", pack.pack_object(), "supply").body.at("verdict") == "ok");
+  REQUIRE(eventually([&] { return central_status(sim, pack) == "supplied"; }, 20s));
+  REQUIRE(vpointd.stop());
+  // Injected: the generation in effect loses its format mark, as one written by vpoint before mirror format 2.
+  const std::string before = stack.redis.cli({"GET", "mirror:gen"});
+  stack.redis.cli({"DEL", "mirror:format:" + before});
+  vpointd.start();  // ready again only once a new generation is in effect
+  const std::string after = stack.redis.cli({"GET", "mirror:gen"});
+  std::printf("generation %s without a format mark: vpointd imported generation %s before it was ready\n",
+              before.c_str(), after.c_str());
+  CHECK(after != before);
+  CHECK(stack.redis.cli({"GET", "mirror:format:" + after}) == "2");
+  auto v = call(vpointd, "/v1/verify", pack.pack_object());
+  CHECK(v.body.at("status") == "supplied");  // central's state, from the new snapshot
+  CHECK(call(vpointd, "/v1/verify", packs_of(sim, 2).at(1).pack_object()).body.at("verdict") == "ok");
+}
