@@ -97,47 +97,78 @@ awaitable<MirrorResult<std::vector<OutboxEntry>>> Outbox::read_after(int partiti
 }
 
 awaitable<MirrorResult<Settlement>> Outbox::settle(Mirror& mirror, const OutboxEntry& e, const CentralAnswer& answer) {
+  std::vector<std::pair<OutboxEntry, CentralAnswer>> one;  // not a braced list inside co_await (GCC 12)
+  one.emplace_back(e, answer);
+  auto all = co_await settle_many(mirror, one);
+  if (!all) co_return Unexpected{all.error()};
+  if (!all->front()) co_return Unexpected{all->front().error()};
+  co_return *all->front();
+}
+
+awaitable<MirrorResult<std::vector<MirrorResult<Settlement>>>> Outbox::settle_many(
+    Mirror& mirror, const std::vector<std::pair<OutboxEntry, CentralAnswer>>& answered) {
   auto [gen, buckets] = mirror.layout();
-  auto product = co_await mirror.cached_product(e.code);
-  if (!product) co_return Unexpected{product.error()};
-  const Product* ref = product->get();
-  std::uint32_t h = pack_hash(e.code, e.serial);
-  int partition = static_cast<int>(h % kPartitions);
-  int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(std::max(1, buckets)));
-  std::string field = ref ? pack_field(ref->index, e.serial) : std::string();
-  std::string status, raw, batch;
-  if (!answer.accepted && answer.central) {
-    if (!answer.central->exists) {
-      status = "x";
-    } else {
-      auto known = parse_pack_status(answer.central->status);
-      status = std::to_string(known ? static_cast<int>(*known) : static_cast<int>(kUnknownStatus));
-      if (!known) raw = raw_central_text(answer.central->status);
-      if (ref)
-        for (const auto& b : ref->batches)
-          if (b.batch == answer.central->batch) batch = std::to_string(b.index);
-    }
-  }
   auto position = co_await mirror.feed_position();
   if (!position) co_return Unexpected{position.error()};
-  Command call{"FCALL", "vp_settle", "7", outbox_key(partition), pending_key(partition), pack_key(partition, gen, bucket),
-               unknown_status_key(partition, gen), audit_key(partition), decommission_key(partition, e.code, e.serial),
-               undo_marker_key(partition, e.code, e.serial),
-               e.id, e.transaction_id, e.code, e.serial, field, answer.accepted ? "a" : "r",
-               answer.seq ? std::to_string(*answer.seq) : std::string(), status, raw, batch, answer.other_transaction,
-               answer.code, std::to_string(gen), std::to_string(position->second),
-               std::to_string(mirror.options().audit_maxlen), e.location, e.actor,
-               std::to_string(mirror.test_clock_offset().count())};
-  auto reply = co_await client_.command(std::move(call), outbox_key(partition));
-  if (!reply) co_return Unexpected{from_redis(reply.error())};
-  if (reply->is_error()) co_return Unexpected{from_reply_error(*reply)};
-  if (reply->elements.size() != 3)
-    co_return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_settle: unexpected reply shape", std::nullopt}};
-  Settlement out;
-  out.settled = reply_int(reply->elements[0]).value_or(0) == 1;
-  if (auto s = reply_int(reply->elements[1]); s && ((*s >= 0 && *s <= static_cast<int>(PackStatus::checked_out)) || *s == kUnknownStatus))
-    out.status = static_cast<PackStatus>(*s);
-  out.pending_left = static_cast<int>(reply_int(reply->elements[2]).value_or(0));
+  std::vector<Command> calls;
+  std::vector<std::string> routes;
+  calls.reserve(answered.size());
+  for (const auto& [e, answer] : answered) {
+    auto product = co_await mirror.cached_product(e.code);  // in-process after the first of a product
+    if (!product) co_return Unexpected{product.error()};
+    const Product* ref = product->get();
+    std::uint32_t h = pack_hash(e.code, e.serial);
+    int partition = static_cast<int>(h % kPartitions);
+    int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(std::max(1, buckets)));
+    std::string field = ref ? pack_field(ref->index, e.serial) : std::string();
+    std::string status, raw, batch;
+    if (!answer.accepted && answer.central) {
+      if (!answer.central->exists) {
+        status = "x";
+      } else {
+        auto known = parse_pack_status(answer.central->status);
+        status = std::to_string(known ? static_cast<int>(*known) : static_cast<int>(kUnknownStatus));
+        if (!known) raw = raw_central_text(answer.central->status);
+        if (ref)
+          for (const auto& b : ref->batches)
+            if (b.batch == answer.central->batch) batch = std::to_string(b.index);
+      }
+    }
+    calls.push_back(Command{"FCALL", "vp_settle", "7", outbox_key(partition), pending_key(partition),
+                            pack_key(partition, gen, bucket), unknown_status_key(partition, gen), audit_key(partition),
+                            decommission_key(partition, e.code, e.serial), undo_marker_key(partition, e.code, e.serial),
+                            e.id, e.transaction_id, e.code, e.serial, field, answer.accepted ? "a" : "r",
+                            answer.seq ? std::to_string(*answer.seq) : std::string(), status, raw, batch,
+                            answer.other_transaction, answer.code, std::to_string(gen), std::to_string(position->second),
+                            std::to_string(mirror.options().audit_maxlen), e.location, e.actor,
+                            std::to_string(mirror.test_clock_offset().count())});
+    routes.push_back(outbox_key(partition));
+  }
+  // One pipeline (per node in Cluster): a drain round settles its whole batch in one round trip.
+  auto replies = co_await client_.pipeline(std::move(calls), std::move(routes));
+  std::vector<MirrorResult<Settlement>> out;
+  out.reserve(replies.size());
+  for (auto& reply : replies) {
+    if (!reply) {
+      out.push_back(Unexpected{from_redis(reply.error())});
+      continue;
+    }
+    if (reply->is_error()) {
+      out.push_back(Unexpected{from_reply_error(*reply)});
+      continue;
+    }
+    if (reply->elements.size() != 3) {
+      out.push_back(Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_settle: unexpected reply shape", std::nullopt}});
+      continue;
+    }
+    Settlement one;
+    one.settled = reply_int(reply->elements[0]).value_or(0) == 1;
+    if (auto st = reply_int(reply->elements[1]);
+        st && ((*st >= 0 && *st <= static_cast<int>(PackStatus::checked_out)) || *st == kUnknownStatus))
+      one.status = static_cast<PackStatus>(*st);
+    one.pending_left = static_cast<int>(reply_int(reply->elements[2]).value_or(0));
+    out.push_back(one);
+  }
   co_return out;
 }
 

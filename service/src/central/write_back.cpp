@@ -248,7 +248,8 @@ asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
     // Each answered entry is settled in the mirror (merge rule, docs/design.md "Truth model"): it leaves the
     // outbox in the same atomic call. A failed settle leaves the entry in place: it is sent again under the same
     // id, and the central system, idempotent by id, answers it again without applying it twice.
-    std::uint64_t accepted = 0, rejected = 0;
+    std::vector<std::pair<cache::OutboxEntry, cache::CentralAnswer>> answered;
+    std::vector<std::string> codes;  // central's code per answered entry (logs)
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto& tx = transactions[i].as_object();
       auto it = by_id.find(str(tx, "id"));
@@ -267,23 +268,31 @@ asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
         answer.accepted = true;
         answer.seq = it->second.seq;
       }
-      auto settled = co_await link.outbox.settle(link.mirror, items[i], answer);
-      if (!settled) {
-        log_event(spdlog::level::warn, "outbox_settle_failed", {{"transaction", str(tx, "id")}, {"error", settled.error().message}});
+      answered.emplace_back(items[i], std::move(answer));
+      codes.push_back(it->second.code);
+    }
+    std::uint64_t accepted = 0, rejected = 0;
+    auto settled = co_await link.outbox.settle_many(link.mirror, answered);
+    if (!settled) log_event(spdlog::level::warn, "outbox_settle_failed", {{"error", settled.error().message}});
+    for (std::size_t i = 0; settled && i < settled->size(); ++i) {
+      const auto& [entry, answer] = answered[i];
+      const auto& one = (*settled)[i];
+      if (!one) {
+        log_event(spdlog::level::warn, "outbox_settle_failed", {{"transaction", entry.transaction_id}, {"error", one.error().message}});
         continue;
       }
-      if (!settled->settled) continue;  // answered before (another round or instance settled it)
+      if (!one->settled) continue;  // answered before (another round or instance settled it)
       if (answer.accepted) {
         ++accepted;
-      } else {
-        ++rejected;
-        log_event(spdlog::level::warn, "central_rejected_settled",
-                  {{"transaction", str(tx, "id")},
-                   {"code", it->second.code},
-                   {"other_transaction", answer.other_transaction},
-                   {"central_status", answer.central ? (answer.central->exists ? answer.central->status : std::string("(unknown pack)")) : std::string()},
-                   {"local_status", settled->status ? std::string(cache::to_string(*settled->status)) : std::string()}});
+        continue;
       }
+      ++rejected;
+      log_event(spdlog::level::warn, "central_rejected_settled",
+                {{"transaction", entry.transaction_id},
+                 {"code", codes[i]},
+                 {"other_transaction", answer.other_transaction},
+                 {"central_status", answer.central ? (answer.central->exists ? answer.central->status : std::string("(unknown pack)")) : std::string()},
+                 {"local_status", one->status ? std::string(cache::to_string(*one->status)) : std::string()}});
     }
     link.update([&](LinkStatus& s) {
       s.accepted += accepted;

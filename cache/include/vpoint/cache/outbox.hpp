@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -79,6 +80,10 @@ class Outbox {
   // rejection makes the local state central's (docs/design.md "Truth model"). Exactly once per entry.
   boost::asio::awaitable<MirrorResult<Settlement>> settle(Mirror& mirror, const OutboxEntry& entry,
                                                           const CentralAnswer& answer);
+  // The same for many entries in one pipeline (per node in Cluster); results in order. The outer error: nothing
+  // was sent (feed position or a product could not be read).
+  boost::asio::awaitable<MirrorResult<std::vector<MirrorResult<Settlement>>>> settle_many(
+      Mirror& mirror, const std::vector<std::pair<OutboxEntry, CentralAnswer>>& answered);
   // The stream's name, for people (vpoint status): "ob:{P}".
   static std::string stream_name(int partition);
   // Entries waiting, per partition.
