@@ -124,6 +124,9 @@ TEST_CASE("a recall alert lists exactly this site's packs of the batch, and late
   h.supply(lot[2].code, lot[2].serial, kHere);
   verify_at(h, lot[3], kThere);
   verify_at(h, chosen.other_batch[0], kHere);
+  // The supply reaches the central system before the recall: sent after it, it would be rejected (recalled
+  // batch) and the pack would be active again here too, as central says (issue 14).
+  REQUIRE(eventually([&] { return h.outbox_total() == 0; }, 10s));
 
   sim.post_json("/admin/batches/" + lot[0].code + "/" + lot[0].batch + "/recall", R"({"reason":"sterility"})");
   std::vector<json::object> recalls;
