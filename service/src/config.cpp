@@ -56,6 +56,9 @@ const ScalarField kScalarFields[] = {
     {"central", "bulk_read_through_max", +[](Config& c) -> unsigned& { return c.central.bulk_read_through_max; }},
     {"central", "feed_stale_s", +[](Config& c) -> unsigned& { return c.central.feed_stale_s; }},
     {"mirror", "max_staleness_ms", +[](Config& c) -> unsigned& { return c.mirror.max_staleness_ms; }},
+    {"scan", "max_pixels", +[](Config& c) -> std::uint64_t& { return c.scan.max_pixels; }},
+    {"scan", "workers", +[](Config& c) -> unsigned& { return c.scan.workers; }},
+    {"scan", "queue", +[](Config& c) -> unsigned& { return c.scan.queue; }},
     {"location", "gln", +[](Config& c) -> std::string& { return c.location.gln; }},
     {"location", "name", +[](Config& c) -> std::string& { return c.location.name; }},
     {"rules", "repeat_window_s", +[](Config& c) -> unsigned& { return c.rules.repeat_window_s; }},
@@ -66,7 +69,7 @@ const ScalarField kScalarFields[] = {
     {"log", "level", +[](Config& c) -> std::string& { return c.log.level; }},
 };
 
-constexpr std::string_view kSections[] = {"http",     "tls",   "redis", "central", "mirror",
+constexpr std::string_view kSections[] = {"http",     "tls",   "redis", "central", "mirror", "scan",
                                           "location", "rules", "audit", "log"};
 
 std::string setting(std::string_view section, std::string_view key) {
@@ -494,6 +497,10 @@ std::string validate(const Config& c) {
   if (c.central.feed_stale_s == 0 || c.central.feed_stale_s > 86400) return "[central] feed_stale_s: must be 1-86400";
   if (c.mirror.max_staleness_ms < 10 || c.mirror.max_staleness_ms > 3600000)
     return "[mirror] max_staleness_ms: must be 10-3600000";
+  if (c.scan.max_pixels < 10000 || c.scan.max_pixels > 100'000'000)
+    return "[scan] max_pixels: must be 10000-100000000";
+  if (c.scan.workers < 1 || c.scan.workers > 64) return "[scan] workers: must be 1-64";
+  if (c.scan.queue > 1024) return "[scan] queue: must be 0-1024";
   if (c.audit.dir.empty()) return "[audit] dir: must not be empty";
   if (c.audit.retention_days == 0) return "[audit] retention_days: must be at least 1";
   if (c.audit.interval_s == 0 || c.audit.interval_s > 86400) return "[audit] interval_s: must be 1-86400";

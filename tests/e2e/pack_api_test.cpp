@@ -90,9 +90,10 @@ void check_problem(const vpoint::test::Response& res, unsigned status, const std
 }
 
 struct E2E {
-  explicit E2E(int packs = 20, svc::ServerOptions server_options = {})
+  explicit E2E(int packs = 20, svc::ServerOptions server_options = {}, std::map<std::string, std::string> env = {})
       : redis(vpoint::test::mirror_redis_options()) {
-    auto config = svc::load_config_text(kConfig, {{"VPOINT_REDIS_URL", redis.url()}});
+    env["VPOINT_REDIS_URL"] = redis.url();
+    auto config = svc::load_config_text(kConfig, env);
     if (!config) throw std::runtime_error(config.error());
     metrics = std::make_shared<svc::Metrics>();
     vpoint::cache::MirrorOptions mo;
@@ -544,4 +545,89 @@ TEST_CASE("a product change published on the invalidation channel reaches the pr
   while (e.runtime->mirror().cached_products() != 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   CHECK(e.runtime->mirror().cached_products() == 0);
+}
+
+// ---- POST /v1/scan limits (issue 15): refused from the header, decoded off the HTTP threads, bounded ----
+
+namespace {
+
+// A real PNG whose header claims width x height (the pixel data stays that of a tiny image): what an attacker
+// sends to make a server allocate and decode a huge image. stb reads the header only before refusing.
+std::string png_claiming(std::uint32_t width, std::uint32_t height) {
+  auto png = vpoint::test::to_png(vpoint::test::render(vpoint::test::Symbology::gs1_datamatrix, "[01]04150123456782[21]S001"));
+  std::string bytes(png.begin(), png.end());
+  for (int i = 0; i < 4; ++i) {
+    bytes[16 + i] = static_cast<char>((width >> (24 - 8 * i)) & 0xff);   // IHDR width, big endian
+    bytes[20 + i] = static_cast<char>((height >> (24 - 8 * i)) & 0xff);  // IHDR height
+  }
+  return bytes;
+}
+
+vpoint::test::Response post_image(E2E& e, const std::string& image, const std::string& type = "image/png") {
+  HttpClient client(e.server->port());
+  return client.request(http::verb::post, "/v1/scan", image,
+                        {{"Authorization", "Bearer pharmacy-key-0001"}, {"Content-Type", type}});
+}
+
+}  // namespace
+
+TEST_CASE("an image over max_pixels is refused from its header with 422 image_too_large", "[e2e][scan][limits]") {
+  E2E e(20, {}, {{"VPOINT_SCAN_MAX_PIXELS", "1000000"}});
+  auto huge = post_image(e, png_claiming(10000, 10000));  // 100 Mpx claimed in a few hundred bytes
+  INFO(huge.body());
+  check_problem(huge, 422, "image_too_large");
+  auto b = body_of(huge);
+  CHECK(b.at("max_pixels").to_number<std::uint64_t>() == 1000000);
+  CHECK(b.at("field") == "image");
+  check_problem(post_image(e, png_claiming(1001, 1000)), 422, "image_too_large");  // just over
+  // Under the limit: decoded as usual.
+  auto ok = post_image(e, std::string(png_claiming(0, 0).size(), '\0'));
+  CHECK(ok.result_int() == 422);  // not an image at all: invalid_scan, not image_too_large
+  auto png = vpoint::test::to_png(vpoint::test::render(vpoint::test::Symbology::gs1_datamatrix,
+                                                       "[01]04150123456782[21]S002[10]L1[17]281231"));
+  auto fine = post_image(e, std::string(png.begin(), png.end()));
+  INFO(fine.body());
+  CHECK(fine.result_int() == 200);
+}
+
+TEST_CASE("images are decoded on the decode pool, never on an HTTP thread", "[e2e][scan][limits]") {
+  E2E e;
+  auto png = vpoint::test::to_png(vpoint::test::render(vpoint::test::Symbology::gs1_datamatrix,
+                                                       "[01]04150123456782[21]S003[10]L1[17]281231"));
+  REQUIRE(post_image(e, std::string(png.begin(), png.end())).result_int() == 200);
+  REQUIRE(post_image(e, std::string(png.begin(), png.end())).result_int() == 200);
+  HttpClient client(e.server->port());
+  std::string metrics = client.get("/metrics").body();
+  INFO(metrics);
+  CHECK(metrics.find("vpoint_scan_decodes_total{thread=\"decode\"} 2") != std::string::npos);
+  CHECK(metrics.find("vpoint_scan_decodes_total{thread=\"http\"} 0") != std::string::npos);
+}
+
+TEST_CASE("a full decode pool answers 503 busy with Retry-After, and text scans go on meanwhile", "[e2e][scan][limits]") {
+  E2E e(20, {}, {{"VPOINT_SCAN_WORKERS", "1"}, {"VPOINT_SCAN_QUEUE", "0"}});
+  // A noisy 2 400 x 2 400 photo: a decode that takes a while (no barcode in it).
+  vpoint::test::Gray blank{2400, 2400, std::vector<std::uint8_t>(2400u * 2400u, 200)};
+  auto jpeg = vpoint::test::to_jpeg(vpoint::test::add_noise(blank, 60.0, 7), 90);
+  const std::string photo(jpeg.begin(), jpeg.end());
+  std::vector<std::future<vpoint::test::Response>> sent;
+  for (int i = 0; i < 4; ++i)
+    sent.push_back(std::async(std::launch::async, [&] { return post_image(e, photo, "image/jpeg"); }));
+  // While the photos are in the pool: a text scan is answered (the HTTP threads are free).
+  auto text = e.post("/v1/verify", scan_body(scan_text("S004", "L1", "281231")));
+  CHECK(text.result_int() == 200);
+  int busy = 0, decoded = 0;
+  for (auto& f : sent) {
+    auto res = f.get();
+    if (res.result_int() == 503) {
+      ++busy;
+      check_problem(res, 503, "busy");
+      CHECK(res[http::field::retry_after] == "1");
+    } else {
+      ++decoded;
+      CHECK(res.result_int() == 422);  // decoded: no barcode in the noise
+    }
+  }
+  std::printf("4 photos at once with 1 decode worker and no queue: %d decoded, %d answered busy\n", decoded, busy);
+  CHECK(decoded >= 1);
+  CHECK(busy >= 1);
 }

@@ -13,6 +13,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
+#include "decode_pool.hpp"
 #include "vpoint/scanner/gs1.hpp"
 #include "vpoint/scanner/json.hpp"
 #include "vpoint/scanner/normalise.hpp"
@@ -1034,10 +1035,24 @@ awaitable<Reply> scan_image(Ctx& ctx, ApiContext& api) {
   auto idem = idempotency_key(api.request);
   if (!idem) co_return problem_response(idem.error());
 
-  const std::string& body = api.request.body();
-  auto symbols = scanner::decode(
-      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()),
-      ctx.s->options.decode);
+  if (!ctx.s->decoder)
+    co_return problem_response(ProblemCode::internal, "image decoding is not set up in this server");
+  // On the decode pool ([scan] workers), never on this HTTP thread; a full pool answers at once.
+  auto decoded = co_await ctx.s->decoder->decode(api.request.body(), ctx.s->options.decode);
+  if (!decoded) {
+    Response res = problem_response(ProblemCode::busy,
+                                    "every image decoder is busy; retry shortly (text scans are not affected)",
+                                    {{"field", "image"}});
+    res.set(http::field::retry_after, "1");
+    co_return res;
+  }
+  auto& symbols = *decoded;
+  if (!symbols && symbols.error().code == scanner::DecodeErrorCode::image_too_large)
+    co_return problem_response(ProblemCode::image_too_large, symbols.error().message,
+                               {{"field", "image"},
+                                {"max_pixels", ctx.s->options.decode.max_pixels},
+                                {"error", json::object{{"code", scanner::to_string(symbols.error().code)},
+                                                       {"message", symbols.error().message}}}});
   if (!symbols) {
     co_return problem_response(ProblemCode::invalid_scan, symbols.error().message,
                                {{"field", "image"},
@@ -1340,6 +1355,9 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   rt->services_->central.offline = config.central.offline;
   rt->services_->central.bulk_read_through_max = config.central.bulk_read_through_max;
   rt->services_->central.feed_stale = std::chrono::seconds(config.central.feed_stale_s);
+  rt->services_->options.decode.max_pixels = static_cast<std::size_t>(config.scan.max_pixels);
+  rt->services_->decoder = std::make_shared<DecodePool>(
+      config.scan.workers, config.scan.queue, rt->services_->metrics ? &rt->services_->metrics->registry() : nullptr);
 
   cache::SubscriberOptions so;
   so.url = config.redis.url;

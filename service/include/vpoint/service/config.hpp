@@ -51,6 +51,13 @@ struct CentralConfig {
   unsigned feed_stale_s = 60;  // the change feed behind by more than this: answers carry a feed_stale warning
 };
 
+// POST /v1/scan image decoding (issue 15): off the HTTP threads, bounded.
+struct ScanConfig {
+  std::uint64_t max_pixels = 16'000'000;  // width x height from the image header; more → 422 image_too_large
+  unsigned workers = 1;                   // decode threads
+  unsigned queue = 4;                     // images waiting for a decode thread; beyond → 503 busy
+};
+
 struct MirrorConfig {
   // While the product cache's invalidation subscription is down, a cached product/batch (recall state) is
   // served at most this old; then it is read from Redis again.
@@ -111,6 +118,7 @@ struct Config {
   RedisConfig redis;
   CentralConfig central;
   MirrorConfig mirror;
+  ScanConfig scan;
   LocationConfig location;
   RulesConfig rules;
   AuthConfig auth;

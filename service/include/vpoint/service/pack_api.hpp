@@ -59,6 +59,7 @@ struct CentralLookup {
 };
 
 class AuditArchive;  // audit_archive.hpp
+class DecodePool;    // src/pack/decode_pool.hpp: POST /v1/scan decodes on it, never on an HTTP thread
 
 struct PackServices {
   cache::Client& client;
@@ -70,6 +71,8 @@ struct PackServices {
   CentralLookup central = {};
   // The audit archive files (issue 6): GET /v1/packs merges them with the live stream; null = stream only.
   std::shared_ptr<AuditArchive> archive = {};
+  // Image decoding for POST /v1/scan ([scan] workers / queue); PackRuntime makes it.
+  std::shared_ptr<DecodePool> decoder = {};
 };
 
 // Registers every pack route on `api` (with its Access) and the verdict metrics on services->metrics. Returns

@@ -25,6 +25,8 @@ enum class ProblemCode : int {
   rate_limited = 10,           // 429
   internal = 11,               // 500 a bug; detail never leaks internals
   header_too_large = 12,       // 431 request line + headers over the header limit (RFC 6585 §5)
+  image_too_large = 13,        // 422 an image over [scan] max_pixels (refused from its header, never decoded)
+  busy = 14,                   // 503 every worker of a bounded pool is taken (Retry-After); retry shortly
 };
 
 std::string_view to_string(ProblemCode code);      // "bad_request", ...
