@@ -42,6 +42,8 @@ const ScalarField kScalarFields[] = {
     {"http", "idle_timeout_s", +[](Config& c) -> unsigned& { return c.http.idle_timeout_s; }},
     {"http", "read_timeout_s", +[](Config& c) -> unsigned& { return c.http.read_timeout_s; }},
     {"http", "shutdown_timeout_s", +[](Config& c) -> unsigned& { return c.http.shutdown_timeout_s; }},
+    {"http", "allow_plaintext", +[](Config& c) -> bool& { return c.http.allow_plaintext; }},
+    {"http", "metrics_key", +[](Config& c) -> std::string& { return c.http.metrics_key; }},
     {"tls", "cert", +[](Config& c) -> std::string& { return c.tls.cert; }},
     {"tls", "key", +[](Config& c) -> std::string& { return c.tls.key; }},
     {"tls", "client_ca", +[](Config& c) -> std::string& { return c.tls.client_ca; }},
@@ -409,7 +411,14 @@ std::map<std::string, std::string> vpoint_environment() {
 }
 
 std::string validate(const Config& c) {
-  if (auto listen = parse_listen(c.http.listen); !listen) return "[http] listen: " + listen.error();
+  auto listen = parse_listen(c.http.listen);
+  if (!listen) return "[http] listen: " + listen.error();
+  if (c.tls.cert.empty() && !listen->address().is_loopback() && !c.http.allow_plaintext)
+    return "[http] listen: " + listen->address().to_string() +
+           " is not a loopback address and [tls] cert is not set: plain HTTP would carry API keys in clear text; "
+           "set [tls] cert and key, or [http] allow_plaintext = true (e.g. behind a TLS-terminating proxy)";
+  if (!c.http.metrics_key.empty() && c.http.metrics_key.size() < 16)
+    return "[http] metrics_key: must be at least 16 characters";
   if (c.http.threads > 1024) return "[http] threads: must be at most 1024 (0 = one per core)";
   if (c.http.body_limit < 1024 || c.http.body_limit > (1ULL << 30))
     return "[http] body_limit: must be between 1024 bytes and 1 GiB";

@@ -4,6 +4,7 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/json/object.hpp>
+#include <openssl/crypto.h>
 
 #include "vpoint/service/logging.hpp"
 #include "vpoint/service/scan_page.hpp"
@@ -27,19 +28,39 @@ ServerOptions server_options(const Config& config) {
   return options;
 }
 
-void add_core_routes(Api& api, std::shared_ptr<Readiness> readiness, std::shared_ptr<Metrics> metrics) {
+namespace {
+
+// "Authorization: Bearer <key>" equal to `key`, compared without an early exit (the key is a secret).
+bool has_metrics_key(const Request& request, const std::string& key) {
+  std::string_view header = request[http::field::authorization];
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() != kBearer.size() + key.size() || header.substr(0, kBearer.size()) != kBearer) return false;
+  return CRYPTO_memcmp(header.data() + kBearer.size(), key.data(), key.size()) == 0;
+}
+
+}  // namespace
+
+void add_core_routes(Api& api, std::shared_ptr<Readiness> readiness, std::shared_ptr<Metrics> metrics,
+                     std::string metrics_key) {
   add_scan_page(api);  // GET /: the scan station page
   api.add(http::verb::get, "/healthz", Access::open(), [](ApiContext&) -> asio::awaitable<Reply> {
     co_return json_response(boost::json::object{{"status", "up"}});
   });
-  api.add(http::verb::get, "/readyz", Access::open(), [readiness](ApiContext&) -> asio::awaitable<Reply> {
+  api.add(http::verb::get, "/readyz", Access::open(), [readiness, metrics_key](ApiContext& a) -> asio::awaitable<Reply> {
     auto report = co_await readiness->evaluate();
-    Response res =
-        json_response(report.body, report.ready ? http::status::ok : http::status::service_unavailable);
+    // The checks name Redis, the central system and their errors: with a metrics key, only for its holder.
+    boost::json::object body = report.body;
+    if (!metrics_key.empty() && !has_metrics_key(a.request, metrics_key)) body = {{"ready", report.ready}};
+    Response res = json_response(body, report.ready ? http::status::ok : http::status::service_unavailable);
     res.set(http::field::cache_control, "no-store");
     co_return res;
   });
-  api.add(http::verb::get, "/metrics", Access::open(), [metrics](ApiContext&) -> asio::awaitable<Reply> {
+  api.add(http::verb::get, "/metrics", Access::open(), [metrics, metrics_key](ApiContext& a) -> asio::awaitable<Reply> {
+    if (!metrics_key.empty() && !has_metrics_key(a.request, metrics_key)) {
+      Response res = problem_response(ProblemCode::unauthorized, "GET /metrics needs the metrics key as a bearer token");
+      res.set(http::field::www_authenticate, "Bearer");
+      co_return res;
+    }
     Response res{http::status::ok, 11};
     res.set(http::field::content_type, kMetricsContentType);
     res.body() = metrics->serialize();
@@ -64,7 +85,7 @@ Daemon::Daemon(Config config, std::optional<std::filesystem::path> config_file,
   if (!table) throw std::invalid_argument(table.error());
   auth_ = std::make_shared<Authenticator>(std::move(*table));
   api_ = std::make_unique<Api>(auth_, metrics_);
-  add_core_routes(*api_, readiness_, metrics_);
+  add_core_routes(*api_, readiness_, metrics_, config_.http.metrics_key);
   server_ = std::make_unique<HttpServer>(server_options(config_), api_->handler());
 }
 

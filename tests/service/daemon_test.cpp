@@ -310,3 +310,39 @@ TEST_CASE("vpointd takes env overrides, logs JSON lines, reloads keys on SIGHUP 
   }
   CHECK(saw_request);
 }
+
+TEST_CASE("with a metrics key, /metrics needs it and /readyz shows its checks only to its holder, and /healthz stays open",
+          "[service][daemon][metrics][access]") {
+  InProcess vpointd(keys_toml() + "\n[http]\nmetrics_key = \"metrics-key-0123456789\"\n");
+  HttpClient client(vpointd.port());
+  CHECK(client.get("/healthz").result_int() == 200);
+  auto anonymous = client.get("/metrics");
+  CHECK(anonymous.result_int() == 401);
+  CHECK(anonymous.body().find("vpoint_http_requests_total") == std::string::npos);
+  CHECK(client.get("/metrics", {{"Authorization", "Bearer wrong-key-0123456789"}}).result_int() == 401);
+  CHECK(client.get("/metrics", {{"Authorization", "Bearer metrics-key-012345678"}}).result_int() == 401);  // a prefix
+  auto with_key = client.get("/metrics", {{"Authorization", "Bearer metrics-key-0123456789"}});
+  CHECK(with_key.result_int() == 200);
+  CHECK_THAT(with_key.body(), Catch::Contains("vpoint_http_requests_total"));
+  auto ready_anonymous = boost::json::parse(client.get("/readyz").body()).as_object();
+  CHECK(ready_anonymous.contains("ready"));
+  CHECK_FALSE(ready_anonymous.contains("checks"));
+  auto ready_key =
+      boost::json::parse(client.get("/readyz", {{"Authorization", "Bearer metrics-key-0123456789"}}).body()).as_object();
+  CHECK(ready_key.contains("checks"));
+}
+
+TEST_CASE("plain HTTP on an address other than loopback needs allow_plaintext", "[service][config][access]") {
+  auto refused = load_config_text("[http]\nlisten = \"0.0.0.0:8080\"\n");
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error(), Catch::Contains("[http] listen") && Catch::Contains("allow_plaintext"));
+  CHECK_FALSE(load_config_text("[http]\nlisten = \"10.1.2.3:8080\"\n"));
+  CHECK_FALSE(load_config_text("[http]\nlisten = \"[::]:8080\"\n"));
+  CHECK(load_config_text("[http]\nlisten = \"0.0.0.0:8080\"\nallow_plaintext = true\n"));
+  CHECK(load_config_text("[http]\nlisten = \"127.0.0.1:8080\"\n"));
+  CHECK(load_config_text("[http]\nlisten = \"[::1]:8080\"\n"));
+  CHECK(load_config_text("[http]\nlisten = \"localhost:8080\"\n"));
+  auto short_key = load_config_text("[http]\nmetrics_key = \"short\"\n");
+  REQUIRE_FALSE(short_key);
+  CHECK_THAT(short_key.error(), Catch::Contains("[http] metrics_key"));
+}

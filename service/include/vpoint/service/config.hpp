@@ -22,6 +22,12 @@ struct HttpConfig {
   unsigned idle_timeout_s = 30;      // keep-alive connection closed after this long without a request
   unsigned read_timeout_s = 15;      // one request (headers + body) must arrive within this
   unsigned shutdown_timeout_s = 10;  // SIGTERM: in-flight requests get this long to finish
+  // Plain HTTP (no [tls] cert) on an address other than loopback carries API keys in clear text: refused at
+  // start unless this is set (e.g. behind a TLS-terminating proxy).
+  bool allow_plaintext = false;
+  // Set: GET /metrics needs "Authorization: Bearer <metrics_key>", and /readyz shows its checks only with it
+  // (without: {"ready": …} and the status code). /healthz stays open. Never logged.
+  std::string metrics_key;
 };
 
 struct TlsConfig {

@@ -20,7 +20,10 @@ namespace vpoint::service {
 ServerOptions server_options(const Config& config);
 
 // GET /healthz, GET /readyz, GET /metrics (open: probes and scrapers carry no keys).
-void add_core_routes(Api& api, std::shared_ptr<Readiness> readiness, std::shared_ptr<Metrics> metrics);
+// GET /, /healthz (open), /readyz and /metrics. `metrics_key` set ([http] metrics_key): /metrics needs it as a
+// bearer token, /readyz shows its checks only with it.
+void add_core_routes(Api& api, std::shared_ptr<Readiness> readiness, std::shared_ptr<Metrics> metrics,
+                     std::string metrics_key = {});
 
 class Daemon {
  public:
