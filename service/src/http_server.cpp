@@ -352,7 +352,17 @@ struct HttpServer::Impl {
       parser.body_limit(options.body_limit);
       bool idle = buffer.size() == 0;
       slot.phase = idle ? SessionSlot::Phase::idle : SessionSlot::Phase::reading;
-      lowest.expires_after(idle ? options.idle_timeout : options.read_timeout);
+      if (idle) {
+        // Waiting for the next request: idle_timeout. Its first bytes start the read_timeout for the whole
+        // request, so a client trickling a header byte by byte is closed after read_timeout, not idle_timeout.
+        lowest.expires_after(options.idle_timeout);
+        auto [first_ec, first_n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+        if (first_ec == asio::error::eof) co_return true;  // the client closed between requests
+        if (first_ec) co_return co_await reject(stream, first_ec, 11);
+        buffer.commit(first_n);
+        slot.phase = SessionSlot::Phase::reading;
+      }
+      lowest.expires_after(options.read_timeout);
       auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kTuple);
       if (!ec) {
         slot.phase = SessionSlot::Phase::reading;

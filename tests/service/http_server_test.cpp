@@ -279,3 +279,24 @@ TEST_CASE("start reports unusable settings by name", "[service][http]") {
   CHECK_THAT(result.error(), Catch::StartsWith("[tls] key: cannot load '" + pki().client_key + "'") &&
                                  Catch::Contains("mismatch"));
 }
+
+TEST_CASE("a client that starts a request and stalls is closed after read_timeout, not idle_timeout",
+          "[service][http][limits]") {
+  auto options = test_options();  // idle_timeout 5 s
+  options.read_timeout = std::chrono::seconds(1);
+  Running running(options);
+  HttpClient client(running.port());
+  const auto started = std::chrono::steady_clock::now();
+  client.write_raw("GET /slowloris HTTP/1.1\r\nHost: x\r\n");  // the header never ends
+  CHECK(client.server_closed());
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  std::printf("a stalled request header was closed after %lld ms (read_timeout 1 s, idle_timeout 5 s)\n",
+              static_cast<long long>(waited.count()));
+  CHECK(waited < std::chrono::milliseconds(4000));  // by the read deadline, well before the idle one
+  check_healthy(running.port());
+  // An idle keep-alive connection still gets idle_timeout: a request after 1.5 s of quiet is served.
+  HttpClient keep(running.port());
+  CHECK(keep.get("/first").result_int() == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(keep.get("/second").result_int() == 200);
+}
