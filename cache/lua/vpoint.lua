@@ -81,6 +81,21 @@ local function undo_by_record(rec_location, rec_time_ms, location, action, now, 
   return OK
 end
 
+-- Appends one entry (field, value, ...) to an audit stream, capped approximately at maxlen (nil or 0 = none).
+local function audit_add(au, maxlen, fields)
+  local call = { 'XADD', au }
+  if maxlen and maxlen > 0 then
+    table.insert(call, 'MAXLEN')
+    table.insert(call, '~')
+    table.insert(call, int(maxlen))
+  end
+  table.insert(call, '*')
+  for _, x in ipairs(fields) do
+    table.insert(call, x)
+  end
+  redis.call(unpack(call))
+end
+
 -- The pending record of one pack (KEYS pn:{P}, field code|serial): n = this site's transactions the central
 -- system has not answered yet; f = feed floor (the central seq our last answered transaction, or the look-up
 -- after a rejection, is as of: feed lines at or below it are older than the local state); h = the newest feed
@@ -218,18 +233,9 @@ local function pack(keys, args)
     pend.n = (pend.n or 0) + 1
     redis.call('HSET', pnk, pnf, cjson.encode(pend))
   end
-  local audit = { 'XADD', au }
-  if audit_maxlen and audit_maxlen > 0 then
-    table.insert(audit, 'MAXLEN')
-    table.insert(audit, '~')
-    table.insert(audit, int(audit_maxlen))
-  end
-  for _, x in ipairs({ '*', 'tx', txid, 'code', code, 'serial', serial, 'op', op,
+  audit_add(au, audit_maxlen, { 'tx', txid, 'code', code, 'serial', serial, 'op', op,
     'action', (op == 'v' and '0' or int(action)), 'outcome', int(outcome), 'prev', int(prev), 'status', int(new),
-    'location', location, 'actor', actor, 't', int(now) }) do
-    table.insert(audit, x)
-  end
-  redis.call(unpack(audit))
+    'location', location, 'actor', actor, 't', int(now) })
 
   local central_status = ''
   if prev == UNKNOWN_STATUS or new == UNKNOWN_STATUS then
@@ -452,18 +458,9 @@ local function settle(keys, args)
     if redis.call('HGET', dxk, 'x') == txid then
       redis.call('DEL', dxk, dxm)
     end
-    local audit = { 'XADD', au }
-    if audit_maxlen > 0 then
-      table.insert(audit, 'MAXLEN')
-      table.insert(audit, '~')
-      table.insert(audit, int(audit_maxlen))
-    end
-    for _, x in ipairs({ '*', 'tx', txid, 'code', code, 'serial', serial, 'op', 'r', 'action', '0', 'outcome', 'r',
+    audit_add(au, audit_maxlen, { 'tx', txid, 'code', code, 'serial', serial, 'op', 'r', 'action', '0', 'outcome', 'r',
       'prev', int(prev), 'status', int(status), 'location', args[16] or '', 'actor', args[17] or '',
-      't', int(now_ms(tonumber(args[18] or '') or 0)), 'other', other, 'central', ccode }) do
-      table.insert(audit, x)
-    end
-    redis.call(unpack(audit))
+      't', int(now_ms(tonumber(args[18] or '') or 0)), 'other', other, 'central', ccode })
   end
   if p.n > 0 then
     if cur then

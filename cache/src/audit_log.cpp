@@ -44,7 +44,7 @@ std::string_view operation_name(std::string_view letter) {
 std::string status_name(std::string_view n) {
   int v = number(n, -1);
   if (v == -1 && n == "-1") return "";  // no pack (vp_settle: the central system does not know it)
-  if ((v < 0 || v > static_cast<int>(PackStatus::checked_out)) && v != static_cast<int>(PackStatus::unknown)) return std::string(n);
+  if (!is_status_number(v)) return std::string(n);
   return std::string(to_string(static_cast<PackStatus>(v)));
 }
 

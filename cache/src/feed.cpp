@@ -60,15 +60,6 @@ struct Unresolved {
   std::string why;
 };
 
-// The text of a status/state field: absent -> "active"; a string as sent; any other JSON value serialised (an
-// unknown status, never read as active).
-std::string central_text(const json::object& o, std::string_view name) {
-  auto it = o.find(name);
-  if (it == o.end()) return "active";
-  if (it->value().is_string()) return raw_central_text(str(o, name));
-  return raw_central_text(json::serialize(it->value()));
-}
-
 class Applier {
  public:
   Applier(Mirror& mirror, std::int64_t generation, int buckets)
@@ -182,9 +173,7 @@ class Applier {
     if (!state) co_return Unresolved{"pack: \"gtin\"/\"ppn\" names no product of the mirror"};
     auto serial = str(o, "serial");
     if (!valid_serial(serial)) co_return Unresolved{"pack: \"serial\" must be 1-20 characters"};
-    std::uint32_t h = pack_hash(state->code, serial);
-    int partition = static_cast<int>(h % kPartitions);
-    int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(buckets_));
+    const auto [partition, bucket] = pack_place(state->code, serial, buckets_);
     auto key = pack_key(partition, gen_, bucket);
     auto field = pack_field(state->index, serial);
     // One Function call per pack line (vp_feed): the merge rule decides whether central's state is written now,
@@ -372,6 +361,15 @@ struct Line {
 };
 
 }  // namespace
+
+namespace detail {
+std::string central_text(const json::object& o, std::string_view name) {
+  auto it = o.find(name);
+  if (it == o.end()) return "active";
+  if (it->value().is_string()) return raw_central_text(str(o, name));
+  return raw_central_text(json::serialize(it->value()));
+}
+}  // namespace detail
 
 awaitable<MirrorResult<FeedApplyResult>> apply_changes(Mirror& mirror, const std::vector<std::string>& lines) {
   // Everything is checked before anything is written: a line without seq/op cannot be ordered.

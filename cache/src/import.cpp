@@ -68,7 +68,7 @@ PackFields pack_fields(const boost::json::object& o) {
   f.serial = sv(get_string(o, "serial"));
   f.batch = sv(get_string(o, "batch"));
   if (auto s = get_string(o, "status")) f.status = sv(s), f.has_status = true;
-  else if (auto it = o.find("status"); it != o.end()) f.status_json = boost::json::serialize(it->value()), f.has_status = true;
+  else if (o.contains("status")) f.status_json = central_text(o, "status"), f.has_status = true;
   return f;
 }
 
@@ -350,9 +350,7 @@ struct SnapshotLoader::Impl {
     if (expiry.size() != 6 || expiry.find_first_not_of("0123456789") != std::string_view::npos)
       return Unexpected{bad_data(progress.lines, "batch: \"expiry\" must be YYMMDD")};
     // A state this build does not know is stored as sent (never read as active: Mirror reads it as unknown).
-    std::string state_text = "active";
-    if (auto s = get_string(o, "state")) state_text = raw_central_text(sv(s));
-    else if (auto it = o.find("state"); it != o.end()) state_text = raw_central_text(boost::json::serialize(it->value()));
+    std::string state_text = central_text(o, "state");
     if (!parse_batch_state(state_text)) ++progress.unknown_batch_states;
     if (product->batches.find(batch) != product->batches.end()) return Unexpected{bad_data(progress.lines, "batch: appears twice")};
     auto index = static_cast<std::uint32_t>(product->batches.size());
@@ -381,9 +379,7 @@ struct SnapshotLoader::Impl {
                        : o.has_status          ? o.status
                                                : std::string_view("active");
     auto status = parse_pack_status(status_text);
-    std::uint32_t h = pack_hash(product->code, serial);
-    int partition = static_cast<int>(h % kPartitions);
-    int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(buckets));
+    const auto [partition, bucket] = pack_place(product->code, serial, buckets);
     if (buckets_pending.empty()) buckets_pending.resize(static_cast<std::size_t>(kPartitions) * static_cast<std::size_t>(buckets));
     auto& hset = buckets_pending[static_cast<std::size_t>(partition) * static_cast<std::size_t>(buckets) + static_cast<std::size_t>(bucket)];
     if (hset.empty()) {
@@ -514,9 +510,7 @@ struct SnapshotLoader::Impl {
           continue;
         }
         const ProductInfo& info = *product->second;
-        std::uint32_t h = pack_hash(info.code, e.serial);
-        int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(buckets));
-        std::string key = pack_key(p, generation, bucket);
+        std::string key = pack_key(p, generation, pack_place(info.code, e.serial, buckets).bucket);
         auto k = std::find(keys.begin(), keys.end(), key);
         std::size_t number = static_cast<std::size_t>(k - keys.begin()) + 2;
         if (k == keys.end()) keys.push_back(key);

@@ -271,9 +271,7 @@ struct Mirror::Impl {
                    std::shared_ptr<const Product> ref) {
     auto [gen, bucket_count] = layout();
     const std::string& code = ref ? ref->code : request.product_code;
-    std::uint32_t h = pack_hash(code, request.serial);
-    int partition = static_cast<int>(h % kPartitions);
-    int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(bucket_count));
+    const auto [partition, bucket] = pack_place(code, request.serial, bucket_count);
     Prepared p;
     p.partition = partition;
     p.routing_key = pack_key(partition, gen, bucket);
@@ -314,8 +312,7 @@ struct Mirror::Impl {
       if (!v) return Unexpected{MirrorError{MirrorErrorKind::protocol, fmt::format("vp_pack: element {} not a number", i), std::nullopt}};
       n[i] = *v;
     }
-    auto status_ok = [](std::int64_t v) { return (v >= 0 && v <= static_cast<int>(PackStatus::checked_out)) || v == kUnknownStatus; };
-    if (n[0] < 0 || n[0] > static_cast<int>(Outcome::batch_mismatch) || !status_ok(n[1]) || !status_ok(n[2]))
+    if (n[0] < 0 || n[0] > static_cast<int>(Outcome::batch_mismatch) || !is_status_number(n[1]) || !is_status_number(n[2]))
       return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_pack: value out of range", std::nullopt}};
     PackResult r;
     r.outcome = static_cast<Outcome>(n[0]);
@@ -514,9 +511,7 @@ awaitable<std::vector<MirrorResult<std::optional<PackPeek>>>> Mirror::peek_many(
     if (!*ref) continue;  // unknown product: nullopt
     // Same key and field as vp_pack (mirror_keys.hpp), read with a plain HGET: no Function, no write.
     const Product& product = **ref;
-    std::uint32_t h = pack_hash(product.code, serial);
-    int partition = static_cast<int>(h % kPartitions);
-    int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(bucket_count));
+    const auto [partition, bucket] = pack_place(product.code, serial, bucket_count);
     std::string key = pack_key(partition, gen, bucket);
     std::string field = pack_field(product.index, serial);
     std::string raw_key = unknown_status_key(partition, gen);

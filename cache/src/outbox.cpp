@@ -117,9 +117,7 @@ awaitable<MirrorResult<std::vector<MirrorResult<Settlement>>>> Outbox::settle_ma
     auto product = co_await mirror.cached_product(e.code);  // in-process after the first of a product
     if (!product) co_return Unexpected{product.error()};
     const Product* ref = product->get();
-    std::uint32_t h = pack_hash(e.code, e.serial);
-    int partition = static_cast<int>(h % kPartitions);
-    int bucket = static_cast<int>((h / kPartitions) % static_cast<std::uint32_t>(std::max(1, buckets)));
+    const auto [partition, bucket] = pack_place(e.code, e.serial, buckets);
     std::string field = ref ? pack_field(ref->index, e.serial) : std::string();
     std::string status, raw, batch;
     if (!answer.accepted && answer.central) {
@@ -163,8 +161,7 @@ awaitable<MirrorResult<std::vector<MirrorResult<Settlement>>>> Outbox::settle_ma
     }
     Settlement one;
     one.settled = reply_int(reply->elements[0]).value_or(0) == 1;
-    if (auto st = reply_int(reply->elements[1]);
-        st && ((*st >= 0 && *st <= static_cast<int>(PackStatus::checked_out)) || *st == kUnknownStatus))
+    if (auto st = reply_int(reply->elements[1]); st && is_status_number(*st))
       one.status = static_cast<PackStatus>(*st);
     one.pending_left = static_cast<int>(reply_int(reply->elements[2]).value_or(0));
     out.push_back(one);

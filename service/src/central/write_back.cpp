@@ -249,7 +249,6 @@ asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
     // outbox in the same atomic call. A failed settle leaves the entry in place: it is sent again under the same
     // id, and the central system, idempotent by id, answers it again without applying it twice.
     std::vector<std::pair<cache::OutboxEntry, cache::CentralAnswer>> answered;
-    std::vector<std::string> codes;  // central's code per answered entry (logs)
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto& tx = transactions[i].as_object();
       auto it = by_id.find(str(tx, "id"));
@@ -269,7 +268,6 @@ asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
         answer.seq = it->second.seq;
       }
       answered.emplace_back(items[i], std::move(answer));
-      codes.push_back(it->second.code);
     }
     std::uint64_t accepted = 0, rejected = 0;
     auto settled = co_await link.outbox.settle_many(link.mirror, answered);
@@ -289,7 +287,7 @@ asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
       ++rejected;
       log_event(spdlog::level::warn, "central_rejected_settled",
                 {{"transaction", entry.transaction_id},
-                 {"code", codes[i]},
+                 {"code", answer.code},
                  {"other_transaction", answer.other_transaction},
                  {"central_status", answer.central ? (answer.central->exists ? answer.central->status : std::string("(unknown pack)")) : std::string()},
                  {"local_status", one->status ? std::string(cache::to_string(*one->status)) : std::string()}});
