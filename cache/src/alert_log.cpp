@@ -68,8 +68,19 @@ std::vector<StoredAlert> stored_alerts(const Reply& range) {
   return out;
 }
 
-// HGETALL alert:delivery:<id> -> {"central": {...}, "<webhook url>": {...}}: "central" first, then the
-// webhooks by URL.
+// A webhook target recorded before issue 15 was named by its URL, which may carry a token in its userinfo,
+// path or query: shown as scheme://host[:port]/… only.
+std::string masked_target(const std::string& target) {
+  auto scheme = target.find("://");
+  if (scheme == std::string::npos) return target;
+  std::string rest = target.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
+  return target.substr(0, scheme + 3) + rest + "/…";
+}
+
+// HGETALL alert:delivery:<id> -> {"central": {...}, "<webhook name>": {...}}: "central" first, then the
+// webhooks by name.
 json::object delivery_of(const Reply& hash) {
   json::object out;
   if (hash.type != Reply::Type::array) return out;
@@ -80,7 +91,7 @@ json::object delivery_of(const Reply& hash) {
     return std::make_pair(a.first != "central", a.first) < std::make_pair(b.first != "central", b.first);
   });
   for (auto& [field, value] : targets) {
-    std::string target = field.rfind("webhook:", 0) == 0 ? field.substr(8) : field;
+    std::string target = field.rfind("webhook:", 0) == 0 ? masked_target(field.substr(8)) : field;
     boost::system::error_code ec;
     json::value status = json::parse(value, ec);
     out[target] = ec ? json::value(value) : std::move(status);
@@ -239,6 +250,15 @@ awaitable<MirrorResult<std::vector<StoredAlert>>> AlertLog::next_for(std::string
   if (!read) co_return Unexpected{from_redis(read.error())};
   if (read->is_error()) co_return Unexpected{from_reply_error(*read)};
   co_return stored_alerts(*read);
+}
+
+awaitable<MirrorResult<bool>> AlertLog::adopt_cursor(std::string_view old_target, std::string_view new_target) {
+  auto old_cursor = co_await client_.command(cmd("GET", key(kCursorPrefix, old_target)));
+  if (!old_cursor) co_return Unexpected{from_redis(old_cursor.error())};
+  if (old_cursor->is_nil()) co_return false;
+  auto set = co_await client_.command(cmd("SET", key(kCursorPrefix, new_target), old_cursor->str, "NX"));
+  if (!set) co_return Unexpected{from_redis(set.error())};
+  co_return !set->is_nil();
 }
 
 awaitable<MirrorResult<bool>> AlertLog::advance(std::string_view target, std::string_view id) {

@@ -193,6 +193,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     settings->backoff_min = options.reconnect_backoff_min;
     settings->backoff_max = options.reconnect_backoff_max;
     settings->tls_verify_peer = options.tls_verify_peer;
+    settings->tls_server_name = options.tls_server_name;
     if (tls) settings->tls = make_tls_context();
   }
 

@@ -343,13 +343,14 @@ asio::awaitable<std::optional<RedisError>> Connection::connect() {
   error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);  // pipelined small writes must not wait (Nagle)
   if (tls_) {
+    const std::string& name = settings_->tls_server_name.empty() ? endpoint_.host : settings_->tls_server_name;
     if (settings_->tls_verify_peer) {
       tls_->set_verify_mode(asio::ssl::verify_peer);
-      tls_->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
+      tls_->set_verify_callback(asio::ssl::host_name_verification(name));
     } else {
       tls_->set_verify_mode(asio::ssl::verify_none);
     }
-    if (!is_ip_address(endpoint_.host)) SSL_set_tlsext_host_name(tls_->native_handle(), endpoint_.host.c_str());
+    if (!is_ip_address(name)) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
     auto [hec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, kTuple);
     if (hec || *timed_out) co_return fail(hec, "tls handshake");
   }

@@ -50,6 +50,7 @@ struct ConnectionSettings {
   int db = 0;
   std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain TCP
   bool tls_verify_peer = true;
+  std::string tls_server_name;  // "" = each endpoint's host
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds backoff_min{20};
   std::chrono::milliseconds backoff_max{2000};

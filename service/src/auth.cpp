@@ -97,6 +97,7 @@ std::string to_hex(const Sha256& digest) {
 Result<KeyTable, std::string> KeyTable::from_config(const Config& config) {
   if (auto error = validate(config); !error.empty()) return Unexpected{error};
   KeyTable table;
+  table.certificate_wins_ = config.tls.require_client_cert;
   for (const KeyConfig& key : config.auth.keys) {
     KeyEntry entry;
     if (!key.key.empty()) {
@@ -112,7 +113,9 @@ Result<KeyTable, std::string> KeyTable::from_config(const Config& config) {
   }
   for (const CertConfig& cert : config.auth.certs) {
     CertEntry entry;
+    entry.subject = cert.subject;
     entry.subject_cn = cert.subject_cn;
+    entry.issuer = cert.issuer;
     entry.fingerprint_sha256 = normalise_fingerprint(cert.fingerprint_sha256);
     entry.caller =
         Caller{cert.name, cert.role, cert.location.empty() ? config.location.gln : cert.location, true};
@@ -134,13 +137,16 @@ std::optional<Caller> KeyTable::find_key(std::string_view token) const {
 }
 
 std::optional<Caller> KeyTable::find_certificate(const ClientCertificate& cert) const {
-  // A fingerprint pins one certificate and wins over a CN, which any certificate of the CA may carry.
+  // A fingerprint pins one certificate and wins over a subject. A subject (or its CN) counts only together
+  // with the issuer: any certificate of any CA in [tls] client_ca may carry any subject (issue 15).
   for (const CertEntry& entry : certs_) {
     if (!entry.fingerprint_sha256.empty() && entry.fingerprint_sha256 == cert.fingerprint_sha256)
       return entry.caller;
   }
   for (const CertEntry& entry : certs_) {
-    if (entry.fingerprint_sha256.empty() && !entry.subject_cn.empty() && entry.subject_cn == cert.subject_cn)
+    if (!entry.fingerprint_sha256.empty() || entry.issuer.empty() || entry.issuer != cert.issuer) continue;
+    if (!entry.subject.empty() && entry.subject == cert.subject) return entry.caller;
+    if (entry.subject.empty() && !entry.subject_cn.empty() && entry.subject_cn == cert.subject_cn)
       return entry.caller;
   }
   return std::nullopt;
@@ -159,8 +165,21 @@ std::shared_ptr<const KeyTable> Authenticator::table() const {
   return table_;
 }
 
+namespace {
+Problem unmapped(const ClientCertificate& cert) {
+  return Problem{ProblemCode::unauthorized,
+                 "the client certificate (subject '" + cert.subject + "', issuer '" + cert.issuer +
+                     "') is not mapped to a caller in [[auth.certs]] (by fingerprint_sha256, or subject and issuer)",
+                 {}};
+}
+}  // namespace
+
 Result<Caller, Problem> Authenticator::authenticate(const Request& request, const Peer& peer) const {
   auto table = this->table();
+  if (table->certificate_wins() && peer.client_certificate) {
+    if (auto caller = table->find_certificate(*peer.client_certificate)) return std::move(*caller);
+    return Unexpected{unmapped(*peer.client_certificate)};
+  }
   auto header = request.find(http::field::authorization);
   if (header != request.end()) {
     std::string_view value = header->value();
@@ -175,10 +194,7 @@ Result<Caller, Problem> Authenticator::authenticate(const Request& request, cons
   }
   if (peer.client_certificate) {
     if (auto caller = table->find_certificate(*peer.client_certificate)) return std::move(*caller);
-    return Unexpected{Problem{ProblemCode::unauthorized,
-                              "the client certificate (CN '" + peer.client_certificate->subject_cn +
-                                  "') is not mapped to a caller in [[auth.certs]]",
-                              {}}};
+    return Unexpected{unmapped(*peer.client_certificate)};
   }
   return Unexpected{
       Problem{ProblemCode::unauthorized,

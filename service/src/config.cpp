@@ -44,6 +44,9 @@ const ScalarField kScalarFields[] = {
     {"http", "shutdown_timeout_s", +[](Config& c) -> unsigned& { return c.http.shutdown_timeout_s; }},
     {"http", "allow_plaintext", +[](Config& c) -> bool& { return c.http.allow_plaintext; }},
     {"http", "metrics_key", +[](Config& c) -> std::string& { return c.http.metrics_key; }},
+    {"http", "linger_bytes", +[](Config& c) -> std::uint64_t& { return c.http.linger_bytes; }},
+    {"http", "max_connections", +[](Config& c) -> unsigned& { return c.http.max_connections; }},
+    {"http", "bulk_deadline_s", +[](Config& c) -> unsigned& { return c.http.bulk_deadline_s; }},
     {"tls", "cert", +[](Config& c) -> std::string& { return c.tls.cert; }},
     {"tls", "key", +[](Config& c) -> std::string& { return c.tls.key; }},
     {"tls", "client_ca", +[](Config& c) -> std::string& { return c.tls.client_ca; }},
@@ -52,11 +55,21 @@ const ScalarField kScalarFields[] = {
     {"redis", "cluster", +[](Config& c) -> std::vector<std::string>& { return c.redis.cluster; }},
     {"redis", "password", +[](Config& c) -> std::string& { return c.redis.password; }},
     {"redis", "min_replicas_ack", +[](Config& c) -> unsigned& { return c.redis.min_replicas_ack; }},
+    {"redis", "tls", +[](Config& c) -> bool& { return c.redis.tls; }},
+    {"redis", "tls_ca_file", +[](Config& c) -> std::string& { return c.redis.tls_ca_file; }},
+    {"redis", "tls_cert_file", +[](Config& c) -> std::string& { return c.redis.tls_cert_file; }},
+    {"redis", "tls_key_file", +[](Config& c) -> std::string& { return c.redis.tls_key_file; }},
+    {"redis", "tls_server_name", +[](Config& c) -> std::string& { return c.redis.tls_server_name; }},
     {"central", "url", +[](Config& c) -> std::string& { return c.central.url; }},
     {"central", "offline", +[](Config& c) -> OfflineMode& { return c.central.offline; }},
     {"central", "recall_lookback_days", +[](Config& c) -> unsigned& { return c.central.recall_lookback_days; }},
     {"central", "bulk_read_through_max", +[](Config& c) -> unsigned& { return c.central.bulk_read_through_max; }},
     {"central", "feed_stale_s", +[](Config& c) -> unsigned& { return c.central.feed_stale_s; }},
+    {"central", "allow_insecure", +[](Config& c) -> bool& { return c.central.allow_insecure; }},
+    {"central", "ca_file", +[](Config& c) -> std::string& { return c.central.ca_file; }},
+    {"central", "client_cert", +[](Config& c) -> std::string& { return c.central.client_cert; }},
+    {"central", "client_key", +[](Config& c) -> std::string& { return c.central.client_key; }},
+    {"central", "token_file", +[](Config& c) -> std::string& { return c.central.token_file; }},
     {"mirror", "max_staleness_ms", +[](Config& c) -> unsigned& { return c.mirror.max_staleness_ms; }},
     {"scan", "max_pixels", +[](Config& c) -> std::uint64_t& { return c.scan.max_pixels; }},
     {"scan", "workers", +[](Config& c) -> unsigned& { return c.scan.workers; }},
@@ -194,17 +207,23 @@ const ScalarField* find_field(std::string_view section, std::string_view key) {
   return nullptr;
 }
 
-// Reads one [[table]] entry's string members into the given slots; unknown keys are errors.
+// Reads one [[table]] entry's members (strings and booleans) into the given slots; unknown keys are errors.
+using EntrySlot = std::variant<std::string*, bool*>;
 std::string read_entry(const toml::table& table, const std::string& where,
-                       std::initializer_list<std::pair<std::string_view, std::string*>> slots) {
+                       std::initializer_list<std::pair<std::string_view, EntrySlot>> slots) {
   for (const auto& [key, node] : table) {
-    std::string* slot = nullptr;
+    const EntrySlot* slot = nullptr;
     for (const auto& [name, target] : slots) {
-      if (name == key.str()) slot = target;
+      if (name == key.str()) slot = &target;
     }
     if (slot == nullptr) return where + " " + std::string(key.str()) + ": unknown setting";
-    if (!node.is_string()) return where + " " + std::string(key.str()) + ": must be a string";
-    *slot = node.as_string()->get();
+    if (auto* text = std::get_if<std::string*>(slot)) {
+      if (!node.is_string()) return where + " " + std::string(key.str()) + ": must be a string";
+      **text = node.as_string()->get();
+    } else {
+      if (!node.is_boolean()) return where + " " + std::string(key.str()) + ": must be true or false";
+      *std::get<bool*>(*slot) = node.as_boolean()->get();
+    }
   }
   return "";
 }
@@ -256,6 +275,8 @@ std::string apply_auth(Config& config, const toml::node& node) {
         std::string role;
         if (auto e = read_entry(*item.as_table(), where,
                                 {{"subject_cn", &entry.subject_cn},
+                                 {"subject", &entry.subject},
+                                 {"issuer", &entry.issuer},
                                  {"fingerprint_sha256", &entry.fingerprint_sha256},
                                  {"name", &entry.name},
                                  {"role", &role},
@@ -287,9 +308,15 @@ std::string apply_file(Config& config, const toml::table& root) {
       for (const auto& item : *hooks) {
         WebhookConfig hook;
         std::string where = "[[webhooks]] #" + std::to_string(++index);
-        if (auto e = read_entry(*item.as_table(), where, {{"url", &hook.url}, {"secret", &hook.secret}});
+        if (auto e = read_entry(*item.as_table(), where,
+                                {{"name", &hook.name},
+                                 {"url", &hook.url},
+                                 {"secret", &hook.secret},
+                                 {"allow_insecure", &hook.allow_insecure},
+                                 {"ca_file", &hook.ca_file}});
             !e.empty())
           return e;
+        if (hook.name.empty()) hook.name = "webhook-" + std::to_string(index);
         config.webhooks.push_back(std::move(hook));
       }
       continue;
@@ -344,6 +371,28 @@ bool has_host_port(std::string_view text) {
 }
 
 bool starts_with(std::string_view text, std::string_view prefix) { return text.rfind(prefix, 0) == 0; }
+
+// http(s) URL of a remote system (central, webhook): http:// only to a loopback address unless allowed.
+std::string check_remote_url(const std::string& url, bool allow_insecure, const std::string& name,
+                             const std::string& allow_name) {
+  if (!starts_with(url, "http://") && !starts_with(url, "https://"))
+    return name + ": must start with http:// or https://";
+  if (starts_with(url, "https://") || allow_insecure) return "";
+  std::string_view rest = std::string_view(url).substr(7);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  std::string host;
+  if (!rest.empty() && rest.front() == '[') {
+    host = std::string(rest.substr(1, rest.find(']') == std::string_view::npos ? 0 : rest.find(']') - 1));
+  } else {
+    host = std::string(rest.substr(0, rest.find(':')));
+  }
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (host == "localhost" || (!ec && address.is_loopback())) return "";
+  return name + ": http:// sends in clear text; only loopback addresses may use it (use https://, or set " +
+         allow_name + " = true)";
+}
 
 std::string check_file(const std::string& path, const std::string& name) {
   std::error_code ec;
@@ -426,6 +475,10 @@ std::string validate(const Config& c) {
     return "[http] header_limit: must be between 1024 bytes and 1 MiB";
   if (c.http.idle_timeout_s == 0) return "[http] idle_timeout_s: must be at least 1";
   if (c.http.read_timeout_s == 0) return "[http] read_timeout_s: must be at least 1";
+  if (c.http.linger_bytes > (1ULL << 30)) return "[http] linger_bytes: must be at most 1 GiB";
+  if (c.http.max_connections < 16 || c.http.max_connections > 1'000'000)
+    return "[http] max_connections: must be 16-1000000";
+  if (c.http.bulk_deadline_s == 0 || c.http.bulk_deadline_s > 3600) return "[http] bulk_deadline_s: must be 1-3600";
 
   if (!c.tls.key.empty() && c.tls.cert.empty()) return "[tls] cert: required when [tls] key is set";
   if (!c.tls.cert.empty() && c.tls.key.empty()) return "[tls] key: required when [tls] cert is set";
@@ -449,10 +502,33 @@ std::string validate(const Config& c) {
     if (!has_host_port(node)) return "[redis] cluster: '" + node + "' is not host:port";
   }
   if (c.redis.min_replicas_ack > 64) return "[redis] min_replicas_ack: must be at most 64";
+  const bool redis_tls = c.redis.tls || starts_with(c.redis.url, "rediss://");
+  if (!redis_tls && (!c.redis.tls_ca_file.empty() || !c.redis.tls_cert_file.empty() ||
+                     !c.redis.tls_key_file.empty() || !c.redis.tls_server_name.empty()))
+    return "[redis] tls: the tls_* settings need [redis] tls = true (or a rediss:// url)";
+  if (c.redis.tls_cert_file.empty() != c.redis.tls_key_file.empty())
+    return "[redis] tls_cert_file: tls_cert_file and tls_key_file go together";
+  for (const auto& [path, name] : {std::pair{c.redis.tls_ca_file, "[redis] tls_ca_file"},
+                                   std::pair{c.redis.tls_cert_file, "[redis] tls_cert_file"},
+                                   std::pair{c.redis.tls_key_file, "[redis] tls_key_file"}}) {
+    if (!path.empty())
+      if (auto e = check_file(path, name); !e.empty()) return e;
+  }
 
-  if (!c.central.url.empty() && !starts_with(c.central.url, "http://") &&
-      !starts_with(c.central.url, "https://"))
-    return "[central] url: must start with http:// or https://";
+  if (!c.central.url.empty()) {
+    if (auto e = check_remote_url(c.central.url, c.central.allow_insecure, "[central] url", "[central] allow_insecure");
+        !e.empty())
+      return e;
+  }
+  if (c.central.client_cert.empty() != c.central.client_key.empty())
+    return "[central] client_cert: client_cert and client_key go together";
+  for (const auto& [path, name] : {std::pair{c.central.ca_file, "[central] ca_file"},
+                                   std::pair{c.central.client_cert, "[central] client_cert"},
+                                   std::pair{c.central.client_key, "[central] client_key"},
+                                   std::pair{c.central.token_file, "[central] token_file"}}) {
+    if (!path.empty())
+      if (auto e = check_file(path, name); !e.empty()) return e;
+  }
 
   if (!c.location.gln.empty() && !is_valid_gln(c.location.gln))
     return "[location] gln: '" + c.location.gln + "' is not a GLN (13 digits with a valid check digit)";
@@ -483,8 +559,13 @@ std::string validate(const Config& c) {
     if (k.name.empty()) return where + " name: required (it is the actor in the audit trail)";
     where += " (" + k.name + ")";
     if (!names.insert(k.name).second) return where + " name: used twice";
-    if (k.subject_cn.empty() && k.fingerprint_sha256.empty())
-      return where + ": set subject_cn or fingerprint_sha256";
+    if (k.subject_cn.empty() && k.subject.empty() && k.fingerprint_sha256.empty())
+      return where + ": set fingerprint_sha256, or subject (or subject_cn) together with issuer";
+    if (!k.subject.empty() && !k.subject_cn.empty()) return where + ": set subject or subject_cn, not both";
+    if (k.fingerprint_sha256.empty() && k.issuer.empty())
+      return where + " issuer: required with " + (k.subject.empty() ? "subject_cn" : "subject") +
+             " (since issue 15: any CA in [tls] client_ca could sign a certificate with that subject; or pin the "
+             "certificate with fingerprint_sha256)";
     if (!k.fingerprint_sha256.empty()) {
       std::string hex = k.fingerprint_sha256;
       hex.erase(std::remove(hex.begin(), hex.end(), ':'), hex.end());
@@ -496,9 +577,20 @@ std::string validate(const Config& c) {
   for (std::size_t i = 0; i < c.webhooks.size(); ++i) {
     std::string where = "[[webhooks]] #" + std::to_string(i + 1);
     const WebhookConfig& hook = c.webhooks[i];
-    if (!starts_with(hook.url, "http://") && !starts_with(hook.url, "https://"))
-      return where + " url: must start with http:// or https://";
-    if (hook.secret.empty()) return where + " secret: required (alerts are signed with it)";
+    if (hook.name.empty()) return where + " name: required";
+    if (hook.name == "central" || hook.name.find_first_of(" :/") != std::string::npos)
+      return where + " name: must not be \"central\" nor contain spaces, ':' or '/'";
+    where += " (" + hook.name + ")";
+    for (std::size_t j = 0; j < i; ++j) {
+      if (c.webhooks[j].name == hook.name) return where + " name: used twice";
+    }
+    if (auto e = check_remote_url(hook.url, hook.allow_insecure, where + " url", where + " allow_insecure");
+        !e.empty())
+      return e;
+    if (hook.secret.size() < 32)
+      return where + " secret: must be at least 32 bytes (alerts are signed with it; e.g. openssl rand -hex 32)";
+    if (!hook.ca_file.empty())
+      if (auto e = check_file(hook.ca_file, where + " ca_file"); !e.empty()) return e;
   }
   if (c.central.recall_lookback_days == 0 || c.central.recall_lookback_days > 3660)
     return "[central] recall_lookback_days: must be 1-3660";

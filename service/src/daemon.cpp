@@ -1,6 +1,9 @@
 #include "vpoint/service/daemon.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+
+#include <sys/resource.h>
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/json/object.hpp>
@@ -20,6 +23,8 @@ ServerOptions server_options(const Config& config) {
   options.idle_timeout = std::chrono::seconds(config.http.idle_timeout_s);
   options.read_timeout = std::chrono::seconds(config.http.read_timeout_s);
   options.shutdown_timeout = std::chrono::seconds(config.http.shutdown_timeout_s);
+  options.linger_bytes = static_cast<std::size_t>(config.http.linger_bytes);
+  options.max_connections = config.http.max_connections;
   options.server_name = "vpointd";
   options.tls.cert = config.tls.cert;
   options.tls.key = config.tls.key;
@@ -68,6 +73,24 @@ void add_core_routes(Api& api, std::shared_ptr<Readiness> readiness, std::shared
   });
 }
 
+OpenFiles raise_open_file_limit(unsigned wanted_connections) {
+  OpenFiles out;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    out.before = limit.rlim_cur;
+    if (limit.rlim_cur < limit.rlim_max) {
+      rlimit raised = limit;
+      raised.rlim_cur = limit.rlim_max;
+      if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    out.limit = limit.rlim_cur;
+  }
+  // 64 descriptors stay for Redis connections, the central link, audit files and logs.
+  std::uint64_t room = out.limit > 64 + 16 ? out.limit - 64 : 16;
+  out.max_connections = static_cast<std::size_t>(std::min<std::uint64_t>(wanted_connections, room));
+  return out;
+}
+
 struct Daemon::Signals {
   asio::signal_set hup;
   asio::signal_set term;
@@ -86,7 +109,13 @@ Daemon::Daemon(Config config, std::optional<std::filesystem::path> config_file,
   auth_ = std::make_shared<Authenticator>(std::move(*table));
   api_ = std::make_unique<Api>(auth_, metrics_);
   add_core_routes(*api_, readiness_, metrics_, config_.http.metrics_key);
-  server_ = std::make_unique<HttpServer>(server_options(config_), api_->handler());
+  ServerOptions options = server_options(config_);
+  OpenFiles files = raise_open_file_limit(config_.http.max_connections);
+  options.max_connections = files.max_connections;
+  log_event(spdlog::level::info, "connection_limit",
+            {{"open_files_before", files.before}, {"open_files", files.limit},
+             {"max_connections", files.max_connections}, {"configured", config_.http.max_connections}});
+  server_ = std::make_unique<HttpServer>(std::move(options), api_->handler());
 }
 
 Daemon::~Daemon() {

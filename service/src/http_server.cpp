@@ -1,5 +1,6 @@
 #include "vpoint/service/http_server.hpp"
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <optional>
@@ -7,6 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -55,6 +57,20 @@ struct SessionSlot {
   std::function<void()> cancel;  // aborts the pending socket operation; null once the session ended
 };
 
+// RFC 2253 text of a distinguished name ("CN=till-1,O=Apotheke"), UTF-8.
+std::string rfc2253(const X509_NAME* name) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return {};
+  std::string out;
+  if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+    char* data = nullptr;
+    long length = BIO_get_mem_data(bio, &data);
+    if (length > 0) out.assign(data, static_cast<std::size_t>(length));
+  }
+  BIO_free(bio);
+  return out;
+}
+
 std::optional<ClientCertificate> verified_client_certificate(SSL* ssl) {
   X509* cert = SSL_get1_peer_certificate(ssl);
   if (cert == nullptr) return std::nullopt;
@@ -62,6 +78,8 @@ std::optional<ClientCertificate> verified_client_certificate(SSL* ssl) {
   if (SSL_get_verify_result(ssl) == X509_V_OK) {
     ClientCertificate cc;
     X509_NAME* subject = X509_get_subject_name(cert);
+    cc.subject = rfc2253(subject);
+    cc.issuer = rfc2253(X509_get_issuer_name(cert));
     int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
     if (index >= 0) {
       ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
@@ -129,6 +147,7 @@ struct HttpServer::Impl {
   std::mutex threads_mutex;
   std::atomic<bool> started{false};
   std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> refused{0};  // connections closed at once: max_connections reached
   mutable std::mutex sessions_mutex;
   std::unordered_set<std::shared_ptr<SessionSlot>> sessions;
   std::vector<std::function<asio::awaitable<void>()>> hooks;
@@ -280,6 +299,16 @@ struct HttpServer::Impl {
         continue;
       }
       boost::system::error_code ignored;
+      if (options.max_connections != 0 && open_connections() >= options.max_connections) {
+        // Full: close at once (the client sees the connection end) instead of holding a descriptor that would
+        // starve the next accept; the next connection after one frees is served.
+        socket.close(ignored);
+        if (refused.fetch_add(1) % 1000 == 0)
+          log_event(spdlog::level::warn, "connection_refused",
+                    {{"reason", "max_connections"}, {"max_connections", options.max_connections},
+                     {"refused_total", refused.load()}});
+        continue;
+      }
       socket.set_option(tcp::no_delay(true), ignored);
       auto slot = std::make_shared<SessionSlot>();
       slot->strand = socket.get_executor();
@@ -413,7 +442,34 @@ struct HttpServer::Impl {
               {{"status", answer->result_int()}, {"error", ec.message()}});
     Reply reply = std::move(*answer);
     beast::get_lowest_layer(stream).expires_after(options.write_timeout);
-    co_return co_await write_reply(stream, reply, version == 10 ? 10 : 11, false);
+    if (!co_await write_reply(stream, reply, version == 10 ? 10 : 11, false)) co_return false;
+    co_return co_await linger(stream);
+  }
+
+  // After refusing a request whose body was not read: the client may still be sending it (urllib, curl with
+  // a file: the whole body before reading). Closing with unread bytes makes the kernel send a reset, which
+  // can destroy the answer before the client reads it. So: end our side (plain TCP: FIN after the answer),
+  // read and drop up to linger_bytes for at most linger_timeout, then close.
+  template <class Stream>
+  asio::awaitable<bool> linger(Stream& stream) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    constexpr bool plain = std::is_same_v<Stream, beast::tcp_stream>;
+    if constexpr (plain) {
+      boost::system::error_code ignored;
+      lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    lowest.expires_after(options.linger_timeout);
+    std::array<char, 16 * 1024> scratch;
+    std::size_t drained = 0;
+    boost::system::error_code ec;
+    while (drained < options.linger_bytes) {
+      std::size_t n = 0;
+      std::tie(ec, n) = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
+      drained += n;
+      if (ec) break;
+    }
+    log_event(spdlog::level::debug, "linger_done", {{"drained_bytes", drained}, {"end", ec ? ec.message() : "limit"}});
+    co_return !plain && (ec == asio::error::eof || ec == ssl::error::stream_truncated);
   }
 
   asio::awaitable<Reply> call_handler(Request& request, const Peer& peer) {
@@ -489,6 +545,7 @@ std::uint16_t HttpServer::port() const { return impl_->bound.port(); }
 asio::ip::tcp::endpoint HttpServer::local_endpoint() const { return impl_->bound; }
 bool HttpServer::tls() const { return impl_->ssl_ctx.has_value(); }
 std::size_t HttpServer::open_connections() const { return impl_->open_connections(); }
+std::uint64_t HttpServer::refused_connections() const { return impl_->refused.load(); }
 asio::io_context& HttpServer::io_context() { return *impl_->ioc; }
 
 std::string HttpServer::base_url() const {

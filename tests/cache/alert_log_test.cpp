@@ -68,22 +68,40 @@ TEST_CASE("a sender reads after its own cursor, and records delivery per target"
   REQUIRE(rest->size() == 1);
   CHECK(rest->front().id == ids[2]);
   // Each target has its own cursor.
-  CHECK(f.run(log.next_for("webhook:http://127.0.0.1:9/h", 50)).value().size() == 3);
+  CHECK(f.run(log.next_for("webhook:erp", 50)).value().size() == 3);
 
-  REQUIRE(f.run(log.record_delivery(ids[0], "webhook:http://127.0.0.1:9/h",
+  REQUIRE(f.run(log.record_delivery(ids[0], "webhook:erp",
                                     json::object{{"status", "failed"}, {"attempts", 1}, {"last_error", "HTTP 400"}})));
   auto listed = f.run(log.list(cache::AlertQuery{.limit = 1}));
   REQUIRE(listed);
-  CHECK(listed->front().at("delivery").at("http://127.0.0.1:9/h").at("status") == "failed");
+  CHECK(listed->front().at("delivery").at("erp").at("status") == "failed");
 
   auto targets = f.run(log.redeliver(ids[0]));
   REQUIRE(targets);
   REQUIRE(*targets);
-  CHECK(**targets == std::vector<std::string>{"webhook:http://127.0.0.1:9/h"});
-  auto again = f.run(log.take_redelivery("webhook:http://127.0.0.1:9/h"));
+  CHECK(**targets == std::vector<std::string>{"webhook:erp"});
+  auto again = f.run(log.take_redelivery("webhook:erp"));
   REQUIRE(again);
   REQUIRE(*again);
   CHECK((*again)->id == ids[0]);
-  CHECK_FALSE(*f.run(log.take_redelivery("webhook:http://127.0.0.1:9/h")));
+  CHECK_FALSE(*f.run(log.take_redelivery("webhook:erp")));
   CHECK_FALSE(*f.run(log.redeliver("1-0")));  // no such alert
+}
+
+TEST_CASE("a webhook renamed from its URL to its name takes over its cursor once", "[alerts]") {
+  MirrorFixture f;
+  cache::AlertLog log(f.client);
+  std::vector<std::string> ids;
+  for (const char* tx : {"tx-1", "tx-2", "tx-3"}) ids.push_back(f.run(log.raise(alert_of("unknown_serial", tx))).value());
+  REQUIRE(f.run(log.advance("webhook:http://127.0.0.1:9/h", ids[1])));  // delivered up to tx-2 under the old name
+  CHECK(*f.run(log.adopt_cursor("webhook:http://127.0.0.1:9/h", "webhook:erp")));
+  auto rest = f.run(log.next_for("webhook:erp", 50));
+  REQUIRE(rest);
+  REQUIRE(rest->size() == 1);  // nothing sent twice, nothing skipped
+  CHECK(rest->front().id == ids[2]);
+  // Once the new name has a cursor of its own, it is kept.
+  REQUIRE(f.run(log.advance("webhook:erp", ids[2])));
+  CHECK_FALSE(*f.run(log.adopt_cursor("webhook:http://127.0.0.1:9/h", "webhook:erp")));
+  CHECK(f.run(log.next_for("webhook:erp", 50))->empty());
+  CHECK_FALSE(*f.run(log.adopt_cursor("webhook:never-used", "webhook:other")));  // nothing to take over
 }

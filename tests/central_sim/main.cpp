@@ -1,11 +1,14 @@
 // vpoint-central-sim: the stand-in for the national repository (docs/central-sim.md). Wiring only.
+#include <cctype>
 #include <csignal>
+#include <fstream>
 #include <cstdio>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json/serialize.hpp>
+#include <openssl/crypto.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +16,7 @@
 #include "state.hpp"
 #include "vpoint/service/http_server.hpp"
 #include "vpoint/service/logging.hpp"
+#include "vpoint/service/problem.hpp"
 
 namespace {
 
@@ -29,7 +33,17 @@ struct Options {
   std::size_t feed_retention = 1000000;
   bool no_fsync = false;
   std::string log_level = "warn";
+  std::string tls_cert, tls_key;  // set: HTTPS only
+  std::string client_ca;          // set: mutual TLS, a client certificate signed by this CA is required
+  std::string token_file;         // set: every request needs "Authorization: Bearer <its content>"
 };
+
+std::string read_token(const std::string& path) {
+  std::ifstream in(path);
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  return token;
+}
 
 }  // namespace
 
@@ -49,7 +63,24 @@ int main(int argc, char** argv) {
   app.add_option("--feed-retention", o.feed_retention, "changes kept for the change feed")->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40));
   app.add_flag("--no-fsync", o.no_fsync, "do not fdatasync the journal per request (benchmarks only)");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, off (logs go to stderr)")->capture_default_str();
+  app.add_option("--tls-cert", o.tls_cert, "PEM certificate chain: serve HTTPS only (TLS 1.2+)")->check(CLI::ExistingFile);
+  app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--client-ca", o.client_ca, "with --tls-cert: require a client certificate signed by this CA (mutual TLS)")->check(CLI::ExistingFile);
+  app.add_option("--token-file", o.token_file, "require 'Authorization: Bearer <token>' with the token in this file (401 otherwise)")->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    std::cerr << "--tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  if (!o.client_ca.empty() && o.tls_cert.empty()) {
+    std::cerr << "--client-ca needs --tls-cert and --tls-key\n";
+    return 2;
+  }
+  std::string token = o.token_file.empty() ? "" : read_token(o.token_file);
+  if (!o.token_file.empty() && token.empty()) {
+    std::cerr << "--token-file: the file is empty\n";
+    return 2;
+  }
 
   auto logger = spdlog::stderr_logger_mt("central-sim");
   logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l",%v})", spdlog::pattern_time_type::utc);
@@ -90,7 +121,25 @@ int main(int argc, char** argv) {
   server_options.write_timeout = std::chrono::seconds(60);
   server_options.shutdown_timeout = std::chrono::seconds(3);
   server_options.server_name = "vpoint-central-sim";
-  service::HttpServer server(server_options, api.handler());
+  server_options.tls.cert = o.tls_cert;
+  server_options.tls.key = o.tls_key;
+  server_options.tls.client_ca = o.client_ca;
+  server_options.tls.require_client_cert = !o.client_ca.empty();
+  service::Handler handler = api.handler();
+  if (!token.empty()) {
+    // The national systems identify a verification point by its certificate and a token; refuse without it.
+    handler = [inner = handler, expected = "Bearer " + token](service::Request& req, const service::Peer& peer)
+        -> boost::asio::awaitable<service::Reply> {
+      auto given = req[boost::beast::http::field::authorization];
+      if (given.size() != expected.size() || CRYPTO_memcmp(given.data(), expected.data(), expected.size()) != 0) {
+        service::Response res = service::problem_response(service::ProblemCode::unauthorized, "a valid bearer token is required");
+        res.set(boost::beast::http::field::www_authenticate, "Bearer");
+        co_return res;
+      }
+      co_return co_await inner(req, peer);
+    };
+  }
+  service::HttpServer server(server_options, std::move(handler));
   auto bound = server.start();
   if (!bound) {
     std::cerr << "vpoint-central-sim: " << bound.error() << "\n";

@@ -59,24 +59,96 @@ TEST_CASE("the role table grants what issue 5 lists and nothing else", "[service
   CHECK(denied->detail == "role 'returns' may not destroy");
 }
 
-TEST_CASE("client certificates map by fingerprint before subject CN", "[service][auth]") {
+namespace {
+CertConfig cert_entry(std::string name, Role role) {
+  CertConfig entry;
+  entry.name = std::move(name);
+  entry.role = role;
+  return entry;
+}
+ClientCertificate presented(std::string cn, std::string fingerprint, std::string issuer) {
+  ClientCertificate cert;
+  cert.subject_cn = cn;
+  cert.subject = "CN=" + cn;
+  cert.fingerprint_sha256 = std::move(fingerprint);
+  cert.issuer = std::move(issuer);
+  return cert;
+}
+}  // namespace
+
+TEST_CASE("client certificates map by fingerprint, or by subject together with issuer", "[service][auth]") {
   vpoint::test::TempDir dir;
   vpoint::test::write_file(dir / "x.pem", "");
   Config c;
   c.location.gln = "4012345000009";
   c.tls.cert = c.tls.key = c.tls.client_ca = (dir / "x.pem").string();  // validation checks they exist
   std::string fp(64, 'a');
-  c.auth.certs.push_back(CertConfig{"station-1", "", "by-cn", Role::pharmacy, ""});
-  c.auth.certs.push_back(CertConfig{"", "AA:" + fp.substr(2), "by-fingerprint", Role::wholesaler, ""});
+  auto by_cn = cert_entry("by-cn", Role::pharmacy);
+  by_cn.subject_cn = "station-1";
+  by_cn.issuer = "CN=ca";
+  auto by_subject = cert_entry("by-subject", Role::returns);
+  by_subject.subject = "CN=station-9";
+  by_subject.issuer = "CN=ca";
+  auto pinned_entry = cert_entry("by-fingerprint", Role::wholesaler);
+  pinned_entry.fingerprint_sha256 = "AA:" + fp.substr(2);
+  c.auth.certs = {by_cn, by_subject, pinned_entry};
   auto table = KeyTable::from_config(c);
   REQUIRE(table);
-  auto pinned = table->find_certificate(ClientCertificate{"station-1", fp});
+  auto pinned = table->find_certificate(presented("station-1", fp, "CN=ca"));
   REQUIRE(pinned);
   CHECK(pinned->name == "by-fingerprint");
   CHECK(pinned->certificate);
-  auto by_cn = table->find_certificate(ClientCertificate{"station-1", std::string(64, 'b')});
-  REQUIRE(by_cn);
-  CHECK(by_cn->name == "by-cn");
-  CHECK(by_cn->location == "4012345000009");
-  CHECK_FALSE(table->find_certificate(ClientCertificate{"station-2", std::string(64, 'b')}));
+  auto cn = table->find_certificate(presented("station-1", std::string(64, 'b'), "CN=ca"));
+  REQUIRE(cn);
+  CHECK(cn->name == "by-cn");
+  CHECK(cn->location == "4012345000009");
+  auto subject = table->find_certificate(presented("station-9", std::string(64, 'b'), "CN=ca"));
+  REQUIRE(subject);
+  CHECK(subject->name == "by-subject");
+  // The same subject from another CA of the bundle is someone else.
+  CHECK_FALSE(table->find_certificate(presented("station-1", std::string(64, 'b'), "CN=other-ca")));
+  CHECK_FALSE(table->find_certificate(presented("station-9", std::string(64, 'b'), "CN=other-ca")));
+  CHECK_FALSE(table->find_certificate(presented("station-2", std::string(64, 'b'), "CN=ca")));
+
+  // A subject (or CN) without issuer is refused at start, naming the reason (changed in issue 15).
+  Config cn_only = c;
+  cn_only.auth.certs = {cert_entry("cn-only", Role::pharmacy)};
+  cn_only.auth.certs[0].subject_cn = "station-1";
+  auto refused = KeyTable::from_config(cn_only);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error(), Catch::Contains("[[auth.certs]] #1 (cn-only) issuer: required with subject_cn"));
+}
+
+TEST_CASE("with require_client_cert the certificate decides, a bearer key sent along does not",
+          "[service][auth]") {
+  vpoint::test::TempDir dir;
+  vpoint::test::write_file(dir / "x.pem", "");
+  Config c = config_with_keys();
+  c.tls.cert = c.tls.key = c.tls.client_ca = (dir / "x.pem").string();
+  auto desk = cert_entry("cert-desk", Role::returns);
+  desk.subject_cn = "station-1";
+  desk.issuer = "CN=ca";
+  c.auth.certs = {desk};
+  Request with_key{http::verb::get, "/", 11};
+  with_key.set(http::field::authorization, "Bearer pharmacy-secret-0001");
+  Peer peer;
+  peer.tls = true;
+  peer.client_certificate = presented("station-1", std::string(64, 'b'), "CN=ca");
+
+  Authenticator optional_cert(*KeyTable::from_config(c));
+  auto key_wins = optional_cert.authenticate(with_key, peer);
+  REQUIRE(key_wins);
+  CHECK(key_wins->name == "pharmacy-desk");
+
+  c.tls.require_client_cert = true;
+  Authenticator required_cert(*KeyTable::from_config(c));
+  auto cert_wins = required_cert.authenticate(with_key, peer);
+  REQUIRE(cert_wins);
+  CHECK(cert_wins->name == "cert-desk");
+  CHECK(cert_wins->role == Role::returns);
+  // An unmapped certificate is not rescued by a valid key.
+  peer.client_certificate = presented("station-7", std::string(64, 'b'), "CN=ca");
+  auto unmapped = required_cert.authenticate(with_key, peer);
+  REQUIRE_FALSE(unmapped);
+  CHECK(unmapped.error().code == ProblemCode::unauthorized);
 }

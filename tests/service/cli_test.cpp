@@ -117,7 +117,9 @@ TEST_CASE("vpoint alerts lists alerts with delivery status and acknowledgement, 
   std::string third = raise(f, store, "unknown_serial", "FAKE2", "tx-3");
   // What the central link's senders record (central_link.cpp deliver_to).
   REQUIRE(f.run(store.record_delivery(first, "central", delivery_status(R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})"))));
-  REQUIRE(f.run(store.record_delivery(first, "webhook:http://127.0.0.1:9/hook", delivery_status(R"({"status":"retrying","attempts":3,"at":"2026-11-28T01:00:02.000Z","last_error":"HTTP 503"})"))));
+  REQUIRE(f.run(store.record_delivery(first, "webhook:erp", delivery_status(R"({"status":"retrying","attempts":3,"at":"2026-11-28T01:00:02.000Z","last_error":"HTTP 503"})"))));
+  // Before issue 15 webhooks were keyed by URL, which may carry a token: such records show masked.
+  REQUIRE(f.run(store.record_delivery(first, "webhook:https://user:tok3n@hooks.example:8443/in?key=s3cr3t", delivery_status(R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})"))));
 
   SECTION("--json gives one alert per line, as GET /v1/alerts, with delivery per target") {
     auto out = vpoint_cli({"alerts", "--redis", f.redis.url(), "--json"});
@@ -130,9 +132,12 @@ TEST_CASE("vpoint alerts lists alerts with delivery status and acknowledgement, 
     CHECK(alerts[0].at("pack").at("serial").as_string() == "FAKE1");
     const auto& delivery = alerts[0].at("delivery").as_object();
     CHECK(delivery.at("central").at("status").as_string() == "delivered");
-    CHECK(delivery.at("http://127.0.0.1:9/hook").at("status").as_string() == "retrying");
-    CHECK(delivery.at("http://127.0.0.1:9/hook").at("attempts").to_number<int>() == 3);
-    CHECK(delivery.at("http://127.0.0.1:9/hook").at("last_error").as_string() == "HTTP 503");
+    CHECK(delivery.at("erp").at("status").as_string() == "retrying");
+    CHECK(delivery.at("erp").at("attempts").to_number<int>() == 3);
+    CHECK(delivery.at("erp").at("last_error").as_string() == "HTTP 503");
+    CHECK(delivery.at("https://hooks.example:8443/…").at("status").as_string() == "delivered");
+    CHECK(out.output.find("tok3n") == std::string::npos);
+    CHECK(out.output.find("s3cr3t") == std::string::npos);
     // No sender has tried the others yet.
     CHECK(alerts[1].at("delivery").as_string() == "pending");
     CHECK(alerts[1].at("acked").as_bool() == false);
@@ -184,7 +189,7 @@ TEST_CASE("vpoint alerts lists alerts with delivery status and acknowledgement, 
     CHECK(row1.rfind(first, 0) == 0);
     CHECK(row1.find("unknown_serial") != std::string::npos);
     CHECK(row1.find(std::string(kGtinA) + "/FAKE1") != std::string::npos);
-    CHECK(row1.find("central=delivered http://127.0.0.1:9/hook=retrying(3)") != std::string::npos);
+    CHECK(row1.find("central=delivered erp=retrying(3)") != std::string::npos);
     CHECK(row1.substr(row1.size() - 2) == "no");
     CHECK(row2.find("pending") != std::string::npos);
   }
@@ -254,28 +259,28 @@ TEST_CASE("vpoint alerts redeliver queues a failed delivery again for the target
   std::string fine = raise(f, store, "unknown_serial", "FAKE2", "tx-2");
   // What the central link's senders record: the webhook refused the first alert with a 4xx (issue 12).
   REQUIRE(f.run(store.record_delivery(refused, "central", delivery_status(R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})"))));
-  REQUIRE(f.run(store.record_delivery(refused, "webhook:http://127.0.0.1:9/hook", delivery_status(R"({"status":"failed","attempts":1,"at":"2026-11-28T01:00:02.000Z","last_error":"HTTP 422"})"))));
+  REQUIRE(f.run(store.record_delivery(refused, "webhook:erp", delivery_status(R"({"status":"failed","attempts":1,"at":"2026-11-28T01:00:02.000Z","last_error":"HTTP 422"})"))));
   REQUIRE(f.run(store.record_delivery(fine, "central", delivery_status(R"({"status":"delivered","attempts":1,"at":"2026-11-28T01:00:00.000Z"})"))));
 
   auto table = vpoint_cli({"alerts", "--redis", f.redis.url()});
   REQUIRE(table.exit_code == 0);
-  CHECK(table.output.find("http://127.0.0.1:9/hook=failed(1)") != std::string::npos);
+  CHECK(table.output.find("erp=failed(1)") != std::string::npos);
 
   auto out = vpoint_cli({"alerts", "redeliver", refused, "--redis", f.redis.url()});
   INFO(out.output);
   REQUIRE(out.exit_code == 0);
-  CHECK(out.output.find(refused + ": queued for redelivery to webhook:http://127.0.0.1:9/hook") != std::string::npos);
+  CHECK(out.output.find(refused + ": queued for redelivery to webhook:erp") != std::string::npos);
   CHECK(out.output.find("central") == std::string::npos);  // delivered there: not sent again
   // The webhook's sender takes it before new alerts; the central system's has nothing to send again.
-  auto queued = f.run(store.take_redelivery("webhook:http://127.0.0.1:9/hook"));
+  auto queued = f.run(store.take_redelivery("webhook:erp"));
   REQUIRE(queued);
   REQUIRE(*queued);
   CHECK((*queued)->id == refused);
-  REQUIRE(f.run(store.return_redelivery("webhook:http://127.0.0.1:9/hook", refused)));
+  REQUIRE(f.run(store.return_redelivery("webhook:erp", refused)));
   CHECK_FALSE(*f.run(store.take_redelivery("central")));
   auto listed = ndjson(vpoint_cli({"alerts", "--redis", f.redis.url(), "--json"}).output);
   REQUIRE(listed.size() == 2);
-  CHECK(listed[0].at("delivery").at("http://127.0.0.1:9/hook").at("status").as_string() == "retrying");
+  CHECK(listed[0].at("delivery").at("erp").at("status").as_string() == "retrying");
 
   // Nothing failed: nothing to send again (exit 1, said plainly); no such alert: exit 1.
   auto nothing = vpoint_cli({"alerts", "redeliver", fine, "--redis", f.redis.url()});

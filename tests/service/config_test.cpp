@@ -54,8 +54,12 @@ key_sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 role = "admin"
 location = "4098765000003"
 [[webhooks]]
+name = "erp"
 url = "https://127.0.0.1:9443/hook"
-secret = "s3cret"
+secret = "0123456789abcdef0123456789abcdef"
+[[webhooks]]
+url = "http://[::1]:9444/hook"
+secret = "fedcba9876543210fedcba9876543210"
 [audit]
 dir = "/var/lib/vpoint/audit"
 retention_days = 3650
@@ -73,8 +77,10 @@ level = "debug"
   REQUIRE(config->auth.keys.size() == 2);
   CHECK(config->auth.keys[1].role == Role::admin);
   CHECK(config->auth.keys[1].location == "4098765000003");
-  REQUIRE(config->webhooks.size() == 1);
-  CHECK(config->webhooks[0].secret == "s3cret");
+  REQUIRE(config->webhooks.size() == 2);
+  CHECK(config->webhooks[0].name == "erp");
+  CHECK(config->webhooks[0].secret == "0123456789abcdef0123456789abcdef");
+  CHECK(config->webhooks[1].name == "webhook-2");  // unnamed: by position
   CHECK(config->audit.retention_days == 3650);
 }
 
@@ -119,13 +125,40 @@ TEST_CASE("config errors name the bad setting", "[service][config]") {
       {"[[auth.keys]]\nname = \"a\"\nkey = \"0123456789abcdef\"\nrole = \"admin\"",
        "[[auth.keys]] #1 (a) location: required when [location] gln is not set"},
       {"[[webhooks]]\nurl = \"ftp://x\"\nsecret = \"s\"",
-       "[[webhooks]] #1 url: must start with http:// or https://"},
+       "[[webhooks]] #1 (webhook-1) url: must start with http:// or https://"},
+      // issue 15: clear-text HTTP only to loopback; webhook secrets of at least 32 bytes; unique names.
+      {"[[webhooks]]\nname = \"erp\"\nurl = \"http://erp.example:80/hook\"\nsecret = \"0123456789abcdef0123456789abcdef\"",
+       "[[webhooks]] #1 (erp) url: http:// sends in clear text; only loopback addresses may use it (use https://, "
+       "or set [[webhooks]] #1 (erp) allow_insecure = true)"},
+      {"[[webhooks]]\nname = \"erp\"\nurl = \"https://erp.example/hook\"\nsecret = \"short\"",
+       "[[webhooks]] #1 (erp) secret: must be at least 32 bytes (alerts are signed with it; e.g. openssl rand -hex "
+       "32)"},
+      {"[[webhooks]]\nname = \"a\"\nurl = \"https://x/\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n"
+       "[[webhooks]]\nname = \"a\"\nurl = \"https://y/\"\nsecret = \"0123456789abcdef0123456789abcdef\"",
+       "[[webhooks]] #2 (a) name: used twice"},
+      {"[central]\nurl = \"http://10.1.2.3:8090\"",
+       "[central] url: http:// sends in clear text; only loopback addresses may use it (use https://, or set "
+       "[central] allow_insecure = true)"},
+      {"[central]\nurl = \"https://nmvs.example\"\nclient_cert = \"/nonexistent/c.pem\"",
+       "[central] client_cert: client_cert and client_key go together"},
+      {"[central]\nurl = \"https://nmvs.example\"\ntoken_file = \"/nonexistent/token\"",
+       "[central] token_file: file '/nonexistent/token' does not exist"},
+      {"[redis]\nurl = \"redis://x:1\"\ntls_ca_file = \"/nonexistent/ca.pem\"",
+       "[redis] tls: the tls_* settings need [redis] tls = true (or a rediss:// url)"},
+      {"[redis]\nurl = \"rediss://x:1\"\ntls_ca_file = \"/nonexistent/ca.pem\"",
+       "[redis] tls_ca_file: file '/nonexistent/ca.pem' does not exist"},
+      {"[http]\nmax_connections = 3", "[http] max_connections: must be 16-1000000"},
+      {"[http]\nbulk_deadline_s = 0", "[http] bulk_deadline_s: must be 1-3600"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.toml);
     CHECK(error_of(c.toml) == c.error);
   }
   CHECK_THAT(error_of("[http\nlisten = 1"), Catch::StartsWith("line 1, column"));
+  // Loopback and explicitly allowed clear-text URLs pass.
+  CHECK(error_of("[central]\nurl = \"http://localhost:8090\"") == "<valid>");
+  CHECK(error_of("[central]\nurl = \"http://[::1]:8090\"") == "<valid>");
+  CHECK(error_of("[central]\nurl = \"http://10.1.2.3:8090\"\nallow_insecure = true") == "<valid>");
 }
 
 TEST_CASE("VPOINT_<SECTION>_<KEY> variables override the file", "[service][config]") {

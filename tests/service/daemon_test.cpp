@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <sstream>
 
@@ -229,12 +231,16 @@ role = "returns"
   CHECK(client.get("/v1/test/whoami", bearer("returns-secret-0003")).result_int() == 200);
 }
 
+// keys_toml() plus HTTPS with client certificates checked against `client_ca`, and `tail` (cert entries...).
+std::string mtls_toml(const std::string& client_ca, const std::string& tail) {
+  return keys_toml() + "[tls]\ncert = \"" + pki().server_cert + "\"\nkey = \"" + pki().server_key +
+         "\"\nclient_ca = \"" + client_ca + "\"\n" + tail;
+}
+
 TEST_CASE("a mapped client certificate identifies the caller and an unmapped one gets 401",
           "[service][daemon][tls]") {
-  InProcess vpointd(keys_toml() + "[tls]\ncert = \"" + pki().server_cert + "\"\nkey = \"" + pki().server_key +
-                    "\"\nclient_ca = \"" + pki().ca +
-                    "\"\n[[auth.certs]]\nsubject_cn = \"station-1\"\nname = \"station-1-desk\"\nrole = "
-                    "\"wholesaler\"\n");
+  InProcess vpointd(mtls_toml(pki().ca, "[[auth.certs]]\nsubject_cn = \"station-1\"\nissuer = \"CN=ca\"\n"
+                                         "name = \"station-1-desk\"\nrole = \"wholesaler\"\n"));
   ClientOptions with_cert{true, pki().ca, pki().client_cert, pki().client_key};
   HttpClient client(vpointd.port(), with_cert);
   auto res = client.request(http::verb::post, "/v1/test/export", "{}");
@@ -246,12 +252,62 @@ TEST_CASE("a mapped client certificate identifies the caller and an unmapped one
         "pharmacy-desk");
 
   // Same CA but no mapping entry (fingerprint pins another certificate).
-  InProcess other(keys_toml() + "[tls]\ncert = \"" + pki().server_cert + "\"\nkey = \"" + pki().server_key +
-                  "\"\nclient_ca = \"" + pki().ca + "\"\n[[auth.certs]]\nfingerprint_sha256 = \"" +
-                  std::string(64, 'a') + "\"\nname = \"someone\"\nrole = \"pharmacy\"\n");
+  InProcess other(mtls_toml(pki().ca, "[[auth.certs]]\nfingerprint_sha256 = \"" + std::string(64, 'a') +
+                                       "\"\nname = \"someone\"\nrole = \"pharmacy\"\n"));
   auto unmapped = HttpClient(other.port(), with_cert).get("/v1/test/whoami");
   check_problem(unmapped, 401, "unauthorized");
-  CHECK_THAT(json_of(unmapped).at("detail").as_string().c_str(), Catch::Contains("station-1"));
+  CHECK_THAT(json_of(unmapped).at("detail").as_string().c_str(), Catch::Contains("CN=station-1"));
+}
+
+TEST_CASE("client certificates: subject and issuer must both match, expired and unknown-CA ones are refused",
+          "[service][daemon][tls]") {
+  // client_ca trusts two CAs; station-1 is mapped by CN together with the issuer CN=ca.
+  InProcess vpointd(mtls_toml(pki().ca_bundle, "[[auth.certs]]\nsubject_cn = \"station-1\"\nissuer = \"CN=ca\"\n"
+                                                "name = \"station-1-desk\"\nrole = \"pharmacy\"\n"));
+  ClientOptions genuine{true, pki().ca, pki().client_cert, pki().client_key};
+  CHECK(json_of(HttpClient(vpointd.port(), genuine).get("/v1/test/whoami")).at("name").as_string() ==
+        "station-1-desk");
+  // Same CN, signed by the other trusted CA: before issue 15 a CN-only entry let it in.
+  ClientOptions impostor{true, pki().ca, pki().impostor_cert, pki().impostor_key};
+  auto refused = HttpClient(vpointd.port(), impostor).get("/v1/test/whoami");
+  check_problem(refused, 401, "unauthorized");
+  CHECK_THAT(json_of(refused).at("detail").as_string().c_str(), Catch::Contains("issuer 'CN=other-ca'"));
+  // Expired (same CA, same CN) and unknown CA: the TLS handshake itself fails.
+  auto handshake_refused = [&](const std::string& cert, const std::string& key) {
+    try {
+      HttpClient client(vpointd.port(), ClientOptions{true, pki().ca, cert, key});
+      client.get("/v1/test/whoami");
+      return false;
+    } catch (const std::exception&) {
+      return true;
+    }
+  };
+  CHECK(handshake_refused(pki().expired_cert, pki().expired_key));
+  CHECK(handshake_refused(pki().rogue_cert, pki().rogue_key));
+}
+
+TEST_CASE("with require_client_cert the certificate's identity wins over a bearer key", "[service][daemon][tls]") {
+  InProcess vpointd(mtls_toml(pki().ca, "require_client_cert = true\n[[auth.certs]]\nfingerprint_sha256 = \"" +
+                                         pki().client_fingerprint + "\"\nname = \"till-1\"\nrole = \"returns\"\n"));
+  HttpClient client(vpointd.port(), ClientOptions{true, pki().ca, pki().client_cert, pki().client_key});
+  auto res = client.get("/v1/test/whoami", bearer(kPharmacyKey));
+  REQUIRE(res.result_int() == 200);
+  CHECK(json_of(res).at("name").as_string() == "till-1");
+  CHECK(json_of(res).at("role").as_string() == "returns");
+}
+
+TEST_CASE("vpointd raises its open-file limit to the hard limit and keeps 64 descriptors spare",
+          "[service][daemon][limits]") {
+  rlimit before{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &before) == 0);
+  OpenFiles files = raise_open_file_limit(10000);
+  rlimit after{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &after) == 0);
+  CHECK(after.rlim_cur == before.rlim_max);  // soft raised to hard
+  CHECK(files.before == before.rlim_cur);
+  CHECK(files.limit == after.rlim_cur);
+  CHECK(files.max_connections == std::min<std::uint64_t>(10000, after.rlim_cur - 64));
+  CHECK(raise_open_file_limit(100).max_connections == 100);  // the configured value when it is lower
 }
 
 TEST_CASE("vpointd exits 2 with a message naming the bad setting", "[service][vpointd]") {

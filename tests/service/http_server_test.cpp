@@ -300,3 +300,53 @@ TEST_CASE("a client that starts a request and stalls is closed after read_timeou
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   CHECK(keep.get("/second").result_int() == 200);
 }
+
+TEST_CASE("a client that sends its whole oversized body before reading still gets the 413",
+          "[service][http][limits]") {
+  // body_limit 4 KiB; 8 MiB sent before reading (as urllib or curl with a file do) overflows the socket
+  // buffers: without the lingering close the server's close resets the connection and the 413 is lost.
+  Running running;
+  const std::string body(8 * 1024 * 1024, 'x');
+  {
+    HttpClient client(running.port());
+    client.write_raw("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body);
+    auto res = client.read_response();
+    check_problem(res, 413, "payload_too_large");
+    CHECK(json_of(res).at("limit").to_number<int>() == 4096);
+    CHECK(client.server_closed());
+  }
+  {
+    HttpClient client(running.port());
+    std::string chunked = "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string piece(64 * 1024, 'y');
+    for (int i = 0; i < 128; ++i) chunked += "10000\r\n" + piece + "\r\n";
+    chunked += "0\r\n\r\n";
+    client.write_raw(chunked);
+    check_problem(client.read_response(), 413, "payload_too_large");
+  }
+  check_healthy(running.port());
+}
+
+TEST_CASE("connections beyond max_connections are closed at once and a freed slot serves the next client",
+          "[service][http][limits]") {
+  auto options = test_options();
+  options.max_connections = 3;
+  Running running(options);
+  std::vector<std::unique_ptr<HttpClient>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<HttpClient>(running.port()));
+    REQUIRE(held.back()->get("/held").result_int() == 200);
+  }
+  CHECK(running.server.open_connections() == 3);
+  HttpClient extra(running.port());  // the kernel accepts it; vpointd closes it without reading
+  CHECK(extra.server_closed());
+  CHECK(running.server.refused_connections() >= 1);
+  held.pop_back();  // one client leaves
+  for (int i = 0; i < 250 && running.server.open_connections() != 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(running.server.open_connections() == 2);
+  HttpClient fresh(running.port());
+  CHECK(fresh.get("/fresh").result_int() == 200);
+  for (auto& client : held) CHECK(client->get("/still-held").result_int() == 200);
+}

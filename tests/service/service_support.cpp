@@ -71,20 +71,29 @@ TestPki::TestPki(const std::filesystem::path& dir) {
   const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   write_file(dir / "server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
   write_file(dir / "client.ext", "extendedKeyUsage=clientAuth\n");
-  for (const std::string ca_name : {"ca", "rogue-ca"}) {
+  for (const std::string ca_name : {"ca", "rogue-ca", "other-ca"}) {
     run("openssl req -x509 " + ec + " -keyout " + p(ca_name + ".key") + " -out " + p(ca_name + ".pem") +
         " -days 2 -subj /CN=" + ca_name);
   }
   auto leaf = [&](const std::string& name, const std::string& cn, const std::string& ca_name,
-                  const std::string& ext) {
+                  const std::string& ext, const std::string& days = "2") {
     run("openssl req " + ec + " -keyout " + p(name + ".key") + " -out " + p(name + ".csr") +
         " -subj /CN=" + cn);
     run("openssl x509 -req -in " + p(name + ".csr") + " -CA " + p(ca_name + ".pem") + " -CAkey " +
-        p(ca_name + ".key") + " -CAcreateserial -out " + p(name + ".pem") + " -days 2 -extfile " + p(ext));
+        p(ca_name + ".key") + " -CAcreateserial -out " + p(name + ".pem") + " -days " + days + " -extfile " +
+        p(ext));
   };
   leaf("server", "localhost", "ca", "server.ext");
   leaf("client", "station-1", "ca", "client.ext");
   leaf("rogue", "intruder", "rogue-ca", "client.ext");
+  leaf("expired", "station-1", "ca", "client.ext", "-1");  // notAfter a day before now
+  leaf("impostor", "station-1", "other-ca", "client.ext");
+  write_file(dir / "ca-bundle.pem", read_file(dir / "ca.pem") + read_file(dir / "other-ca.pem"));
+  expired_cert = p("expired.pem");
+  expired_key = p("expired.key");
+  impostor_cert = p("impostor.pem");
+  impostor_key = p("impostor.key");
+  ca_bundle = p("ca-bundle.pem");
   ca = p("ca.pem");
   server_cert = p("server.pem");
   server_key = p("server.key");

@@ -31,6 +31,9 @@ std::string read_file(const std::filesystem::path& path);
 struct TestPki {
   explicit TestPki(const std::filesystem::path& dir);
   std::string ca, server_cert, server_key, client_cert, client_key, rogue_cert, rogue_key;
+  std::string expired_cert, expired_key;      // CN station-1 from `ca`, expired a day ago
+  std::string impostor_cert, impostor_key;    // CN station-1 from a second trusted CA ("other-ca")
+  std::string ca_bundle;                      // ca + other-ca: a client_ca trusting two CAs
   std::string client_fingerprint;  // SHA-256 hex (lower case, no colons) of client_cert
 };
 

@@ -13,22 +13,29 @@ namespace vpoint::test {
 namespace json = boost::json;
 
 Simulator::Simulator(std::uint64_t products, std::uint64_t packs) : products_(products), packs_(packs) { start(); }
+Simulator::Simulator(std::uint64_t products, std::uint64_t packs, std::vector<std::string> extra_args,
+                     ClientOptions admin, std::string token)
+    : products_(products), packs_(packs), extra_args_(std::move(extra_args)), admin_(std::move(admin)),
+      token_(std::move(token)) {
+  start();
+}
 Simulator::~Simulator() { kill(); }
 
 void Simulator::start() {
   kill();
   std::string listen = "127.0.0.1:" + std::to_string(port_);
   auto log = dir_ / ("sim-" + std::to_string(starts_++) + ".log");
-  process_ = std::make_unique<Process>(
-      std::vector<std::string>{CENTRAL_SIM_PATH, "--listen", listen, "--data", (dir_ / "data").string(), "--seed", "11",
-                               "--products", std::to_string(products_), "--packs", std::to_string(packs_),
-                               "--threads", "1"},
-      log);
-  if (!process_->wait_for_output("listening http://", std::chrono::seconds(20)))
+  std::vector<std::string> argv{CENTRAL_SIM_PATH, "--listen", listen, "--data", (dir_ / "data").string(), "--seed", "11",
+                                "--products", std::to_string(products_), "--packs", std::to_string(packs_),
+                                "--threads", "1"};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  process_ = std::make_unique<Process>(argv, log);
+  const std::string banner = std::string("listening ") + (admin_.tls ? "https" : "http") + "://127.0.0.1:";
+  if (!process_->wait_for_output(banner, std::chrono::seconds(20)))
     throw std::runtime_error("vpoint-central-sim did not start: " + process_->output());
   std::string out = process_->output();
-  auto at = out.find("listening http://127.0.0.1:");
-  port_ = static_cast<std::uint16_t>(std::stoi(out.substr(at + std::string("listening http://127.0.0.1:").size())));
+  auto at = out.find(banner);
+  port_ = static_cast<std::uint16_t>(std::stoi(out.substr(at + banner.size())));
 }
 
 void Simulator::kill() {
@@ -39,14 +46,18 @@ void Simulator::kill() {
 }
 
 json::value Simulator::get_json(const std::string& target) {
-  HttpClient client(port_);
-  auto res = client.get(target);
+  HttpClient client(port_, admin_);
+  std::map<std::string, std::string> headers;
+  if (!token_.empty()) headers["Authorization"] = "Bearer " + token_;
+  auto res = client.get(target, headers);
   return json::parse(res.body());
 }
 
 json::value Simulator::post_json(const std::string& target, const std::string& body) {
-  HttpClient client(port_);
-  auto res = client.request(http::verb::post, target, body, {{"Content-Type", "application/json"}});
+  HttpClient client(port_, admin_);
+  std::map<std::string, std::string> headers{{"Content-Type", "application/json"}};
+  if (!token_.empty()) headers["Authorization"] = "Bearer " + token_;
+  auto res = client.request(http::verb::post, target, body, headers);
   return json::parse(res.body());
 }
 

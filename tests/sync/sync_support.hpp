@@ -29,10 +29,16 @@ class Simulator {
  public:
   // --seed 11 --products `products` --packs `packs`
   explicit Simulator(std::uint64_t products = 4, std::uint64_t packs = 2000);
+  // With extra command-line arguments (--tls-cert …, --token-file …); `admin` is how get_json/post_json
+  // connect (TLS, client certificate) and `token` the bearer token they send.
+  Simulator(std::uint64_t products, std::uint64_t packs, std::vector<std::string> extra_args, ClientOptions admin,
+            std::string token = "");
   ~Simulator();
   void start();
   void kill();  // SIGKILL: the central system goes away without a word
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return std::string(admin_.tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+  }
   std::uint16_t port() const { return port_; }
 
   // Admin/protocol calls (blocking). Throws on transport errors.
@@ -42,6 +48,9 @@ class Simulator {
  private:
   TempDir dir_;
   std::uint64_t products_, packs_;
+  std::vector<std::string> extra_args_;
+  ClientOptions admin_;
+  std::string token_;
   std::uint16_t port_ = 0;
   int starts_ = 0;
   std::unique_ptr<Process> process_;

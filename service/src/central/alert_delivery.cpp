@@ -76,8 +76,12 @@ asio::awaitable<bool> redeliver_requested(LinkContext& link, HttpConnection& htt
 }  // namespace
 
 asio::awaitable<void> deliver_alerts(LinkContext& link, Strand strand, AlertTarget target) {
-  auto http_ptr = link.role_connection(strand, target.origin);
+  auto http_ptr = link.role_connection(strand, target.origin, target.client);
   HttpConnection& http = *http_ptr;
+  if (!target.former_name.empty()) {
+    if (auto adopted = co_await link.alerts.adopt_cursor(target.former_name, target.name); adopted && *adopted)
+      log_event(spdlog::level::info, "webhook_cursor_adopted", {{"from", target.former_name}, {"to", target.name}});
+  }
   cache::Lease lease(link.redis, cache::AlertLog::delivery_lease_name(target.name), link.options.instance_id, link.options.lease_ttl);
   auto lease_checked = std::chrono::steady_clock::time_point{};
   while (!co_await stop_requested()) {

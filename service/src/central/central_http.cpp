@@ -92,6 +92,7 @@ struct HttpConnection::Impl {
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
   bool connected = false;
+  std::string setup_error;  // an unreadable CA / client certificate: every connect fails with it
 
   Impl(asio::any_io_executor ex, Origin o, HttpClientOptions opts)
       : executor(std::move(ex)), origin(std::move(o)), options(std::move(opts)) {
@@ -102,7 +103,14 @@ struct HttpConnection::Impl {
       boost::system::error_code ec;
       if (!options.ca_file.empty()) tls_context->load_verify_file(options.ca_file, ec);
       else tls_context->set_default_verify_paths(ec);
+      if (ec) setup_error = fmt::format("CA file '{}': {}", options.ca_file, ec.message());
       tls_context->set_verify_mode(options.verify_peer ? ssl::verify_peer : ssl::verify_none);
+      if (!options.client_cert.empty()) {
+        tls_context->use_certificate_chain_file(options.client_cert, ec);
+        if (!ec) tls_context->use_private_key_file(options.client_key, ssl::context::pem, ec);
+        if (ec) setup_error = fmt::format("client certificate '{}' / key '{}': {}", options.client_cert,
+                                          options.client_key, ec.message());
+      }
     }
   }
 
@@ -124,6 +132,7 @@ struct HttpConnection::Impl {
     plain.reset();
     secure.reset();
     buffer.clear();
+    if (!setup_error.empty()) co_return HttpError{HttpErrorKind::tls, setup_error};
     tcp::resolver resolver(executor);
     auto [rec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kTuple);
     if (rec) co_return HttpError{HttpErrorKind::connect, fmt::format("resolving {}: {}", origin.host, rec.message())};
@@ -195,6 +204,7 @@ struct HttpConnection::Impl {
     req.set(http::field::host, origin.host_header);
     req.set(http::field::user_agent, options.user_agent);
     req.keep_alive(true);
+    if (!options.bearer_token.empty()) req.set(http::field::authorization, "Bearer " + options.bearer_token);
     for (const auto& [name, value] : headers) req.set(name, value);
     if (!body.empty() || method == http::verb::post || method == http::verb::put) {
       if (req.find(http::field::content_type) == req.end()) req.set(http::field::content_type, "application/json");

@@ -2,10 +2,13 @@
 // live in the files link_internal.hpp lists.
 #include "vpoint/service/central_link.hpp"
 
+#include <cctype>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -36,12 +39,30 @@ std::string_view to_string(LinkState state) {
   return "starting";
 }
 
+namespace {
+// http:// only where nobody can listen in: a loopback address (the simulator next door).
+std::string insecure_origin(const Origin& origin, bool allowed) {
+  if (origin.tls || allowed) return {};
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(origin.host, ec);
+  if (origin.host == "localhost" || (!ec && address.is_loopback())) return {};
+  return "http:// sends in clear text; only loopback addresses may use it (use https://, or set allow_insecure = true)";
+}
+}  // namespace
+
 std::string validate(const CentralLinkOptions& o) {
-  if (auto origin = parse_origin(o.url); !origin) return "[central] url: " + origin.error();
+  auto central = parse_origin(o.url);
+  if (!central) return "[central] url: " + central.error();
+  if (auto e = insecure_origin(*central, o.allow_insecure); !e.empty()) return "[central] url: " + e;
+  if (o.client_cert.empty() != o.client_key.empty()) return "[central] client_cert: needs client_key, and the reverse";
   for (std::size_t i = 0; i < o.webhooks.size(); ++i) {
-    if (auto origin = parse_origin(o.webhooks[i].url); !origin)
-      return fmt::format("[[webhooks]] #{} url: {}", i + 1, origin.error());
-    if (o.webhooks[i].secret.empty()) return fmt::format("[[webhooks]] #{} secret: must not be empty", i + 1);
+    const WebhookConfig& hook = o.webhooks[i];
+    auto origin = parse_origin(hook.url);
+    if (!origin) return fmt::format("[[webhooks]] #{} url: {}", i + 1, origin.error());
+    if (auto e = insecure_origin(*origin, hook.allow_insecure); !e.empty())
+      return fmt::format("[[webhooks]] #{} url: {}", i + 1, e);
+    if (hook.secret.size() < 32) return fmt::format("[[webhooks]] #{} secret: must be at least 32 bytes", i + 1);
+    if (hook.name.empty()) return fmt::format("[[webhooks]] #{} name: required", i + 1);
   }
   if (o.partitions_per_lease <= 0 || cache::kPartitions % o.partitions_per_lease != 0)
     return fmt::format("partitions_per_lease must divide {}", cache::kPartitions);
@@ -57,6 +78,17 @@ CentralLinkOptions central_link_options(const Config& config) {
   o.location = config.location.gln;
   o.recall_lookback = std::chrono::hours(24) * config.central.recall_lookback_days;
   o.audit_dir = config.audit.dir;
+  o.allow_insecure = config.central.allow_insecure;
+  o.ca_file = config.central.ca_file;
+  o.client_cert = config.central.client_cert;
+  o.client_key = config.central.client_key;
+  if (!config.central.token_file.empty()) {
+    std::ifstream in(config.central.token_file);
+    std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
+    o.token = std::move(token);
+  }
   return o;
 }
 
@@ -166,12 +198,17 @@ void CentralLink::start() {
   if (o.follow_feed) impl_->spawn("follow_feed", follow_feed);
   if (o.drain_outbox) impl_->spawn("drain_outbox", drain_outbox);
   if (o.deliver_alerts) {
-    AlertTarget central{"central", impl_->link.central_origin, {}};
+    AlertTarget central{"central", impl_->link.central_origin, {}, impl_->link.client_options(o.request_timeout)};
     impl_->spawn("deliver_alerts_central", [central](LinkContext& link, Strand s) { return deliver_alerts(link, s, central); });
     for (const auto& hook : o.webhooks) {
       auto origin = parse_origin(hook.url);
       if (!origin) continue;
-      AlertTarget target{"webhook:" + hook.url, *origin, hook.secret};
+      HttpClientOptions client;
+      client.request_timeout = o.request_timeout;
+      client.ca_file = hook.ca_file;
+      // Keyed by name since issue 15 (the URL, with any token in it, no longer shows in GET /v1/alerts); the
+      // sender takes over the cursor it had under "webhook:<url>", so an upgrade sends nothing twice.
+      AlertTarget target{"webhook:" + hook.name, *origin, hook.secret, client, "webhook:" + hook.url};
       impl_->spawn("deliver_alerts_webhook", [target](LinkContext& link, Strand s) { return deliver_alerts(link, s, target); });
     }
   }

@@ -85,7 +85,7 @@ asio::awaitable<bool> import_snapshot(LinkContext& link, HttpConnection& http, b
 }  // namespace
 
 asio::awaitable<void> follow_feed(LinkContext& link, Strand strand) {
-  auto http_ptr = link.role_connection(strand, link.central_origin);
+  auto http_ptr = link.role_connection(strand, link.central_origin, link.client_options(link.options.request_timeout));
   HttpConnection& http = *http_ptr;
   std::chrono::milliseconds backoff{0};
   bool need_replace = false;

@@ -31,6 +31,9 @@ HttpClientOptions LinkContext::client_options(std::chrono::milliseconds timeout)
   o.request_timeout = timeout;
   o.connect_timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::milliseconds(2000));
   o.ca_file = options.ca_file;
+  o.client_cert = options.client_cert;
+  o.client_key = options.client_key;
+  o.bearer_token = options.token;
   return o;
 }
 
@@ -48,8 +51,9 @@ std::chrono::milliseconds LinkContext::next_backoff(std::chrono::milliseconds cu
   return std::min(current * 2, options.backoff_max);
 }
 
-std::shared_ptr<HttpConnection> LinkContext::role_connection(const Strand& strand, const Origin& origin) {
-  auto c = std::make_shared<HttpConnection>(strand, origin, client_options(options.request_timeout));
+std::shared_ptr<HttpConnection> LinkContext::role_connection(const Strand& strand, const Origin& origin,
+                                                             HttpClientOptions client) {
+  auto c = std::make_shared<HttpConnection>(strand, origin, std::move(client));
   std::lock_guard lock(mutex);
   live_connections.emplace_back(strand, c);
   return c;

@@ -68,7 +68,8 @@ struct LinkContext {
   LinkStatus status_copy();
   std::chrono::milliseconds next_backoff(std::chrono::milliseconds current) const;
   // The connection of a role, shared with stop(): a close() posted by stop() may run after the role ended.
-  std::shared_ptr<HttpConnection> role_connection(const Strand& strand, const Origin& origin);
+  std::shared_ptr<HttpConnection> role_connection(const Strand& strand, const Origin& origin,
+                                                  HttpClientOptions client);
   // The status hash that `vpoint status` reads (cache::LinkRecordStore).
   boost::asio::awaitable<void> publish_status();
   // Raises one alert (one per reason and transaction, cache::AlertLog) and logs it.
@@ -85,9 +86,11 @@ boost::asio::awaitable<void> follow_feed(LinkContext& link, Strand strand);
 boost::asio::awaitable<void> announce_recalls(LinkContext& link, const std::vector<std::string>& lines);
 boost::asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand);
 struct AlertTarget {
-  std::string name;  // "central" | "webhook:<url>"
+  std::string name;  // "central" | "webhook:<name>"
   Origin origin;
   std::string secret;  // webhooks only
+  HttpClientOptions client;  // the central system's TLS/token settings, or the webhook's
+  std::string former_name;   // the name it had before (webhooks: "webhook:<url>" until issue 15)
 };
 boost::asio::awaitable<void> deliver_alerts(LinkContext& link, Strand strand, AlertTarget target);
 boost::asio::awaitable<ReadThrough> read_through(LinkContext& link, std::string code, std::string serial);

@@ -131,7 +131,7 @@ asio::awaitable<void> alert_rejection(LinkContext& link, const json::object& tx,
 }  // namespace
 
 asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
-  auto http_ptr = link.role_connection(strand, link.central_origin);
+  auto http_ptr = link.role_connection(strand, link.central_origin, link.client_options(link.options.request_timeout));
   HttpConnection& http = *http_ptr;
   const int ranges = cache::kPartitions / link.options.partitions_per_lease;
   std::vector<cache::Lease> leases;  // one per range of options.partitions_per_lease partitions

@@ -1325,7 +1325,11 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   if (!config.redis.url.empty()) co.url = config.redis.url;
   co.cluster_nodes = config.redis.cluster;
   co.password = config.redis.password;
-  if (co.url.rfind("rediss://", 0) == 0) co.tls = true;
+  co.tls = config.redis.tls || co.url.rfind("rediss://", 0) == 0;
+  co.tls_ca_file = config.redis.tls_ca_file;
+  co.tls_cert_file = config.redis.tls_cert_file;
+  co.tls_key_file = config.redis.tls_key_file;
+  co.tls_server_name = config.redis.tls_server_name;
   rt->client_ = std::make_unique<cache::Client>(rt->io_.get_executor(), co);
   mirror_options.min_replicas_ack = static_cast<int>(config.redis.min_replicas_ack);
   mirror_options.max_staleness = std::chrono::milliseconds(config.mirror.max_staleness_ms);
@@ -1363,6 +1367,11 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   so.url = config.redis.url;
   so.cluster_nodes = config.redis.cluster;
   so.password = config.redis.password;
+  so.tls = co.tls;
+  so.tls_ca_file = co.tls_ca_file;
+  so.tls_cert_file = co.tls_cert_file;
+  so.tls_key_file = co.tls_key_file;
+  so.tls_server_name = co.tls_server_name;
   rt->subscriber_ = cache::watch_invalidations(rt->io_.get_executor(), so, *rt->mirror_);
   if (auto error = rt->subscriber_->start(); !error.empty()) {
     // Bounded staleness stands in: a cached product (recall state) is read again after max_staleness_ms.

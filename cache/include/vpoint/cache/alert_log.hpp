@@ -69,6 +69,9 @@ class AlertLog {
   // The senders' side (central link): `target` is "central" or "webhook:<url>".
   // The next alerts after the target's cursor, oldest first.
   boost::asio::awaitable<MirrorResult<std::vector<StoredAlert>>> next_for(std::string_view target, std::size_t count);
+  // A target renamed (webhooks were keyed by URL before issue 15, by name since): the new name takes over
+  // the old one's cursor when it has none yet, so nothing is sent twice or skipped. True when it did.
+  boost::asio::awaitable<MirrorResult<bool>> adopt_cursor(std::string_view old_target, std::string_view new_target);
   // The target is done with everything up to `id`.
   boost::asio::awaitable<MirrorResult<bool>> advance(std::string_view target, std::string_view id);
   // The target's delivery status of one alert (`status` is an object with at least "status").

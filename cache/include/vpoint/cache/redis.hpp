@@ -66,6 +66,8 @@ struct ClientOptions {
   std::string tls_cert_file = {};
   std::string tls_key_file = {};
   bool tls_verify_peer = true;
+  // The name the server certificate is verified against and sent as SNI; "" = the host of url / each node.
+  std::string tls_server_name = {};
   // Connections per node; concurrent callers are pipelined onto them.
   std::size_t connections_per_node = 2;
   std::chrono::milliseconds connect_timeout{1000};

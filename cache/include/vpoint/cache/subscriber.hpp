@@ -5,8 +5,8 @@
 // every reconnect. Messages published while it was disconnected are lost (pub/sub is fire-and-forget), so
 // `on_subscribed` runs after every (re)subscription: users drop everything they cached.
 //
-// Gaps: plain TCP only (no TLS: rediss:// is refused by start()); in Cluster mode it subscribes on the first
-// seed node (PUBLISH is broadcast to every node of a cluster).
+// TLS as the command client (rediss:// or tls = true). Gap: in Cluster mode it subscribes on the first seed
+// node (PUBLISH is broadcast to every node of a cluster).
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -19,13 +19,19 @@
 namespace vpoint::cache {
 
 struct SubscriberOptions {
-  // redis://[user:password@]host:port (no TLS), or empty to use cluster_nodes[0].
+  // redis://[user:password@]host:port or rediss://, or empty to use cluster_nodes[0].
   std::string url = "redis://127.0.0.1:6379";
   std::vector<std::string> cluster_nodes = {};
   // AUTH; overrides the URL's credentials when non-empty.
   std::string username = {};
   std::string password = {};
   std::vector<std::string> channels = {};
+  // TLS, with the meaning of ClientOptions' tls fields (redis.hpp).
+  bool tls = false;
+  std::string tls_ca_file = {};
+  std::string tls_cert_file = {};
+  std::string tls_key_file = {};
+  std::string tls_server_name = {};
   std::chrono::milliseconds connect_timeout{1000};
   // Wait between reconnect attempts (doubles up to reconnect_backoff_max).
   std::chrono::milliseconds reconnect_backoff_min{50};

@@ -63,6 +63,8 @@ class KeyTable {
   std::optional<Caller> find_key(std::string_view token) const;
   std::optional<Caller> find_certificate(const ClientCertificate& cert) const;
   std::size_t size() const { return keys_.size() + certs_.size(); }
+  // [tls] require_client_cert: the certificate's identity wins over a bearer key sent with it.
+  bool certificate_wins() const { return certificate_wins_; }
 
  private:
   struct KeyEntry {
@@ -70,12 +72,15 @@ class KeyTable {
     Caller caller;
   };
   struct CertEntry {
-    std::string subject_cn;
-    std::string fingerprint_sha256;  // lower-case hex, no colons
+    std::string fingerprint_sha256;  // lower-case hex, no colons; or
+    std::string subject;             // full subject DN, or
+    std::string subject_cn;          // its CN, each only together with
+    std::string issuer;              // the issuer DN
     Caller caller;
   };
   std::vector<KeyEntry> keys_;
   std::vector<CertEntry> certs_;
+  bool certificate_wins_ = false;
 };
 
 // The live table, swappable from any thread while requests read it.
@@ -85,7 +90,8 @@ class Authenticator {
   void replace(KeyTable table);
   std::shared_ptr<const KeyTable> table() const;
 
-  // Authorization: Bearer <key> wins over a client certificate; neither -> 401 unauthorized problem with
+  // Authorization: Bearer <key> wins over a client certificate, except with [tls] require_client_cert, where
+  // the certificate decides and a key sent along is ignored; neither -> 401 unauthorized problem with
   // WWW-Authenticate handled by the caller.
   Result<Caller, Problem> authenticate(const Request& request, const Peer& peer) const;
   // 403 forbidden problem naming the role and the permission, or nullopt when allowed.

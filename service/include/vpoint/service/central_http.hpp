@@ -43,6 +43,9 @@ struct HttpClientOptions {
   std::size_t body_limit = 64 * 1024 * 1024;  // largest non-streamed response body
   std::string ca_file;                        // https: trust this CA bundle (else the system's)
   bool verify_peer = true;                    // https: verify the certificate and the host name
+  std::string client_cert;                    // https: PEM chain presented to the server (mutual TLS)
+  std::string client_key;                     // its private key
+  std::string bearer_token;                   // set: every request carries "Authorization: Bearer <token>"
   std::string user_agent = "vpointd";
 };
 

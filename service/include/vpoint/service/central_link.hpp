@@ -46,7 +46,11 @@ struct CentralLinkOptions {
   std::vector<WebhookConfig> webhooks;               // [[webhooks]]
   std::string location;                              // [location] gln: named in alerts of this site
   std::string instance_id;                           // lease owner id; "" = hostname:pid:random
-  std::string ca_file;                               // https to the central system / webhooks: CA bundle
+  std::string ca_file;                               // https to the central system: CA bundle ([central])
+  std::string client_cert;                           // [central] client_cert / client_key: mutual TLS
+  std::string client_key;
+  std::string token;                                 // [central] token_file's content: bearer token
+  bool allow_insecure = false;                       // [central] allow_insecure: http:// beyond loopback
   std::chrono::milliseconds lookup_timeout{1500};    // read-through: a scan must not wait long (Art 29)
   std::chrono::milliseconds request_timeout{10000};  // transactions, alerts, webhooks
   std::chrono::seconds feed_wait{20};                // long-poll wait of the change feed

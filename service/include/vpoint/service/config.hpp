@@ -28,6 +28,15 @@ struct HttpConfig {
   // Set: GET /metrics needs "Authorization: Bearer <metrics_key>", and /readyz shows its checks only with it
   // (without: {"ready": …} and the status code). /healthz stays open. Never logged.
   std::string metrics_key;
+  // A request refused for its size (413/431/400) is answered, then up to this many bytes of what the client
+  // still sends are read and dropped for up to 2 s before the close, so a client that writes its whole body
+  // before reading sees the answer instead of a connection reset.
+  std::uint64_t linger_bytes = 16 * 1024 * 1024;
+  // Open connections at most; effective value min(this, open-file limit - 64), logged at start. Beyond it a
+  // new connection is closed at once.
+  unsigned max_connections = 10000;
+  // One POST /v1/bulk may run this long; items not reached by then answer unconfirmed (reason deadline).
+  unsigned bulk_deadline_s = 60;
 };
 
 struct TlsConfig {
@@ -42,6 +51,13 @@ struct RedisConfig {
   std::vector<std::string> cluster;  // Redis Cluster seed nodes "host:port"; exclusive with url
   std::string password;              // AUTH password (not logged)
   unsigned min_replicas_ack = 0;     // WAIT for this many replicas before acknowledging a decommission
+  // TLS to Redis (standalone and Cluster); rediss:// in url sets it too. The server is verified against
+  // tls_ca_file (else the system's CAs) under tls_server_name (else the host of url / of each node).
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;  // client certificate (Redis tls-auth-clients), with tls_key_file
+  std::string tls_key_file;
+  std::string tls_server_name;
 };
 
 // What a pack the mirror does not know gets while the central system cannot be asked (EU 2016/161 Art 29):
@@ -55,6 +71,12 @@ struct CentralConfig {
   unsigned recall_lookback_days = 90;  // a recall alert lists this site's packs of the batch seen this far back
   unsigned bulk_read_through_max = 100;  // live look-ups per POST /v1/bulk; items beyond it answer unconfirmed
   unsigned feed_stale_s = 60;  // the change feed behind by more than this: answers carry a feed_stale warning
+  // http:// is accepted only to a loopback address (the simulator next door) unless this is set.
+  bool allow_insecure = false;
+  std::string ca_file;      // https: trust this CA bundle (else the system's)
+  std::string client_cert;  // PEM chain presented to the national system (mutual TLS), with client_key
+  std::string client_key;
+  std::string token_file;   // optional: its content (trimmed) is sent as "Authorization: Bearer <token>"
 };
 
 // POST /v1/scan image decoding (issue 15): off the HTTP threads, bounded.
@@ -89,9 +111,14 @@ struct KeyConfig {
   std::string location;  // GLN; "" = [location] gln
 };
 
+// A client certificate (verified against [tls] client_ca, not expired) maps to a role by its SHA-256
+// fingerprint, or by its subject together with its issuer. A subject CN alone is refused at start: any
+// certificate the CA signs could carry it.
 struct CertConfig {
-  std::string subject_cn;          // match on the verified client certificate's subject CN, or
-  std::string fingerprint_sha256;  // on its SHA-256 fingerprint (hex, colons allowed); at least one
+  std::string fingerprint_sha256;  // hex, colons allowed; or
+  std::string subject;             // subject DN, RFC 2253 ("CN=till-1,O=Apotheke"), or
+  std::string subject_cn;          // the subject's CN only; either of the two with
+  std::string issuer;              // the issuer DN, RFC 2253 (required with subject / subject_cn)
   std::string name;
   Role role = Role::pharmacy;
   std::string location;
@@ -103,8 +130,11 @@ struct AuthConfig {
 };
 
 struct WebhookConfig {
-  std::string url;     // http(s):// endpoint receiving alert POSTs
-  std::string secret;  // HMAC-SHA256 signing secret
+  std::string name;    // unique; delivery status is keyed by it ("" = "webhook-<n>")
+  std::string url;     // http(s):// endpoint receiving alert POSTs; http:// only to loopback unless allowed
+  std::string secret;  // HMAC-SHA256 signing secret, at least 32 bytes
+  bool allow_insecure = false;
+  std::string ca_file;  // https: trust this CA bundle (else the system's)
 };
 
 struct AuditConfig {

@@ -19,6 +19,15 @@ namespace vpoint::service {
 // [http] and [tls] as server options.
 ServerOptions server_options(const Config& config);
 
+// Raises the soft open-file limit to the hard one and returns the connections vpointd may hold:
+// min(wanted, limit - 64). The process's limit stays raised.
+struct OpenFiles {
+  std::uint64_t before = 0;  // soft limit found
+  std::uint64_t limit = 0;   // soft limit now
+  std::size_t max_connections = 0;
+};
+OpenFiles raise_open_file_limit(unsigned wanted_connections);
+
 // GET /healthz, GET /readyz, GET /metrics (open: probes and scrapers carry no keys).
 // GET /, /healthz (open), /readyz and /metrics. `metrics_key` set ([http] metrics_key): /metrics needs it as a
 // bearer token, /readyz shows its checks only with it.

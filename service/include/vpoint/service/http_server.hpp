@@ -39,6 +39,13 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{15};   // from the first byte of a request to its last (and TLS handshake)
   std::chrono::seconds write_timeout{30};  // per response write (per chunk for streamed bodies)
   std::chrono::seconds shutdown_timeout{10};  // graceful stop: in-flight requests get this long to finish
+  // A request refused before its body was read (413, 431, 400): after the answer, up to linger_bytes of
+  // what the client still sends are read and dropped for at most linger_timeout, then the connection closes.
+  // A client that writes its whole body before reading thus gets the answer, not a connection reset.
+  std::size_t linger_bytes = 16 * 1024 * 1024;
+  std::chrono::milliseconds linger_timeout{2000};
+  // Open connections at most (0 = no limit); a connection beyond it is closed at once, without a reply.
+  std::size_t max_connections = 0;
   bool handle_signals = false;                // SIGINT/SIGTERM start a graceful stop (vpointd sets it)
   std::string server_name = "vpoint";         // Server header
   TlsOptions tls;
@@ -67,6 +74,7 @@ class HttpServer {
   bool tls() const;
   std::string base_url() const;  // "http://127.0.0.1:8080" / "https://[::1]:8443"
   std::size_t open_connections() const;
+  std::uint64_t refused_connections() const;  // closed at once because max_connections was reached
 
   // The io_context the sessions run on: background tasks (central link, Redis) co_spawn here too.
   asio::io_context& io_context();

@@ -24,6 +24,8 @@ using Response = http::response<http::string_body>;
 // A TLS client certificate that passed verification against [tls] client_ca.
 struct ClientCertificate {
   std::string subject_cn;          // subject commonName ("" when the subject has none)
+  std::string subject;             // subject DN, RFC 2253 ("CN=till-1,O=Apotheke")
+  std::string issuer;              // issuer DN, RFC 2253
   std::string fingerprint_sha256;  // lower-case hex of SHA-256 over the DER certificate, no colons
 };
 
