@@ -59,6 +59,7 @@ Api::Api(std::shared_ptr<Authenticator> auth, std::shared_ptr<Metrics> metrics)
     : auth_(std::move(auth)), metrics_(std::move(metrics)) {}
 
 void Api::add(http::verb method, std::string pattern, Access access, ApiHandler handler) {
+  routes_.push_back(std::string(http::to_string(method)) + " " + pattern);
   router_.add(method, std::move(pattern), Route{access, std::move(handler)});
 }
 

@@ -136,15 +136,17 @@ TEST_CASE("pack history merges the archive files and the live stream in time ord
   // The GET itself is a look-up, not a scan: it adds no entry.
   REQUIRE(history.size() == 4);
   REQUIRE_FALSE(supply.empty());
-  CHECK(history[2].at("transaction_id").as_string() == supply);
-  CHECK(field(history, "action") == std::vector<std::string>{"null", "null", "supply", "null"});
-  CHECK(field(history, "archived") == std::vector<std::string>{"true", "true", "false", "false"});
-  CHECK(field(history, "operation") == std::vector<std::string>{"verify", "verify", "decommission", "verify"});
-  CHECK(field(history, "status") == std::vector<std::string>{"active", "active", "supplied", "supplied"});
-  CHECK(history[0].at("actor").as_string() == "pharmacist");
-  CHECK(history[0].at("location").as_string() == "4012345000009");
+  // Newest first (issue 15).
+  CHECK(history[1].at("transaction_id").as_string() == supply);
+  CHECK(field(history, "action") == std::vector<std::string>{"null", "supply", "null", "null"});
+  CHECK(field(history, "archived") == std::vector<std::string>{"false", "false", "true", "true"});
+  CHECK(field(history, "operation") == std::vector<std::string>{"verify", "decommission", "verify", "verify"});
+  CHECK(field(history, "status") == std::vector<std::string>{"supplied", "supplied", "active", "active"});
+  CHECK(history[3].at("actor").as_string() == "pharmacist");
+  CHECK(history[3].at("location").as_string() == "4012345000009");
+  CHECK(answer.at("next_cursor").is_null());
   auto ids = field(history, "id");
-  for (std::size_t i = 1; i < ids.size(); ++i) CHECK(svc::stream_id_less(ids[i - 1], ids[i]));
+  for (std::size_t i = 1; i < ids.size(); ++i) CHECK(svc::stream_id_less(ids[i], ids[i - 1]));
 
   // The same entry in a file twice (a crash between fsync and watermark) and still live in Redis: shown once.
   // The PPN of the same product finds the same history.
@@ -157,8 +159,8 @@ TEST_CASE("pack history merges the archive files and the live stream in time ord
   auto by_ppn = e.call(http::verb::get, "/v1/packs/110375286414/S001");
   const auto& again = by_ppn.at("history").as_array();
   CHECK(field(again, "id") == ids);  // the doubled file lines shown once, and still no entry for the GETs
-  CHECK(field(again, "archived") == std::vector<std::string>{"true", "true", "false", "false"});
-  CHECK(again[2].at("transaction_id").as_string() == supply);
+  CHECK(field(again, "archived") == std::vector<std::string>{"false", "false", "true", "true"});
+  CHECK(again[1].at("transaction_id").as_string() == supply);
 }
 
 TEST_CASE("an unreadable archive still answers the pack status, with history_complete false",

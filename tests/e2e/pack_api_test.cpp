@@ -1,6 +1,9 @@
 // The pack API end to end: real HTTP(S) over loopback, a real redis-server with the mirror loaded from an
 // NDJSON snapshot, real barcode images.
+#include <array>
 #include <atomic>
+#include <functional>
+#include <set>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -15,6 +18,7 @@
 #include "redis_server.hpp"
 #include "service_support.hpp"
 #include "vpoint/cache/import.hpp"
+#include "vpoint/service/audit_archive.hpp"
 #include "vpoint/service/daemon.hpp"
 #include "vpoint/service/pack_api.hpp"
 
@@ -215,6 +219,20 @@ TEST_CASE("every verdict reason is answered as issue 5 prescribes", "[e2e][reaso
     CHECK(body_of(acked).at("acked").as_bool());
     check_problem(e.post("/v1/alerts/1-999/ack", "", "admin-key-000005"), 404, "not_found");
   }
+  SECTION("alert lists are paged: a full page carries next, the since of the page after it") {
+    std::vector<std::string> raised;
+    for (const char* serial : {"NOPE01", "NOPE02", "NOPE03"})
+      raised.push_back(str(e.verdict("/v1/verify", scan_body(scan_text(serial, "L1", "281231"))), "alert_id"));
+    auto first = body_of(e.get("/v1/alerts?limit=2", "admin-key-000005"));
+    REQUIRE(first.at("alerts").as_array().size() == 2);
+    CHECK(first.at("alerts").at(0).at("id").as_string() == raised[0]);
+    REQUIRE(first.at("next").is_string());
+    CHECK(first.at("next").as_string() == raised[1]);
+    auto second = body_of(e.get("/v1/alerts?limit=2&since=" + std::string(first.at("next").as_string()), "admin-key-000005"));
+    REQUIRE(second.at("alerts").as_array().size() == 1);
+    CHECK(second.at("alerts").at(0).at("id").as_string() == raised[2]);
+    CHECK(second.at("next").is_null());
+  }
   SECTION("unknown batch, batch mismatch and expiry mismatch are alerts") {
     auto unknown = e.verdict("/v1/verify", scan_body(scan_text("S002", "ZZ9", "281231")));
     CHECK(str(unknown, "verdict") == "alert");
@@ -298,10 +316,10 @@ TEST_CASE("every verdict reason is answered as issue 5 prescribes", "[e2e][reaso
     CHECK(str(pack, "status") == "active");
     const auto& history = pack.at("history").as_array();
     REQUIRE(history.size() >= 6);
-    CHECK(history[0].at("operation").as_string() == "decommission");
-    CHECK(history[0].at("result").as_string() == "ok");
-    CHECK(history[0].at("location").as_string() == kHere);
-    CHECK(history[0].at("actor").as_string() == "pharmacist");
+    CHECK(history.back().at("operation").as_string() == "decommission");  // newest first: the first is last
+    CHECK(history.back().at("result").as_string() == "ok");
+    CHECK(history.back().at("location").as_string() == kHere);
+    CHECK(history.back().at("actor").as_string() == "pharmacist");
     check_problem(e.get(std::string("/v1/packs/") + kGtin + "/NOSUCH", "pharmacy-key-0001"), 404, "not_found");
   }
   SECTION("lock and unlock: a locked pack is refused, unlock only at the same location") {
@@ -365,6 +383,123 @@ TEST_CASE("an idempotent retry returns the first answer and changes nothing", "[
   for (const auto& h : pack.at("history").as_array())
     if (h.at("operation").as_string() == "decommission") ++decommissions;
   CHECK(decommissions == 1);
+}
+
+TEST_CASE("a pack's history comes newest first in pages of limit entries, followed by next_cursor",
+          "[e2e][audit][limits]") {
+  E2E e;
+  const std::string s = scan_body(scan_text("S011", "L1", "281231"));
+  HttpClient client(e.server->port());
+  for (int i = 0; i < 250; ++i)
+    REQUIRE(client.request(http::verb::post, "/v1/verify", s, bearer("pharmacy-key-0001")).result_int() == 200);
+  std::vector<std::string> ids;
+  std::string target = std::string("/v1/packs/") + kGtin + "/S011";
+  std::vector<std::size_t> pages;
+  json::value cursor = nullptr;
+  do {
+    std::string url = target + (cursor.is_null() ? std::string() : "?cursor=" + std::string(cursor.as_string()));
+    auto page = body_of(e.get(url, "pharmacy-key-0001"));
+    pages.push_back(page.at("history").as_array().size());
+    for (const auto& h : page.at("history").as_array()) ids.emplace_back(h.at("id").as_string());
+    cursor = page.at("next_cursor");
+  } while (!cursor.is_null() && pages.size() < 10);
+  CHECK(pages == std::vector<std::size_t>{100, 100, 50});  // default limit 100
+  REQUIRE(ids.size() == 250);
+  for (std::size_t i = 1; i < ids.size(); ++i) CHECK(svc::stream_id_less(ids[i], ids[i - 1]));  // newest first
+  auto small = body_of(e.get(target + "?limit=7", "pharmacy-key-0001"));
+  CHECK(small.at("history").as_array().size() == 7);
+  CHECK(small.at("history").at(0).at("id").as_string() == ids[0]);
+  check_problem(e.get(target + "?limit=1001", "pharmacy-key-0001"), 400, "bad_request");
+  check_problem(e.get(target + "?limit=0", "pharmacy-key-0001"), 400, "bad_request");
+  check_problem(e.get(target + "?cursor=garbage", "pharmacy-key-0001"), 400, "bad_request");
+  check_problem(e.get(target + "?page=2", "pharmacy-key-0001"), 400, "bad_request");
+}
+
+TEST_CASE("every route answers each role as the role table says: 200, 401 without a key, 403 without the right",
+          "[e2e][auth][access]") {
+  E2E e(40);
+  // A real alert to acknowledge, and a real image to scan.
+  const std::string alert_id = str(e.verdict("/v1/verify", scan_body(scan_text("NOPE42", "L1", "281231"))), "alert_id");
+  REQUIRE(alert_id != "null");
+  auto png = vpoint::test::to_png(
+      vpoint::test::render(vpoint::test::Symbology::gs1_datamatrix, "[01]04150123456782[21]S030[10]L1[17]281231"));
+  const std::string image(png.begin(), png.end());
+  auto pack = [](int n) { return scan_body(scan_text("S0" + std::to_string(n), "L1", "281231")); };
+  auto with_action = [](const std::string& serial, const std::string& action) {
+    return scan_body(scan_text(serial, "L1", "281231"), action);
+  };
+  auto bulk_of = [&](const std::string& operation, const std::string& action, int n) {
+    json::object body{{"operation", operation},
+                      {"items", json::array{json::object{{"scan", scan_text("S0" + std::to_string(n), "L1", "281231")}}}}};
+    if (!action.empty()) body["action"] = action;
+    return json::serialize(body);
+  };
+  // Callers: none, then one key per role.
+  const std::vector<std::string> keys{"", "pharmacy-key-0001", "wholesaler-key-03", "returns-key-00004",
+                                      "admin-key-000005"};
+  struct Row {
+    std::string route;  // as Api::routes() names it
+    http::verb method;
+    // The request each caller sends (per caller: a state change must not be refused for the pack's state).
+    std::function<std::string(std::size_t caller)> target, body;
+    std::string content_type;
+    std::array<unsigned, 5> expected;  // none, pharmacy, wholesaler, returns, admin
+  };
+  auto fixed = [](std::string v) { return [v](std::size_t) { return v; }; };
+  const std::vector<Row> table{
+      {"GET /", http::verb::get, fixed("/"), fixed(""), "", {200, 200, 200, 200, 200}},
+      {"GET /healthz", http::verb::get, fixed("/healthz"), fixed(""), "", {200, 200, 200, 200, 200}},
+      {"GET /readyz", http::verb::get, fixed("/readyz"), fixed(""), "", {200, 200, 200, 200, 200}},
+      {"GET /metrics", http::verb::get, fixed("/metrics"), fixed(""), "", {200, 200, 200, 200, 200}},
+      {"POST /v1/verify", http::verb::post, fixed("/v1/verify"), fixed(pack(10)), "application/json",
+       {401, 200, 200, 200, 403}},
+      {"POST /v1/decommission", http::verb::post, fixed("/v1/decommission"),
+       [&](std::size_t c) { return with_action("S01" + std::to_string(c), "supply"); }, "application/json",
+       {401, 200, 403, 403, 403}},
+      {"POST /v1/decommission", http::verb::post, fixed("/v1/decommission"),
+       [&](std::size_t c) { return with_action("S02" + std::to_string(c), "export"); }, "application/json",
+       {401, 403, 200, 403, 403}},
+      {"POST /v1/undo", http::verb::post, fixed("/v1/undo"),
+       [&](std::size_t c) { return with_action("S01" + std::to_string(c), "supply"); }, "application/json",
+       {401, 200, 200, 200, 403}},
+      {"POST /v1/undo", http::verb::post, fixed("/v1/undo"),
+       [&](std::size_t c) { return with_action("S03" + std::to_string(c), "lock"); }, "application/json",
+       {401, 403, 200, 403, 403}},
+      {"POST /v1/bulk", http::verb::post, fixed("/v1/bulk"), [&](std::size_t) { return bulk_of("verify", "", 5); },
+       "application/json", {401, 403, 200, 200, 403}},
+      {"POST /v1/bulk", http::verb::post, fixed("/v1/bulk"),
+       [&](std::size_t c) { return bulk_of("decommission", "export", 31 + static_cast<int>(c)); }, "application/json",
+       {401, 403, 200, 403, 403}},
+      {"POST /v1/scan", http::verb::post, fixed("/v1/scan"), fixed(image), "image/png", {401, 200, 200, 200, 403}},
+      {"GET /v1/packs/{code}/{serial}", http::verb::get, fixed(std::string("/v1/packs/") + kGtin + "/S001"), fixed(""),
+       "", {401, 200, 200, 200, 200}},
+      {"GET /v1/alerts", http::verb::get, fixed("/v1/alerts"), fixed(""), "", {401, 403, 403, 403, 200}},
+      {"POST /v1/alerts/{id}/ack", http::verb::post, fixed("/v1/alerts/" + alert_id + "/ack"), fixed(""), "",
+       {401, 403, 403, 403, 200}},
+  };
+  // Every registered route has a row (a new route without one fails here).
+  std::set<std::string> covered;
+  for (const Row& row : table) covered.insert(row.route);
+  for (const std::string& route : e.api->routes()) {
+    INFO("route without a row in the role table: " << route);
+    CHECK(covered.count(route) == 1);
+  }
+  CHECK(covered.size() == std::set<std::string>(e.api->routes().begin(), e.api->routes().end()).size());
+
+  for (const Row& row : table) {
+    for (std::size_t c = 0; c < keys.size(); ++c) {
+      HttpClient client(e.server->port());
+      std::map<std::string, std::string> headers;
+      if (!keys[c].empty()) headers["Authorization"] = "Bearer " + keys[c];
+      if (!row.content_type.empty()) headers["Content-Type"] = row.content_type;
+      auto res = client.request(row.method, row.target(c), row.body(c), headers);
+      INFO(row.route << " " << row.body(c).substr(0, 80) << " as " << (keys[c].empty() ? "nobody" : keys[c]) << ": "
+                     << res.body().substr(0, 300));
+      CHECK(res.result_int() == row.expected[c]);
+    }
+  }
+  // A wrong key is a 401 everywhere a key is needed.
+  check_problem(e.post("/v1/verify", pack(10), "not-a-configured-key"), 401, "unauthorized");
 }
 
 TEST_CASE("50 concurrent supplies of one pack: exactly one ok", "[e2e][concurrency]") {

@@ -304,6 +304,49 @@ TEST_CASE("bulk items are looked up at the central system up to the limit, the r
   CHECK(unknown.body.at("results").at(0).at("reason") == "unknown_serial");
 }
 
+TEST_CASE("a bulk stops asking the central system at bulk_deadline_s while single scans are served meanwhile",
+          "[sync][vpointd][bulk][truth][limits]") {
+  VpointdOptions options;
+  options.http_extra = "bulk_deadline_s = 1\n";
+  const std::string dock_key = "test-wholesaler-key-01";
+  options.extra_toml = "[[auth.keys]]\nname = \"dock-1\"\nkey = \"" + dock_key + "\"\nrole = \"wholesaler\"\n";
+  Stack stack(options);
+  Simulator& sim = stack.sim;
+  Vpointd& vpointd = stack.vpointd;
+  auto known = packs_of(sim, 2);
+  REQUIRE(known.size() == 2);
+  json::array items;
+  for (int i = 0; i < 8; ++i)
+    items.push_back(json::object{{"pack", upload_behind_the_feed(sim, known[0], fmt::format("BULKLATE{:04}", i)).pack_object()}});
+  sim.post_json("/admin/faults", R"({"latency_ms":400})");  // each look-up now takes 0.4 s
+  auto bulk = std::async(std::launch::async, [&] {
+    return call_json(vpointd, "/v1/bulk", json::object{{"operation", "verify"}, {"items", items}}, {}, dock_key);
+  });
+  std::this_thread::sleep_for(200ms);
+  // A single verification of a pack the mirror knows does not wait for the bulk.
+  auto single = call_json(vpointd, "/v1/verify", json::object{{"pack", known[1].pack_object()}});
+  const bool bulk_still_running = bulk.wait_for(0ms) != std::future_status::ready;
+  CHECK(single.status == 200);
+  CHECK(single.body.at("verdict") == "ok");
+  CHECK(bulk_still_running);
+  auto answer = bulk.get();
+  sim.post_json("/admin/faults", R"({"latency_ms":0})");
+  REQUIRE(answer.status == 200);
+  const auto& results = answer.body.at("results").as_array();
+  REQUIRE(results.size() == 8);
+  int looked_up = 0, deadline = 0;
+  for (const auto& r : results) {
+    if (r.at("verdict") == "ok") ++looked_up;
+    if (r.at("verdict") == "unconfirmed" && r.at("reason") == "deadline") ++deadline;
+  }
+  INFO(json::serialize(answer.body));
+  CHECK(looked_up >= 1);  // the first ones were asked before the deadline
+  CHECK(deadline >= 1);   // the rest were not: unconfirmed, never ok
+  CHECK(looked_up + deadline == 8);
+  CHECK(results[7].at("reason") == "deadline");
+  CHECK(alerts(vpointd).empty());
+}
+
 TEST_CASE("an Idempotency-Key retry asks the central system again instead of replaying unknown",
           "[sync][vpointd][idempotency][truth]") {
   Stack stack;

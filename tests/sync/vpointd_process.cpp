@@ -29,9 +29,9 @@ Vpointd::Vpointd(VpointdOptions options) : options_(std::move(options)) {
   port_ = free_port();
   config_ = dir_ / "vpointd.toml";
   std::string toml = fmt::format(
-      "[http]\nlisten = \"127.0.0.1:{}\"\nthreads = {}\nshutdown_timeout_s = 5\n\n"
+      "[http]\nlisten = \"127.0.0.1:{}\"\nthreads = {}\nshutdown_timeout_s = 5\n{}\n"
       "[redis]\nurl = \"{}\"\n\n",
-      port_, options_.threads, options_.redis_url);
+      port_, options_.threads, options_.http_extra, options_.redis_url);
   if (!options_.central_url.empty())
     toml += fmt::format("[central]\nurl = \"{}\"\noffline = \"{}\"\n{}\n", options_.central_url, options_.offline,
                         options_.central_extra);

@@ -25,6 +25,7 @@ struct VpointdOptions {
   std::string central_url;           // [central] url ("" = no central link)
   std::string offline = "record";    // [central] offline
   std::string central_extra;         // more [central] lines (e.g. "bulk_read_through_max = 2\n")
+  std::string http_extra;            // more [http] lines (e.g. "bulk_deadline_s = 1\n")
   int threads = 2;                   // [http] threads
   std::string extra_toml;            // appended verbatim
   std::chrono::milliseconds ready_timeout{60000};

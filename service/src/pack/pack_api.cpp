@@ -284,6 +284,8 @@ struct Job {
   bool offline_replay = false;
   // Live look-ups this request may still make (bulk: [central] bulk_read_through_max); null = no limit.
   std::size_t* read_through_budget = nullptr;
+  // Bulk: after this, no more live look-ups ([http] bulk_deadline_s).
+  std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt;
 };
 
 cache::PackRequest make_request(const Job& job, const PackId& pack, std::string idem) {
@@ -597,6 +599,8 @@ awaitable<cache::MirrorResult<Answer>> resolve(Ctx& ctx, const Job& job, const P
     if (job.read_through_budget && *job.read_through_budget == 0)
       co_return not_looked_up(ctx, job, pack, warnings, product, Verdict::unconfirmed, Reason::read_through_limit,
                               "mirror");
+    if (job.deadline && std::chrono::steady_clock::now() >= *job.deadline)
+      co_return not_looked_up(ctx, job, pack, warnings, product, Verdict::unconfirmed, Reason::deadline, "mirror");
     if (job.read_through_budget) --*job.read_through_budget;
     auto status = co_await ctx.s->central.look_up(pack.product_code(), pack.serial);
     if (status == CentralLookup::Status::found) {
@@ -799,6 +803,7 @@ awaitable<Result<json::array, Response>> run_bulk(Ctx& ctx, const Job& job,
                                                   Summary& summary) {
   // Unknown items are looked up at the central system like single scans, up to this many per request.
   std::size_t read_through_budget = ctx.s->central.bulk_read_through_max;
+  const auto deadline = std::chrono::steady_clock::now() + ctx.s->options.bulk_deadline;
   struct Slot {
     std::shared_ptr<const cache::Product> product;
     BatchCheck bc;
@@ -837,6 +842,7 @@ awaitable<Result<json::array, Response>> run_bulk(Ctx& ctx, const Job& job,
     if (!job.idempotency_key.empty()) item_job.idempotency_key = job.idempotency_key + ":" + std::to_string(i);
     item_job.scan_text = i < scan_texts.size() ? scan_texts[i] : std::string_view();
     item_job.read_through_budget = &read_through_budget;
+    item_job.deadline = deadline;
     std::optional<Answer> unparsed_repair;
     if (!items[i] && items[i].error().parse) {
       auto found = co_await process_unparsed(ctx, item_job);
@@ -1108,9 +1114,45 @@ std::vector<std::string> history_codes(const cache::Product& p, const std::strin
   return codes;
 }
 
+// GET /v1/packs/…?limit=&cursor=: the history page size (default 100, 1-1000) and where the previous page
+// ended ("<id>~<partition>" of its last, oldest entry: this page starts strictly before it).
+struct HistoryPage {
+  std::size_t limit = 100;
+  std::optional<std::pair<std::string, int>> before;
+};
+
+Result<HistoryPage, Problem> history_page(std::string_view query) {
+  auto params = parse_query(query);
+  if (auto p = unknown_params(params, {"limit", "cursor"})) return Unexpected{*p};
+  HistoryPage page;
+  if (auto it = params.find("limit"); it != params.end()) {
+    char* end = nullptr;
+    long n = std::strtol(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || n < 1 || n > 1000)
+      return Unexpected{Problem{ProblemCode::bad_request, "limit: 1-1000", {{"field", "limit"}}}};
+    page.limit = static_cast<std::size_t>(n);
+  }
+  if (auto it = params.find("cursor"); it != params.end()) {
+    const std::string& c = it->second;
+    auto tilde = c.find('~');
+    char* end = nullptr;
+    long partition = tilde == std::string::npos ? -1 : std::strtol(c.c_str() + tilde + 1, &end, 10);
+    bool id_ok = tilde != std::string::npos && tilde > 0 &&
+                 std::all_of(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(tilde),
+                             [](char ch) { return (ch >= '0' && ch <= '9') || ch == '-'; });
+    if (!id_ok || partition < 0 || partition >= cache::kPartitions || end == nullptr || *end != '\0')
+      return Unexpected{Problem{ProblemCode::bad_request, "cursor: the next_cursor of the previous page",
+                                {{"field", "cursor"}}}};
+    page.before = std::make_pair(c.substr(0, tilde), static_cast<int>(partition));
+  }
+  return page;
+}
+
 awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
   if (!role_allows(api.caller->role, Permission::verify) && !role_allows(api.caller->role, Permission::status))
     co_return problem_response(*Authenticator::authorize(*api.caller, Permission::verify));
+  auto page = history_page(api.query);
+  if (!page) co_return problem_response(page.error());
   std::string code(api.params.get("code"));
   std::string serial(api.params.get("serial"));
   if (serial.empty() || serial.size() > 20 || has_control(serial))
@@ -1164,10 +1206,27 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
   std::vector<const AuditRecord*> ordered;
   ordered.reserve(merged.size());
   for (const auto& [key, rec] : merged) ordered.push_back(&rec);
-  std::stable_sort(ordered.begin(), ordered.end(), [](const AuditRecord* a, const AuditRecord* b) {
-    if (a->id != b->id) return stream_id_less(a->id, b->id);
-    return a->partition < b->partition;
+  // Newest first (issue 15: a pack verified 20 000 times must not answer with all of them), one page.
+  auto older = [](const std::string& id_a, int part_a, const std::string& id_b, int part_b) {
+    if (id_a != id_b) return stream_id_less(id_a, id_b);
+    return part_a < part_b;
+  };
+  std::stable_sort(ordered.begin(), ordered.end(), [&](const AuditRecord* a, const AuditRecord* b) {
+    return older(b->id, b->partition, a->id, a->partition);
   });
+  if (page->before) {
+    const auto& [before_id, before_partition] = *page->before;
+    ordered.erase(std::remove_if(ordered.begin(), ordered.end(),
+                                 [&](const AuditRecord* rec) {
+                                   return !older(rec->id, rec->partition, before_id, before_partition);
+                                 }),
+                  ordered.end());
+  }
+  json::value next_cursor = nullptr;
+  if (ordered.size() > page->limit) {
+    ordered.resize(page->limit);
+    next_cursor = ordered.back()->id + "~" + std::to_string(ordered.back()->partition);
+  }
   json::array history;
   for (const AuditRecord* rec : ordered) {
     json::object entry{
@@ -1207,6 +1266,7 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
                                        {"product", product_json(&p)},
                                        {"source", "mirror"},
                                        {"history", std::move(history)},
+                                       {"next_cursor", std::move(next_cursor)},
                                        {"history_complete", history_complete}});
 }
 
@@ -1232,7 +1292,10 @@ awaitable<Reply> list_alerts(Ctx& ctx, ApiContext& api) {
   if (!alerts) co_return mirror_problem(alerts.error());
   json::array arr;
   for (auto& a : *alerts) arr.push_back(std::move(a));
-  co_return json_response(json::object{{"alerts", std::move(arr)}});
+  // A full page may have more behind it: "next" is the `since` of the next page (the last id shown).
+  json::value next = nullptr;
+  if (arr.size() == q.limit && !arr.empty()) next = arr.back().as_object().at("id");
+  co_return json_response(json::object{{"alerts", std::move(arr)}, {"next", std::move(next)}});
 }
 
 awaitable<Reply> ack_alert(Ctx& ctx, ApiContext& api) {
@@ -1358,6 +1421,7 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   rt->services_->options.repeat_window = std::chrono::seconds(config.rules.repeat_window_s);
   rt->services_->central.offline = config.central.offline;
   rt->services_->central.bulk_read_through_max = config.central.bulk_read_through_max;
+  rt->services_->options.bulk_deadline = std::chrono::seconds(config.http.bulk_deadline_s);
   rt->services_->central.feed_stale = std::chrono::seconds(config.central.feed_stale_s);
   rt->services_->options.decode.max_pixels = static_cast<std::size_t>(config.scan.max_pixels);
   rt->services_->decoder = std::make_shared<DecodePool>(

@@ -43,6 +43,7 @@ std::string_view to_string(Reason reason) {
     case Reason::offline_pending: return "offline_pending";
     case Reason::read_through_limit: return "read_through_limit";
     case Reason::unknown_central_status: return "unknown_central_status";
+    case Reason::deadline: return "deadline";
   }
   return "";
 }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vpoint/service/auth.hpp"
 #include "vpoint/service/http_types.hpp"
@@ -48,6 +49,9 @@ class Api {
   asio::awaitable<Reply> handle(Request& request, const Peer& peer);
   // The HttpServer handler bound to this Api (which must outlive the server).
   Handler handler();
+  // Every registered route as "METHOD /pattern", in registration order (the role x route test checks that
+  // each one has a row).
+  const std::vector<std::string>& routes() const { return routes_; }
 
  private:
   struct Route {
@@ -57,6 +61,7 @@ class Api {
   std::shared_ptr<Authenticator> auth_;
   std::shared_ptr<Metrics> metrics_;
   Router<Route> router_;
+  std::vector<std::string> routes_;
 };
 
 // X-Request-Id from the client when it is a sane token (1-128 of [A-Za-z0-9._:-]), else a fresh random id.

@@ -38,6 +38,9 @@ struct PackApiOptions {
   // GET /v1/packs: newest entries of the pack's audit partition read back (the stream holds every pack of
   // the partition until the audit archive (audit_archive.hpp) moves it to files and trims it).
   std::size_t audit_scan_limit = 20000;
+  // One POST /v1/bulk may spend this long ([http] bulk_deadline_s): items it has not looked up at the
+  // central system by then answer unconfirmed with reason "deadline" (what the mirror decided stands).
+  std::chrono::milliseconds bulk_deadline{60000};
 };
 
 // The central system behind the mirror (issue 6 "Read-through"), as the pack routes see it. vpointd fills it

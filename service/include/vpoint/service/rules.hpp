@@ -56,6 +56,7 @@ enum class Reason : std::uint8_t {
   // The central system gave the pack a status, or its batch a state, that this build does not know: refused
   // whatever the operation (never read as active), the raw value in the answer (issue 14).
   unknown_central_status = 22,
+  deadline = 23,  // bulk: [http] bulk_deadline_s passed before this unknown pack was looked up centrally
 };
 // "unknown_serial", ...; none -> "" (JSON null).
 std::string_view to_string(Reason reason);
