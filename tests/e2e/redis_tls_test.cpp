@@ -42,6 +42,21 @@ vpoint::Result<std::unique_ptr<svc::PackRuntime>, std::string> start(const std::
   return svc::PackRuntime::start(*config, std::make_shared<svc::Metrics>(), mo);
 }
 
+// Imports a snapshot of `packs` packs through the runtime's mirror and verifies each of `serials`: ok.
+void import_and_verify(svc::PackRuntime& rt, int packs, std::initializer_list<const char*> serials) {
+  std::istringstream in(small_snapshot(packs));
+  auto loaded = boost::asio::co_spawn(rt.io_context(), vpoint::cache::import_snapshot(rt.mirror(), in),
+                                      boost::asio::use_future)
+                    .get();
+  REQUIRE(loaded);
+  for (const char* serial : serials) {
+    vpoint::cache::PackRequest request{kGtinA, serial, {"pharmacist", kHere}};
+    auto verified = boost::asio::co_spawn(rt.io_context(), rt.mirror().verify(request), boost::asio::use_future).get();
+    REQUIRE(verified);
+    CHECK(verified->outcome == vpoint::cache::Outcome::ok);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("vpointd reaches a TLS-only Redis with [redis] tls settings, subscriber included", "[e2e][redis][tls]") {
@@ -49,15 +64,7 @@ TEST_CASE("vpointd reaches a TLS-only Redis with [redis] tls settings, subscribe
   auto runtime = start(tls_env(redis));
   REQUIRE(runtime);
   auto& rt = **runtime;
-  std::istringstream in(small_snapshot(3));
-  auto loaded = boost::asio::co_spawn(rt.io_context(), vpoint::cache::import_snapshot(rt.mirror(), in),
-                                      boost::asio::use_future)
-                    .get();
-  REQUIRE(loaded);
-  vpoint::cache::PackRequest request{kGtinA, "S001", {"pharmacist", kHere}};
-  auto verified = boost::asio::co_spawn(rt.io_context(), rt.mirror().verify(request), boost::asio::use_future).get();
-  REQUIRE(verified);
-  CHECK(verified->outcome == vpoint::cache::Outcome::ok);
+  import_and_verify(rt, 3, {"S001"});
   // The invalidation subscriber speaks TLS too: it subscribes (before issue 15 it refused rediss://).
   bool subscribed = false;
   for (int i = 0; i < 250 && !subscribed; ++i) {
@@ -88,4 +95,23 @@ TEST_CASE("a wrong Redis TLS server name or a missing client certificate stops v
   auto config = svc::load_config_text("", plain);
   REQUIRE_FALSE(config);  // tls_* files without tls = true: a config error, not a silent plain connection
   CHECK_THAT(config.error(), Catch::Contains("[redis] tls"));
+}
+
+TEST_CASE("vpointd reaches a Redis Cluster over TLS with [redis] cluster and tls settings", "[e2e][redis][tls][cluster]") {
+  auto node_options = mirror_redis_options();
+  node_options.tls = true;
+  node_options.tls_auth_clients = true;
+  RedisCluster cluster(3, node_options);
+  const auto& files = cluster.node(0).tls_files();
+  std::string seeds;
+  for (const auto& s : cluster.seeds()) seeds += (seeds.empty() ? "" : ",") + s;
+  auto runtime = start({{"VPOINT_REDIS_CLUSTER", seeds},
+                        {"VPOINT_REDIS_TLS", "true"},
+                        {"VPOINT_REDIS_TLS_CA_FILE", files.ca_cert},
+                        {"VPOINT_REDIS_TLS_CERT_FILE", files.client_cert},
+                        {"VPOINT_REDIS_TLS_KEY_FILE", files.client_key},
+                        {"VPOINT_LOCATION_GLN", kHere}});
+  REQUIRE(runtime);
+  // Packs spread over the partitions, hence over all three masters: each one answered over TLS.
+  import_and_verify(**runtime, 20, {"S000", "S007", "S013", "S019"});
 }

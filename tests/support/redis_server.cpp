@@ -133,7 +133,8 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(option
     } while (cluster_bus_port_ == port_);
   }
   try {
-    if (options_.tls) generate_certs();
+    if (options_.tls && options_.tls_files) tls_ = *options_.tls_files;
+    else if (options_.tls) generate_certs();
     start();
   } catch (...) {
     kill();
@@ -233,6 +234,10 @@ void RedisServer::start() {
     for (const char* a : {"--appendonly", "no"}) args.push_back(a);
   }
   if (options_.cluster) {
+    if (options_.tls) {
+      // The cluster bus and CLUSTER SLOTS speak TLS too (tls-cluster announces the TLS ports).
+      for (const char* a : {"--tls-cluster", "yes", "--tls-replication", "yes"}) args.push_back(a);
+    }
     for (const auto& a : std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                                                   "--cluster-port", std::to_string(cluster_bus_port_),
                                                   "--cluster-node-timeout", "3000"}) {
@@ -289,7 +294,11 @@ void RedisServer::restart() {
 
 RedisCluster::RedisCluster(std::size_t masters, RedisServerOptions node_options) {
   node_options.cluster = true;
-  for (std::size_t i = 0; i < masters; ++i) nodes_.push_back(std::make_unique<RedisServer>(node_options));
+  for (std::size_t i = 0; i < masters; ++i) {
+    nodes_.push_back(std::make_unique<RedisServer>(node_options));
+    // TLS: every node serves the first node's certificates, so that one CA covers the whole cluster.
+    if (node_options.tls && !node_options.tls_files) node_options.tls_files = nodes_.front()->tls_files();
+  }
   auto args = nodes_.front()->cli_prefix();
   // cli_prefix carries -h/-p of node 0, harmless for --cluster create, which takes its own node list.
   args.push_back("--cluster");

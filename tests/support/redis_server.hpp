@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -31,7 +32,8 @@ struct RedisServerOptions {
   bool tls = false;                        // serve TLS only: --tls-port <port> --port 0
   bool tls_auth_clients = false;           // with tls: require a client certificate signed by the CA
   bool appendonly = false;                 // --appendonly yes --appendfsync always (durability tests)
-  bool cluster = false;                    // --cluster-enabled yes (RedisCluster sets this)
+  bool cluster = false;                    // --cluster-enabled yes (RedisCluster sets this); with tls: TLS bus too
+  std::optional<TlsFiles> tls_files = {};  // with tls: use these certificates instead of generating new ones
   std::vector<std::string> extra_args = {};  // appended verbatim, e.g. {"--maxmemory-policy", "allkeys-lru"}
   std::chrono::milliseconds start_timeout{10000};  // how long start() waits for PING before throwing
 };

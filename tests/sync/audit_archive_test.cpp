@@ -80,6 +80,7 @@ service::ArchiveRound archive(LinkHarness& h, service::AuditArchive& a) {
 std::vector<std::optional<service::AuditRecord>> archived_lines(const fs::path& dir) {
   std::vector<std::optional<service::AuditRecord>> out;
   for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".ndjson") continue;  // the sidecar indexes (.ndjson.idx) are not the archive
     std::ifstream in(e.path());
     std::string line;
     while (std::getline(in, line)) out.push_back(service::parse_ndjson(line));
@@ -356,13 +357,17 @@ TEST_CASE("retention deletes archive files older than retention_days and nothing
   for (const std::string& name : {std::string("audit-2000-01-01.ndjson"), too_old, kept_oldest, today,
                                   std::string("notes.txt"), std::string("audit-2000-13-01.ndjson")})
     write_file(audit / name, "{}\n");
+  write_file(audit / (too_old + ".idx"), "# 3\n");      // a sidecar index goes with its file
+  write_file(audit / (kept_oldest + ".idx"), "# 3\n");
 
   auto deleted = h.run(a->apply_retention());
   REQUIRE(deleted);
   std::sort(deleted->begin(), deleted->end());
   CHECK(*deleted == std::vector<std::string>{"audit-2000-01-01.ndjson", too_old});
   CHECK_FALSE(fs::exists(audit / too_old));
+  CHECK_FALSE(fs::exists(audit / (too_old + ".idx")));
   CHECK(fs::exists(audit / kept_oldest));
+  CHECK(fs::exists(audit / (kept_oldest + ".idx")));
   CHECK(fs::exists(audit / today));
   CHECK(fs::exists(audit / "notes.txt"));                // not an archive file
   CHECK(fs::exists(audit / "audit-2000-13-01.ndjson"));  // no such day: not ours either

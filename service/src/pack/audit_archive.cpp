@@ -69,9 +69,103 @@ std::string fsync_dir(const fs::path& dir) {
   return "";
 }
 
-// Appends each file's lines and fsyncs it (and the directory for a new file). Blocking: runs on the pool.
-std::string append_and_sync(const fs::path& dir, const std::map<std::string, std::string>& files) {
-  for (const auto& [name, data] : files) {
+// The lines a round appends to one daily file, and for the sidecar index each line's serial (hex) and
+// offset within `data`.
+struct FileAppend {
+  std::string data;
+  std::vector<std::pair<std::string, std::size_t>> entries;
+};
+
+std::string hex_of(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xf]);
+  }
+  return out;
+}
+
+// Sidecar index of a daily file (issue 15): audit-YYYY-MM-DD.ndjson.idx, lines "<hex serial> <offset>" of
+// the file's lines, each batch closed by "# <end offset>" = the file size the index covers. A look-up reads
+// the index (a tenth of the bytes), then only the lines it names, and scans the uncovered tail directly, so
+// a lost or torn index costs speed, never an entry. Not fsync'd for that reason.
+fs::path index_path(const fs::path& file) { return fs::path(file.string() + ".idx"); }
+
+// Reads a whole small file; "" when it does not exist.
+std::string read_small(const fs::path& path) {
+  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  std::string out;
+  if (f.fd < 0) return out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(f.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+// The coverage of an index text: the offset of its last complete "# <n>" line (0 = none).
+std::uint64_t index_coverage(std::string_view text) {
+  std::uint64_t covered = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find('\n', pos);
+    if (end == std::string_view::npos) break;  // torn last line
+    std::string_view line = text.substr(pos, end - pos);
+    if (line.size() > 2 && line[0] == '#' && line[1] == ' ') {
+      std::uint64_t n = 0;
+      auto r = std::from_chars(line.data() + 2, line.data() + line.size(), n);
+      if (r.ec == std::errc() && r.ptr == line.data() + line.size()) covered = n;
+    }
+    pos = end + 1;
+  }
+  return covered;
+}
+
+// Appends index lines for [base, base + data) of `file` (plus any gap a crash left between the index's
+// coverage and `base`, indexed from the file itself). Best effort: an error only costs look-up speed.
+void append_index(const fs::path& file, int file_fd, std::uint64_t base, const FileAppend& add) {
+  fs::path idx = index_path(file);
+  std::string text = read_small(idx);
+  std::uint64_t covered = index_coverage(text);
+  std::string out;
+  if (!text.empty() && text.back() != '\n') out.push_back('\n');  // end a torn line
+  if (covered < base) {
+    // Lines written by a round whose index append was lost: index them from the file.
+    std::string gap(static_cast<std::size_t>(base - covered), '\0');
+    ssize_t n = ::pread(file_fd, gap.data(), gap.size(), static_cast<off_t>(covered));
+    if (n != static_cast<ssize_t>(gap.size())) return;  // leave the index behind: look-ups scan the tail
+    std::size_t pos = 0;
+    while (pos < gap.size()) {
+      auto end = gap.find('\n', pos);
+      if (end == std::string::npos) break;
+      if (auto rec = parse_ndjson(std::string_view(gap).substr(pos, end - pos)))
+        out += fmt::format("{} {}\n", hex_of(rec->serial), covered + pos);
+      pos = end + 1;
+    }
+  }
+  for (const auto& [serial_hex, offset] : add.entries) out += fmt::format("{} {}\n", serial_hex, base + offset);
+  out += fmt::format("# {}\n", base + add.data.size());
+  Fd f{::open(idx.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)};
+  if (f.fd < 0) return;
+  std::string_view rest = out;
+  while (!rest.empty()) {
+    ssize_t n = ::write(f.fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// Appends each file's lines and fsyncs it (and the directory for a new file), then its index. Blocking: runs
+// on the pool.
+std::string append_and_sync(const fs::path& dir, const std::map<std::string, FileAppend>& files) {
+  for (const auto& [name, append] : files) {
+    const std::string& data = append.data;
     fs::path path = dir / name;
     bool created = true;
     Fd f{::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640)};
@@ -82,15 +176,18 @@ std::string append_and_sync(const fs::path& dir, const std::map<std::string, std
     if (f.fd < 0) return os_error("open", path, errno);
     std::string fixed;
     std::string_view out = data;
+    std::uint64_t base = 0;  // where `data` starts in the file
     if (!created) {
       // A crash in the middle of a write leaves a torn last line: end it, so that the new lines stay whole
       // (readers skip the torn one; its entry is written again because the watermark never passed it).
       struct stat st {};
       if (::fstat(f.fd, &st) != 0) return os_error("stat", path, errno);
+      base = static_cast<std::uint64_t>(st.st_size);
       char last = '\n';
       if (st.st_size > 0 && ::pread(f.fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
         fixed = "\n" + data;
         out = fixed;
+        base += 1;
       }
     }
     while (!out.empty()) {
@@ -103,6 +200,7 @@ std::string append_and_sync(const fs::path& dir, const std::map<std::string, std
     if (created) {
       if (auto e = fsync_dir(dir); !e.empty()) return e;
     }
+    append_index(path, f.fd, base, append);
   }
   return "";
 }
@@ -158,15 +256,68 @@ std::int64_t parse_iso_ms(std::string_view iso) {
 
 using RecordKey = std::pair<int, std::string>;
 
-// The archived records of one pack, by (partition, id). Blocking: runs on the pool. A cheap substring
-// prefilter ("serial":"<serial>") runs over whole buffers; only the lines it hits are parsed as JSON.
+// What one pack's look-up collects: its records by (partition, id).
+struct PackMatch {
+  const std::vector<std::string>& codes;
+  const std::string& serial;
+  std::map<RecordKey, AuditRecord> found;
+
+  void offer(std::string_view line) {
+    auto rec = parse_ndjson(line);
+    if (!rec || rec->serial != serial || std::find(codes.begin(), codes.end(), rec->code) == codes.end()) return;
+    rec->archived = true;
+    RecordKey key{rec->partition, rec->id};
+    found.emplace(std::move(key), std::move(*rec));
+  }
+};
+
+// The lines the index names for the serial, below its coverage; returns the coverage (0: no usable index,
+// scan everything). Each named line is read with one pread.
+Result<std::uint64_t, std::string> read_indexed(const fs::path& path, int fd, PackMatch& match) {
+  std::string text = read_small(index_path(path));
+  std::uint64_t covered = index_coverage(text);
+  if (covered == 0) return std::uint64_t{0};
+  const std::string key = hex_of(match.serial) + " ";
+  std::string line(4096, '\0');
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find('\n', pos);
+    if (end == std::string::npos) break;
+    std::string_view entry(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (entry.substr(0, key.size()) != key) continue;
+    std::uint64_t offset = 0;
+    auto r = std::from_chars(entry.data() + key.size(), entry.data() + entry.size(), offset);
+    if (r.ec != std::errc() || offset >= covered) continue;
+    // One line: read 4 KiB, more while no newline came.
+    std::size_t have = 0;
+    for (;;) {
+      ssize_t n = ::pread(fd, line.data() + have, line.size() - have, static_cast<off_t>(offset + have));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Unexpected{os_error("read", path, errno)};
+      have += static_cast<std::size_t>(n);
+      auto nl = std::string_view(line.data(), have).find('\n');
+      if (nl != std::string_view::npos) {
+        match.offer(std::string_view(line.data(), nl));
+        break;
+      }
+      if (n == 0 || have > (1u << 20)) break;  // torn, or not a line of ours
+      if (have == line.size()) line.resize(line.size() * 2);
+    }
+  }
+  return covered;
+}
+
+// The archived records of one pack, by (partition, id). Blocking: runs on the pool. Per daily file: the lines
+// its sidecar index names, then the part the index does not cover (all of it without an index) with a cheap
+// substring prefilter ("serial":"<serial>") over whole buffers; only the lines it hits are parsed as JSON.
 Result<std::vector<AuditRecord>, std::string> scan_files(const fs::path& dir,
                                                          const std::vector<std::string>& codes,
                                                          const std::string& serial) {
   auto files = archive_files(dir);
   if (!files) return Unexpected{files.error()};
   const std::string needle = "\"serial\":" + json::serialize(json::value(json::string(serial)));
-  std::map<RecordKey, AuditRecord> found;
+  PackMatch match{codes, serial, {}};
   std::string buf;
   std::vector<char> chunk(1 << 20);
   for (const auto& path : *files) {
@@ -175,6 +326,9 @@ Result<std::vector<AuditRecord>, std::string> scan_files(const fs::path& dir,
       if (errno == ENOENT) continue;  // deleted by the retention sweep meanwhile
       return Unexpected{os_error("open", path, errno)};
     }
+    auto covered = read_indexed(path, f.fd, match);
+    if (!covered) return Unexpected{covered.error()};
+    if (::lseek(f.fd, static_cast<off_t>(*covered), SEEK_SET) < 0) return Unexpected{os_error("seek", path, errno)};
     buf.clear();
     for (;;) {
       ssize_t n = ::read(f.fd, chunk.data(), chunk.size());
@@ -191,20 +345,15 @@ Result<std::vector<AuditRecord>, std::string> scan_files(const fs::path& dir,
         auto start = hit == 0 ? std::string_view::npos : region.rfind('\n', hit - 1);
         start = start == std::string_view::npos ? 0 : start + 1;
         auto end = region.find('\n', hit);
-        if (auto rec = parse_ndjson(region.substr(start, end - start));
-            rec && rec->serial == serial && std::find(codes.begin(), codes.end(), rec->code) != codes.end()) {
-          rec->archived = true;
-          RecordKey key{rec->partition, rec->id};
-          found.emplace(std::move(key), std::move(*rec));
-        }
+        match.offer(region.substr(start, end - start));
         pos = end + 1;
       }
       buf.erase(0, complete + 1);
     }
   }
   std::vector<AuditRecord> out;
-  out.reserve(found.size());
-  for (auto& [key, rec] : found) out.push_back(std::move(rec));
+  out.reserve(match.found.size());
+  for (auto& [key, rec] : match.found) out.push_back(std::move(rec));
   std::stable_sort(out.begin(), out.end(),
                    [](const AuditRecord& a, const AuditRecord& b) { return stream_id_less(a.id, b.id); });
   return out;
@@ -222,6 +371,7 @@ Result<std::vector<std::string>, std::string> sweep(const fs::path& dir, unsigne
     if (!day || *day >= oldest_kept) continue;
     std::error_code ec;
     if (!fs::remove(path, ec) && ec) return Unexpected{os_error("delete", path, ec.value())};
+    fs::remove(index_path(path), ec);  // its sidecar index (absent for files written before issue 15)
     // Each deletion is logged: removing audit records is itself an event worth a trace.
     log_event(spdlog::level::info, "audit_file_deleted",
               {{"file", path.string()}, {"retention_days", retention_days}});
@@ -421,7 +571,7 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
         ranges.push_back(cache::AuditRange{partitions[i], mark[i], 0, cutoff});
       }
       // 2. The archivable entries after each watermark.
-      std::map<std::string, std::string> files;  // file name -> lines
+      std::map<std::string, FileAppend> files;   // file name -> lines (+ index entries)
       std::map<int, std::string> advanced;       // partition -> new watermark
       std::size_t lines = 0;
       if (!ranges.empty()) {
@@ -432,8 +582,9 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
           if (raw[k] >= options.batch) round.more = true;
           for (const auto& rec : (*got)[k]) {
             auto& out = files[archive_file_name(rec.time_ms)];
-            out += to_ndjson(rec);
-            out.push_back('\n');
+            out.entries.emplace_back(hex_of(rec.serial), out.data.size());
+            out.data += to_ndjson(rec);
+            out.data.push_back('\n');
             advanced[rec.partition] = rec.id;
             ++lines;
           }
