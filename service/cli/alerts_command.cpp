@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "redis_args.hpp"
 #include "vpoint/cache/redis.hpp"
 #include "vpoint/service/alerts.hpp"
 
@@ -25,12 +26,6 @@ namespace vpoint::cli {
 namespace {
 
 namespace json = boost::json;
-
-struct RedisArgs {
-  std::string redis = "redis://127.0.0.1:6379";
-  std::vector<std::string> cluster;
-  std::string password;
-};
 
 struct ListArgs {
   RedisArgs redis;
@@ -78,26 +73,6 @@ std::string since_query(const std::string& text, std::int64_t now) {
     return std::to_string(duration_cast<milliseconds>(t.time_since_epoch()).count());
   }
   return "";
-}
-
-void add_redis_options(CLI::App* sub, RedisArgs& args) {
-  sub->add_option("--redis", args.redis, "Redis URL of the mirror")
-      ->capture_default_str()
-      ->check([](const std::string& url) -> std::string {
-        if (url.rfind("redis://", 0) == 0 || url.rfind("rediss://", 0) == 0) return "";
-        return "must start with redis:// or rediss://";
-      });
-  sub->add_option("--cluster", args.cluster, "Redis Cluster seed nodes host:port (instead of --redis)");
-  sub->add_option("--password", args.password, "Redis AUTH password");
-}
-
-cache::ClientOptions client_options(const RedisArgs& args) {
-  cache::ClientOptions options;
-  options.url = args.redis;
-  options.cluster_nodes = args.cluster;
-  options.password = args.password;
-  options.command_timeout = std::chrono::seconds(5);
-  return options;
 }
 
 std::string text(const json::object& o, std::string_view key) {
@@ -184,7 +159,7 @@ void print_table(const std::vector<json::object>& alerts) {
 }
 
 boost::asio::awaitable<int> run_list(ListArgs args) {
-  cache::Client client(co_await boost::asio::this_coro::executor, client_options(args.redis));
+  cache::Client client(co_await boost::asio::this_coro::executor, client_options(args.redis, std::chrono::seconds(5)));
   cache::AlertLog store(client);
   cache::AlertQuery query;
   query.since = args.since.empty() ? std::string() : since_query(args.since, now_ms());
@@ -205,7 +180,7 @@ boost::asio::awaitable<int> run_list(ListArgs args) {
 }
 
 boost::asio::awaitable<int> run_ack(AckArgs args, RedisArgs redis) {
-  cache::Client client(co_await boost::asio::this_coro::executor, client_options(redis));
+  cache::Client client(co_await boost::asio::this_coro::executor, client_options(redis, std::chrono::seconds(5)));
   cache::AlertLog store(client);
   auto acked = co_await store.ack(args.id, args.actor);
   client.close();
@@ -222,7 +197,7 @@ boost::asio::awaitable<int> run_ack(AckArgs args, RedisArgs redis) {
 }
 
 boost::asio::awaitable<int> run_redeliver(std::string id, RedisArgs redis) {
-  cache::Client client(co_await boost::asio::this_coro::executor, client_options(redis));
+  cache::Client client(co_await boost::asio::this_coro::executor, client_options(redis, std::chrono::seconds(5)));
   cache::AlertLog store(client);
   auto targets = co_await store.redeliver(id);
   client.close();

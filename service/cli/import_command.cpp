@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "redis_args.hpp"
 #include "vpoint/cache/import.hpp"
 #include "vpoint/cache/mirror.hpp"
 
@@ -23,9 +24,7 @@ namespace {
 
 struct ImportArgs {
   std::string file;
-  std::string redis = "redis://127.0.0.1:6379";
-  std::vector<std::string> cluster;
-  std::string password;
+  RedisArgs redis;
   bool replace = false;
   int grace_seconds = 30;
   int buckets = 16;
@@ -33,13 +32,9 @@ struct ImportArgs {
 };
 
 boost::asio::awaitable<int> run_import(ImportArgs args, std::istream& in) {
-  cache::ClientOptions client_options;
-  client_options.url = args.redis;
-  client_options.cluster_nodes = args.cluster;
-  client_options.password = args.password;
-  client_options.command_timeout = std::chrono::seconds(10);  // big pipelines, but a dead Redis fails fast
   auto executor = co_await boost::asio::this_coro::executor;
-  cache::Client client(executor, client_options);
+  // 10 s: big pipelines, but a dead Redis fails fast.
+  cache::Client client(executor, client_options(args.redis, std::chrono::seconds(10)));
   cache::MirrorOptions mirror_options;
   mirror_options.buckets_per_partition = args.buckets;
   cache::Mirror mirror(client, mirror_options);
@@ -98,10 +93,7 @@ void add_import_command(CLI::App& app) {
   auto args = std::make_shared<ImportArgs>();
   CLI::App* cmd = app.add_subcommand("import", "Load an NDJSON snapshot of the central repository into the Redis mirror");
   cmd->add_option("file", args->file, "Snapshot file (NDJSON, design.md); - reads stdin")->required();
-  cmd->add_option("--redis", args->redis, "Redis URL: redis://[user:password@]host:port[/db] or rediss://")
-      ->capture_default_str();
-  cmd->add_option("--cluster", args->cluster, "Redis Cluster seed node host:port (repeatable); selects Cluster mode");
-  cmd->add_option("--password", args->password, "Redis password (AUTH)");
+  add_redis_options(cmd, args->redis, "Redis URL");
   cmd->add_flag("--replace", args->replace,
                 "Replace a live mirror (operator command): load a new generation, switch, drop the old one");
   cmd->add_option("--grace", args->grace_seconds, "Seconds to keep the previous generation after --replace")

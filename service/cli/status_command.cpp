@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "redis_args.hpp"
 #include "vpoint/cache/alert_log.hpp"
 #include "vpoint/cache/link_record.hpp"
 #include "vpoint/cache/offline.hpp"
@@ -25,23 +26,16 @@ namespace {
 namespace json = boost::json;
 
 struct StatusArgs {
-  std::string redis = "redis://127.0.0.1:6379";
-  std::vector<std::string> cluster;
-  std::string password;
+  RedisArgs redis;
   bool json = false;
 };
 
 boost::asio::awaitable<int> run_status(StatusArgs args) {
-  cache::ClientOptions options;
-  options.url = args.redis;
-  options.cluster_nodes = args.cluster;
-  options.password = args.password;
-  options.command_timeout = std::chrono::seconds(5);
-  cache::Client client(co_await boost::asio::this_coro::executor, options);
+  cache::Client client(co_await boost::asio::this_coro::executor, client_options(args.redis, std::chrono::seconds(5)));
   cache::Mirror mirror(client);
   auto position = co_await mirror.stored_feed_position();
   if (!position) {
-    std::cerr << "vpoint status: " << args.redis << ": " << position.error().message << '\n';
+    std::cerr << "vpoint status: " << args.redis.redis << ": " << position.error().message << '\n';
     client.close();
     co_return 1;
   }
@@ -54,7 +48,7 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
   auto depth = co_await cache::Outbox(client).depth();
   client.close();
   if (!link || !alerts || !offline || !depth) {
-    std::cerr << "vpoint status: " << args.redis << ": Redis failed while reading the status\n";
+    std::cerr << "vpoint status: " << args.redis.redis << ": Redis failed while reading the status\n";
     co_return 1;
   }
   json::object out{{"generation", generation},
@@ -107,9 +101,7 @@ boost::asio::awaitable<int> run_status(StatusArgs args) {
 void add_status_command(CLI::App& app) {
   auto args = std::make_shared<StatusArgs>();
   auto* sub = app.add_subcommand("status", "central link status: feed position, last sync, outbox depth per partition");
-  sub->add_option("--redis", args->redis, "Redis URL of the mirror")->capture_default_str();
-  sub->add_option("--cluster", args->cluster, "Redis Cluster seed nodes host:port (instead of --redis)");
-  sub->add_option("--password", args->password, "Redis AUTH password");
+  add_redis_options(sub, args->redis);
   sub->add_flag("--json", args->json, "one JSON object instead of text");
   sub->callback([args] {
     boost::asio::io_context io;

@@ -10,6 +10,7 @@
 
 #include "mirror_support.hpp"
 #include "redis_server.hpp"
+#include "service_support.hpp"
 #include "vpoint/service/alerts.hpp"
 #include "vpoint/cache/link_record.hpp"
 #include "vpoint/service/central_link.hpp"
@@ -106,6 +107,40 @@ TEST_CASE("vpoint status names the Redis it cannot reach and exits 1", "[cli][st
   INFO(out.output);
   CHECK(out.exit_code == 1);
   CHECK(out.output.find(url) != std::string::npos);
+}
+
+TEST_CASE("vpoint import, status and alerts reach a TLS-only Redis with the --tls options", "[cli][tls]") {
+  auto options = mirror_redis_options();
+  options.tls = true;
+  options.tls_auth_clients = true;
+  RedisServer redis(options);
+  const auto& files = redis.tls_files();
+  const std::vector<std::string> tls{"--redis", "redis://127.0.0.1:" + std::to_string(redis.port()), "--tls",
+                                     "--tls-ca-file", files.ca_cert, "--tls-cert-file", files.client_cert,
+                                     "--tls-key-file", files.client_key};
+  auto with = [&](std::vector<std::string> args, const std::vector<std::string>& extra) {
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  TempDir dir;
+  write_file(dir / "snapshot.ndjson", small_snapshot(5));
+  auto imported = vpoint_cli(with({"import", (dir / "snapshot.ndjson").string(), "--quiet"}, tls));
+  INFO(imported.output);
+  REQUIRE(imported.exit_code == 0);
+  auto status = vpoint_cli(with({"status", "--json"}, tls));
+  INFO(status.output);
+  REQUIRE(status.exit_code == 0);
+  CHECK(json::parse(status.output).at("generation").to_number<std::int64_t>() >= 1);
+  auto alerts = vpoint_cli(with({"alerts", "--json"}, tls));
+  INFO(alerts.output);
+  CHECK(alerts.exit_code == 0);
+  // Without the client certificate the server refuses: exit 1, naming the Redis.
+  auto refused = vpoint_cli({"status", "--redis", "redis://127.0.0.1:" + std::to_string(redis.port()), "--tls",
+                             "--tls-ca-file", files.ca_cert});
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.output.find(std::to_string(redis.port())) != std::string::npos);
+  // A certificate without its key is a usage error.
+  CHECK(vpoint_cli({"status", "--tls", "--tls-cert-file", files.client_cert}).exit_code == 2);
 }
 
 TEST_CASE("vpoint alerts lists alerts with delivery status and acknowledgement, filtered", "[cli][alerts]") {
