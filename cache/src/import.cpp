@@ -15,6 +15,7 @@
 
 #include "mirror_internal.hpp"
 #include "mirror_keys.hpp"
+#include "pack_line.hpp"
 #include "vpoint/cache/outbox.hpp"
 
 namespace vpoint::cache {
@@ -24,19 +25,9 @@ using namespace detail;
 
 namespace {
 
-
 MirrorError bad_data(std::uint64_t line, std::string_view message) {
   return MirrorError{MirrorErrorKind::bad_data, fmt::format("snapshot line {}: {}", line, message), std::nullopt};
 }
-
-// Field `name` as a string, or nullptr when absent / not a string.
-const boost::json::string* get_string(const boost::json::object& o, std::string_view name) {
-  auto it = o.find(name);
-  if (it == o.end() || !it->value().is_string()) return nullptr;
-  return &it->value().get_string();
-}
-
-std::string_view sv(const boost::json::string* s) { return s ? std::string_view(s->data(), s->size()) : std::string_view{}; }
 
 // Lookups by string_view without building a std::string (C++20 heterogeneous lookup).
 struct ViewHash {
@@ -51,95 +42,6 @@ struct ProductInfo {
   std::uint32_t index = 0;
   ViewMap<std::uint32_t> batches;
 };
-
-// The fields of a pack line. A null data() means the field is absent (or not a string), as get_string's
-// nullptr: the DOM path and the fast path below fill it the same way, so on_pack's checks and messages are
-// the same for both.
-struct PackFields {
-  std::string_view gtin{}, ppn{}, serial{}, batch{}, status{};
-  bool has_gtin = false, has_ppn = false, has_status = false;
-  std::string status_json;  // "status" present but not a string: its JSON text (an unknown status)
-};
-
-PackFields pack_fields(const boost::json::object& o) {
-  PackFields f;
-  if (auto s = get_string(o, "gtin")) f.gtin = sv(s), f.has_gtin = true;
-  if (auto s = get_string(o, "ppn")) f.ppn = sv(s), f.has_ppn = true;
-  f.serial = sv(get_string(o, "serial"));
-  f.batch = sv(get_string(o, "batch"));
-  if (auto s = get_string(o, "status")) f.status = sv(s), f.has_status = true;
-  else if (o.contains("status")) f.status_json = central_text(o, "status"), f.has_status = true;
-  return f;
-}
-
-// Fast path for the common pack line, {"type":"pack","gtin":"…","serial":"…","batch":"…","status":"…"} in
-// any order and with optional whitespace: every value a plain string (printable ASCII, no escapes), every
-// key one of these, each at most once, "type" equal to "pack", nothing after the object. Anything else
-// (escapes, non-ASCII, numbers, unknown or repeated keys, other types, malformed JSON) returns false and
-// the line takes the full boost::json parse, so its result and error messages are exactly the DOM path's.
-// Why: the DOM parse was most of the importer's ~6 us per pack (docs/benchmarks.md "mirror").
-bool scan_pack_line(std::string_view line, PackFields& f) {
-  const char* p = line.data();
-  const char* const end = p + line.size();
-  auto skip_ws = [&] {
-    while (p != end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) ++p;
-  };
-  // A string without escapes or bytes outside printable ASCII; p at the opening quote.
-  auto plain_string = [&](std::string_view& out) {
-    if (p == end || *p != '"') return false;
-    const char* start = ++p;
-    while (p != end) {
-      const auto c = static_cast<unsigned char>(*p);
-      if (c == '"') break;
-      if (c == '\\' || c < 0x20 || c >= 0x7f) return false;
-      ++p;
-    }
-    if (p == end) return false;
-    out = std::string_view(start, static_cast<std::size_t>(p - start));
-    ++p;
-    return true;
-  };
-  bool has_type = false, has_serial = false, has_batch = false;
-  skip_ws();
-  if (p == end || *p != '{') return false;
-  ++p;
-  for (;;) {
-    skip_ws();
-    std::string_view key, value;
-    if (!plain_string(key)) return false;
-    skip_ws();
-    if (p == end || *p != ':') return false;
-    ++p;
-    skip_ws();
-    if (!plain_string(value)) return false;
-    auto take = [&](bool& seen, std::string_view& into) {
-      if (seen) return false;
-      seen = true;
-      into = value;
-      return true;
-    };
-    std::string_view type;
-    bool ok = key == "type"     ? take(has_type, type) && type == "pack"
-              : key == "gtin"   ? take(f.has_gtin, f.gtin)
-              : key == "ppn"    ? take(f.has_ppn, f.ppn)
-              : key == "serial" ? take(has_serial, f.serial)
-              : key == "batch"  ? take(has_batch, f.batch)
-              : key == "status" ? take(f.has_status, f.status)
-                                : false;
-    if (!ok) return false;
-    skip_ws();
-    if (p == end) return false;
-    if (*p == ',') {
-      ++p;
-      continue;
-    }
-    if (*p != '}') return false;
-    ++p;
-    break;
-  }
-  skip_ws();
-  return p == end && has_type;
-}
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 // vpointd: the verification service. Only wiring: arguments -> config -> Daemon (service/daemon.hpp).
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -46,8 +47,9 @@ int main(int argc, char** argv) {
   svc::init_logging(level);
 
   svc::Daemon daemon(std::move(*config), file, std::move(env));
-  // The pack API over the Redis mirror ([redis]): refuses to start when Redis is unreachable or a fatal Redis
-  // setting is wrong (e.g. an evicting maxmemory-policy), naming the setting.
+  // The pack API over the Redis mirror ([redis]): refuses to start when a fatal Redis setting is wrong (e.g. an
+  // evicting maxmemory-policy) or TLS/AUTH is refused, naming the setting. Redis not answering yet: vpointd
+  // starts unready, connects when it answers, and stops (exit 1) if its settings then turn out fatal.
   std::unique_ptr<svc::PackRuntime> pack;
   svc::OfflineReplayer replay_offline;  // the pack routes' answer to a replayed offline scan (central link)
   if (!daemon.config().redis.url.empty() || !daemon.config().redis.cluster.empty()) {
@@ -112,8 +114,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vpointd: %s\n", bound.error().c_str());
     return 1;
   }
-  daemon.wait();  // returns after SIGTERM/SIGINT drained the in-flight requests
+  std::mutex fatal_mutex;
+  std::string fatal;
+  if (pack) {
+    pack->on_fatal([&daemon, &fatal_mutex, &fatal](std::string error) {
+      {
+        std::lock_guard lock(fatal_mutex);
+        fatal = std::move(error);
+      }
+      daemon.stop();
+    });
+  }
+  daemon.wait();  // returns after SIGTERM/SIGINT drained the in-flight requests, or a fatal Redis setting
   if (link) link->stop();  // the outbox keeps whatever was not sent yet: nothing acknowledged is lost
   if (archive) archive->stop();  // a round cut short resumes from the Redis watermarks on the next start
+  std::lock_guard lock(fatal_mutex);
+  if (!fatal.empty()) {
+    std::fprintf(stderr, "vpointd: %s\n", fatal.c_str());
+    return 1;
+  }
   return 0;
 }

@@ -6,29 +6,33 @@
 #include <fstream>
 #include <iterator>
 
+#include "corpus_files.hpp"
+#include "image_check.hpp"
 #include "vpoint/scanner/json.hpp"
 #include "vpoint/scanner/parse.hpp"
 
 namespace fs = std::filesystem;
 
 TEST_CASE("every fuzz corpus and regression input parses to a value or an error", "[parse][fuzz]") {
-  std::size_t files = 0;
-  for (const char* dir : {"tests/fuzz/corpus", "tests/fuzz/regressions"}) {
-    const fs::path root = fs::path(VPOINT_SOURCE_DIR) / dir;
-    if (!fs::exists(root)) continue;
-    for (const auto& entry : fs::recursive_directory_iterator(root)) {
-      if (!entry.is_regular_file()) continue;
-      std::ifstream in(entry.path(), std::ios::binary);
-      const std::string data{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-      CAPTURE(entry.path().string());
-      const auto r = vpoint::scanner::parse(data);
-      if (!r) {
-        CHECK_FALSE(r.error().message.empty());
-        CHECK(r.error().offset <= std::max(data.size(), vpoint::scanner::kMaxInputBytes));
-      }
-      CHECK_FALSE(boost::json::serialize(vpoint::scanner::to_json(r)).empty());
-      ++files;
-    }
-  }
+  const std::size_t files = vpoint::fuzz::for_each_corpus_file(
+      {"tests/fuzz/corpus", "tests/fuzz/regressions"}, [](const std::string& path, const std::string& data) {
+        CAPTURE(path);
+        const auto r = vpoint::scanner::parse(data);
+        if (!r) {
+          CHECK_FALSE(r.error().message.empty());
+          CHECK(r.error().offset <= std::max(data.size(), vpoint::scanner::kMaxInputBytes));
+        }
+        CHECK_FALSE(boost::json::serialize(vpoint::scanner::to_json(r)).empty());
+      });
   CHECK(files >= 10);  // the seed corpus is in the repo
+}
+
+TEST_CASE("every image fuzz corpus and regression input keeps the front door's promises", "[decode][fuzz]") {
+  const std::size_t files = vpoint::fuzz::for_each_corpus_file(
+      {"tests/fuzz/corpus/image", "tests/fuzz/regressions/image"}, [](const std::string& path, const std::string& data) {
+        CAPTURE(path);
+        CHECK(vpoint::fuzz::image_front_door_holds(
+            std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(data.data()), data.size())));
+      });
+  CHECK(files >= 3);
 }

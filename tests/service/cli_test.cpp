@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -74,8 +75,9 @@ TEST_CASE("vpoint status shows outbox depth per partition, feed position and las
     REQUIRE(r.outcome == cache::Outcome::ok);
     ++expected[cache::Mirror::partition_of(kGtinA, serial)];
   }
+  const auto last_sync_ms = now_ms() - 1500;
   f.redis.cli({"HSET", std::string(cache::kLinkStatusKey), "state", "following", "feed_seq", "42", "central_seq",
-               "45", "last_sync_ms", std::to_string(now_ms() - 1500), "instance", "site-a:1", "last_error", ""});
+               "45", "last_sync_ms", std::to_string(last_sync_ms), "instance", "site-a:1", "last_error", ""});
 
   auto out = vpoint_cli({"status", "--redis", f.redis.url(), "--json"});
   INFO(out.output);
@@ -91,10 +93,18 @@ TEST_CASE("vpoint status shows outbox depth per partition, feed position and las
   CHECK(status.at("link").at("central_seq").as_string() == "45");
 
   auto text = vpoint_cli({"status", "--redis", f.redis.url()});
+  const auto age_bound_ms = now_ms() - last_sync_ms;  // the largest age the CLI can have seen
   INFO(text.output);
   REQUIRE(text.exit_code == 0);
   CHECK(text.output.find("feed position 42") != std::string::npos);
-  CHECK(text.output.find("following (instance site-a:1), central head 45, last sync 1.") != std::string::npos);
+  CHECK(text.output.find("following (instance site-a:1), central head 45, last sync ") != std::string::npos);
+  // The age printed: 1.5 s when written plus however long it took until the CLI read it (a sanitizer build is
+  // slow): a margin that holds on any build, not a speed check.
+  std::smatch age;
+  REQUIRE(std::regex_search(text.output, age, std::regex(R"(last sync (\d+\.\d) s ago)")));
+  const double seconds = std::stod(age[1].str());
+  CHECK(seconds >= 1.4);
+  CHECK(seconds <= static_cast<double>(age_bound_ms) / 1000.0 + 0.1);
   CHECK(text.output.find("outbox     3 entries in " + std::to_string(expected.size()) + " partitions") !=
         std::string::npos);
   for (const auto& [p, n] : expected)

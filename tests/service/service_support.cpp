@@ -215,7 +215,9 @@ Process::~Process() {
   }
 }
 
-void Process::signal(int sig) { kill(pid_, sig); }
+void Process::signal(int sig) {
+  if (!status_) kill(pid_, sig);  // never a pid reaped already (it may belong to another process by now)
+}
 
 std::optional<int> Process::wait_exit(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -14,6 +14,7 @@
 #include "redis_server.hpp"
 #include "sync_support.hpp"
 #include "vpoint/cache/mirror.hpp"
+#include "vpointd_calls.hpp"
 #include "vpointd_process.hpp"
 
 using namespace vpoint;
@@ -26,21 +27,6 @@ namespace {
 constexpr std::size_t kPacks = 10000;
 constexpr int kConnections = 64;
 constexpr std::size_t kKillAfterAcks = 2500;
-
-struct ScanPack {
-  std::string code, serial, scan;
-};
-
-std::vector<ScanPack> scan_packs(Simulator& sim, std::size_t n) {
-  auto v = sim.get_json("/admin/packs?scan=1&limit=" + std::to_string(n));
-  std::vector<ScanPack> out;
-  for (const auto& p : v.at("packs").as_array()) {
-    const auto& o = p.as_object();
-    out.push_back({std::string(o.contains("gtin") ? o.at("gtin").as_string() : o.at("ppn").as_string()),
-                   std::string(o.at("serial").as_string()), std::string(o.at("scan").as_string())});
-  }
-  return out;
-}
 
 // Outbox depth (every ob:{P} stream), read in one round trip.
 std::int64_t outbox_depth(RedisServer& redis) {

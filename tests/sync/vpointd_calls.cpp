@@ -25,6 +25,17 @@ std::vector<PackRef> packs_of(Simulator& sim, int n) {
   return out;
 }
 
+std::vector<ScanPack> scan_packs(Simulator& sim, std::size_t n) {
+  auto v = sim.get_json("/admin/packs?scan=1&limit=" + std::to_string(n));
+  std::vector<ScanPack> out;
+  for (const auto& p : v.at("packs").as_array()) {
+    const auto& o = p.as_object();
+    out.push_back({std::string(o.contains("gtin") ? o.at("gtin").as_string() : o.at("ppn").as_string()),
+                   std::string(o.at("serial").as_string()), std::string(o.at("scan").as_string())});
+  }
+  return out;
+}
+
 Answer call_json(Vpointd& vpointd, const std::string& route, const json::object& body,
                  const std::map<std::string, std::string>& headers, const std::string& key) {
   auto res = vpointd.request(http::verb::post, route, json::serialize(body), key, headers);

@@ -21,6 +21,12 @@ struct PackRef {
 // Usable (active, unexpired, not recalled) packs of the simulator, as GET /admin/packs lists them.
 std::vector<PackRef> packs_of(Simulator& sim, int n);
 
+// The same with the text a scanner sends for each (GET /admin/packs?scan=1): load tests post it as "scan".
+struct ScanPack {
+  std::string code, serial, scan;
+};
+std::vector<ScanPack> scan_packs(Simulator& sim, std::size_t n);
+
 // A pack's answer (HTTP status kept).
 struct Answer {
   unsigned status = 0;

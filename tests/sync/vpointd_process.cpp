@@ -62,6 +62,7 @@ void Vpointd::start() {
       ClientOptions quick;
       quick.timeout = std::chrono::seconds(2);
       HttpClient client(port_, quick);
+      if (!options_.wait_ready && client.get("/healthz").result_int() == 200) return;
       if (client.get("/readyz").result_int() == 200) return;
     } catch (const std::exception&) {
       // not listening yet
@@ -69,6 +70,12 @@ void Vpointd::start() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   throw std::runtime_error("vpointd was not ready within the timeout: " + process_->output());
+}
+
+std::optional<int> Vpointd::wait_exit(std::chrono::milliseconds timeout) {
+  if (!process_) return std::nullopt;
+  auto code = process_->wait_exit(timeout);
+  return code;
 }
 
 void Vpointd::kill9() {

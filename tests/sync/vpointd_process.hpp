@@ -29,6 +29,7 @@ struct VpointdOptions {
   int threads = 2;                   // [http] threads
   std::string extra_toml;            // appended verbatim
   std::chrono::milliseconds ready_timeout{60000};
+  bool wait_ready = true;            // start() waits for /readyz 200; false: only for the port to answer
 };
 
 class Vpointd {
@@ -52,6 +53,8 @@ class Vpointd {
   // SIGTERM and wait for the exit (graceful); returns the exit status (nullopt after the timeout).
   std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(15000));
   bool running() const { return process_ != nullptr; }
+  // Waits up to `timeout` for the process to exit by itself; its exit status, or nullopt while it runs.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
 
   std::uint16_t port() const { return port_; }
   const std::filesystem::path& config_path() const { return config_; }

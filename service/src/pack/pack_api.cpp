@@ -7,7 +7,9 @@
 #include <map>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json/array.hpp>
 #include <prometheus/counter.h>
@@ -1373,7 +1375,91 @@ std::optional<T> run_blocking(asio::io_context& io, awaitable<T> task, std::chro
   if (future.wait_for(limit) != std::future_status::ready) return std::nullopt;
   return future.get();
 }
+
+// The Redis side ready for the pack routes: the Functions library loaded and the settings checked.
+struct RedisCheck {
+  bool unreachable = false;  // Redis could not be reached (yet): try again later
+  std::string error;         // "" = ready
+  std::vector<cache::SettingProblem> warnings;
+};
+
+bool waiting_may_fix(const cache::MirrorError& e) {
+  if (e.kind != cache::MirrorErrorKind::unavailable) return false;
+  return !e.redis || (e.redis->kind != cache::ErrorKind::auth && e.redis->kind != cache::ErrorKind::tls);
+}
+
+awaitable<RedisCheck> check_redis(cache::Mirror& mirror) {
+  RedisCheck out;
+  auto started = co_await mirror.start();
+  if (!started) {
+    out.unreachable = waiting_may_fix(started.error());
+    out.error = "[redis] url: cannot start the mirror: " + started.error().message;
+    co_return out;
+  }
+  auto settings = co_await mirror.check_settings();
+  if (!settings) {
+    out.unreachable = waiting_may_fix(settings.error());
+    out.error = "[redis] url: cannot read the Redis settings: " + settings.error().message;
+    co_return out;
+  }
+  for (const auto& problem : *settings) {
+    if (problem.fatal) {
+      out.error = "Redis setting " + problem.setting + " is '" + problem.actual + "', must be " + problem.required +
+                  ": " + problem.message;
+      co_return out;
+    }
+    out.warnings.push_back(problem);
+  }
+  co_return out;
+}
 }  // namespace
+
+void PackRuntime::report_fatal(std::string error) {
+  std::function<void(std::string)> handler;
+  {
+    std::lock_guard lock(fatal_mutex_);
+    fatal_ = error;
+    handler = on_fatal_;
+  }
+  log_event(spdlog::level::critical, "redis_setting_fatal", {{"error", error}});
+  if (handler) handler(std::move(error));
+}
+
+void PackRuntime::on_fatal(std::function<void(std::string)> handler) {
+  std::string already;
+  {
+    std::lock_guard lock(fatal_mutex_);
+    on_fatal_ = handler;
+    already = fatal_;
+  }
+  if (!already.empty() && handler) handler(std::move(already));
+}
+
+// Redis was unreachable at start: try again with backoff until it answers, then check it as start() would.
+awaitable<void> PackRuntime::keep_connecting() {
+  asio::steady_timer timer(io_);
+  std::chrono::milliseconds backoff{250};
+  while (!stopping_) {
+    timer.expires_after(backoff);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (stopping_) co_return;
+    RedisCheck check = co_await check_redis(*mirror_);
+    if (check.error.empty()) {
+      for (const auto& w : check.warnings)
+        log_event(spdlog::level::warn, "redis_setting",
+                  {{"setting", w.setting}, {"actual", w.actual}, {"required", w.required}, {"message", w.message}});
+      connected_ = true;
+      log_event(spdlog::level::info, "redis_connected", {{"after", "waiting"}});
+      co_return;
+    }
+    if (!check.unreachable) {
+      report_fatal(check.error);
+      co_return;
+    }
+    log_event(spdlog::level::debug, "redis_unavailable", {{"error", check.error}});
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5));
+  }
+}
 
 Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Config& config,
                                                                     std::shared_ptr<Metrics> metrics,
@@ -1398,19 +1484,19 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   mirror_options.max_staleness = std::chrono::milliseconds(config.mirror.max_staleness_ms);
   rt->mirror_ = std::make_unique<cache::Mirror>(*rt->client_, mirror_options);
 
-  auto started = run_blocking(rt->io_, rt->mirror_->start(), std::chrono::seconds(30));
-  if (!started) return Unexpected{std::string("[redis] url: the mirror did not start within 30 s")};
-  if (!*started) return Unexpected{"[redis] url: cannot start the mirror: " + started->error().message};
-  auto settings = run_blocking(rt->io_, rt->mirror_->check_settings(), std::chrono::seconds(30));
-  if (!settings || !*settings)
-    return Unexpected{std::string("[redis] url: cannot read the Redis settings: ") +
-                      (settings ? settings->error().message : "timeout")};
-  for (const auto& problem : **settings) {
-    if (problem.fatal) {
-      return Unexpected{"Redis setting " + problem.setting + " is '" + problem.actual + "', must be " +
-                        problem.required + ": " + problem.message};
-    }
-    rt->warnings_.push_back(problem);
+  auto first = run_blocking(rt->io_, check_redis(*rt->mirror_), std::chrono::seconds(30));
+  bool wait_for_redis = false;
+  if (!first) {
+    wait_for_redis = true;  // no answer within 30 s: keep trying rather than give up
+  } else if (!first->error.empty()) {
+    if (!first->unreachable) return Unexpected{first->error};
+    wait_for_redis = true;
+    log_event(spdlog::level::warn, "redis_unavailable_at_start",
+              {{"error", first->error},
+               {"effect", "vpointd starts unready and connects when Redis answers; the settings are checked then"}});
+  } else {
+    rt->warnings_ = std::move(first->warnings);
+    rt->connected_ = true;
   }
 
   rt->offline_ = std::make_unique<cache::OfflineQueue>(*rt->mirror_);
@@ -1436,6 +1522,7 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
   so.tls_cert_file = co.tls_cert_file;
   so.tls_key_file = co.tls_key_file;
   so.tls_server_name = co.tls_server_name;
+  if (wait_for_redis) asio::co_spawn(rt->io_, rt->keep_connecting(), asio::detached);
   rt->subscriber_ = cache::watch_invalidations(rt->io_.get_executor(), so, *rt->mirror_);
   if (auto error = rt->subscriber_->start(); !error.empty()) {
     // Bounded staleness stands in: a cached product (recall state) is read again after max_staleness_ms.
@@ -1449,6 +1536,7 @@ Result<std::unique_ptr<PackRuntime>, std::string> PackRuntime::start(const Confi
 }
 
 PackRuntime::~PackRuntime() {
+  stopping_ = true;
   if (subscriber_) subscriber_->stop();
   if (client_) client_->close();
   work_.reset();

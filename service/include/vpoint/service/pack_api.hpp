@@ -2,13 +2,16 @@
 // The pack routes of vpointd (issue 5 "API"): verify, decommission, undo, bulk, scan (image), pack status +
 // audit trail, alerts. Handlers parse and validate the request (scanner rules), pick ONE mirror call with
 // rules.hpp, answer with the verdict JSON and raise alerts. PackRuntime owns the Redis side for vpointd.
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/object.hpp>
 
@@ -90,7 +93,10 @@ void add_pack_readiness(Readiness& readiness, std::shared_ptr<PackServices> serv
 class PackRuntime {
  public:
   // Connects, loads the Functions library and checks the Redis settings. Fails with a message naming the
-  // setting when Redis is unreachable or a fatal setting is wrong (e.g. an evicting maxmemory-policy).
+  // setting when a fatal setting is wrong (e.g. an evicting maxmemory-policy) or the connection is refused for
+  // a reason waiting will not fix (TLS, AUTH). When Redis cannot be reached yet it succeeds unconnected
+  // (readiness fails) and keeps trying in the background (issue 16): the settings are checked on the first
+  // connection, and a fatal one is reported through on_fatal().
   static Result<std::unique_ptr<PackRuntime>, std::string> start(const Config& config,
                                                                  std::shared_ptr<Metrics> metrics,
                                                                  cache::MirrorOptions mirror_options = {});
@@ -103,6 +109,11 @@ class PackRuntime {
   cache::Client& client() { return *client_; }
   boost::asio::io_context& io_context() { return io_; }
   bool subscribed() const { return subscriber_ && subscriber_->subscribed(); }
+  // The Functions library is loaded and the settings were checked (at start, or later in the background).
+  bool connected() const { return connected_; }
+  // Called once, from the Redis thread, when the background connection found a fatal problem (vpointd
+  // stops); called at once when that already happened.
+  void on_fatal(std::function<void(std::string)> handler);
   // Warnings from check_settings() (non-fatal), for the start-up log.
   const std::vector<cache::SettingProblem>& setting_warnings() const { return warnings_; }
 
@@ -118,6 +129,13 @@ class PackRuntime {
   std::unique_ptr<cache::Subscriber> subscriber_;
   std::shared_ptr<PackServices> services_;
   std::vector<cache::SettingProblem> warnings_;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> stopping_{false};
+  std::mutex fatal_mutex_;
+  std::string fatal_;
+  std::function<void(std::string)> on_fatal_;
+  boost::asio::awaitable<void> keep_connecting();
+  void report_fatal(std::string error);
 };
 
 }  // namespace vpoint::service
