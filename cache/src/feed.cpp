@@ -173,7 +173,11 @@ class Applier {
     if (!state) co_return Unresolved{"pack: \"gtin\"/\"ppn\" names no product of the mirror"};
     auto serial = str(o, "serial");
     if (!valid_serial(serial)) co_return Unresolved{"pack: \"serial\" must be 1-20 characters"};
-    const auto [partition, bucket] = pack_place(state->code, serial, buckets_);
+    // Plain variables, not a structured binding: the lambda below captures them (clang 14, the fuzz build,
+    // cannot capture bindings).
+    const PackPlace place = pack_place(state->code, serial, buckets_);
+    const int partition = place.partition;
+    const int bucket = place.bucket;
     auto key = pack_key(partition, gen_, bucket);
     auto field = pack_field(state->index, serial);
     // One Function call per pack line (vp_feed): the merge rule decides whether central's state is written now,
@@ -363,12 +367,6 @@ struct Line {
 }  // namespace
 
 namespace detail {
-std::string central_text(const json::object& o, std::string_view name) {
-  auto it = o.find(name);
-  if (it == o.end()) return "active";
-  if (it->value().is_string()) return raw_central_text(str(o, name));
-  return raw_central_text(json::serialize(it->value()));
-}
 }  // namespace detail
 
 awaitable<MirrorResult<FeedApplyResult>> apply_changes(Mirror& mirror, const std::vector<std::string>& lines) {

@@ -1,9 +1,23 @@
 // Pack lines of the snapshot (pack_line.hpp).
 #include "pack_line.hpp"
 
+#include <boost/json/serialize.hpp>
+
 #include "mirror_internal.hpp"
 
 namespace vpoint::cache::detail {
+
+// Shared by the feed and the snapshot import (mirror_internal.hpp); here, in a file without coroutines, so that
+// the fuzz build (clang 14) can compile it alone.
+std::string central_text(const boost::json::object& o, std::string_view name) {
+  auto it = o.find(name);
+  if (it == o.end()) return "active";
+  if (it->value().is_string()) {
+    const auto& s = it->value().get_string();
+    return raw_central_text(std::string_view(s.data(), s.size()));
+  }
+  return raw_central_text(boost::json::serialize(it->value()));
+}
 
 const boost::json::string* get_string(const boost::json::object& o, std::string_view name) {
   auto it = o.find(name);
