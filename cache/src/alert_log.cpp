@@ -7,6 +7,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
 #include "mirror_internal.hpp"
@@ -71,12 +72,10 @@ std::vector<StoredAlert> stored_alerts(const Reply& range) {
 // A webhook target recorded before issue 15 was named by its URL, which may carry a token in its userinfo,
 // path or query: shown as scheme://host[:port]/… only.
 std::string masked_target(const std::string& target) {
-  auto scheme = target.find("://");
-  if (scheme == std::string::npos) return target;
-  std::string rest = target.substr(scheme + 3);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (auto at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
-  return target.substr(0, scheme + 3) + rest + "/…";
+  if (target.find("://") == std::string::npos) return target;  // a name
+  auto url = boost::urls::parse_uri(target);
+  if (!url) return "(a webhook URL)";
+  return std::string(url->scheme()) + "://" + std::string(url->encoded_host_and_port()) + "/…";
 }
 
 // HGETALL alert:delivery:<id> -> {"central": {...}, "<webhook name>": {...}}: "central" first, then the

@@ -19,6 +19,7 @@
 #include <boost/url/parse.hpp>
 
 #include "redis_connection.hpp"
+#include "redis_tls.hpp"
 #include "vpoint/cache/redis.hpp"
 
 namespace vpoint::cache {
@@ -198,24 +199,9 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   }
 
   std::shared_ptr<asio::ssl::context> make_tls_context() const {
-    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    boost::system::error_code ec;
-    if (!options.tls_ca_file.empty()) {
-      ctx->load_verify_file(options.tls_ca_file, ec);
-      if (ec) throw std::invalid_argument("redis tls_ca_file '" + options.tls_ca_file + "': " + ec.message());
-    } else {
-      ctx->set_default_verify_paths(ec);
-    }
-    if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
-      if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
-        throw std::invalid_argument("redis tls_cert_file and tls_key_file must be given together");
-      }
-      ctx->use_certificate_chain_file(options.tls_cert_file, ec);
-      if (ec) throw std::invalid_argument("redis tls_cert_file '" + options.tls_cert_file + "': " + ec.message());
-      ctx->use_private_key_file(options.tls_key_file, asio::ssl::context::pem, ec);
-      if (ec) throw std::invalid_argument("redis tls_key_file '" + options.tls_key_file + "': " + ec.message());
-    }
-    return ctx;
+    auto ctx = detail::redis_tls_context(options.tls_ca_file, options.tls_cert_file, options.tls_key_file);
+    if (!ctx) throw std::invalid_argument("redis " + ctx.error());
+    return std::move(*ctx);
   }
 
   // Pool of `ep`, created on first use. nullptr once closed.

@@ -1,5 +1,7 @@
 #include "redis_connection.hpp"
 
+#include "redis_tls.hpp"
+
 #include <algorithm>
 #include <array>
 
@@ -106,12 +108,6 @@ Reply convert(const redisReply* r) {
       out.type = Reply::Type::nil;
   }
   return out;
-}
-
-bool is_ip_address(const std::string& host) {
-  error_code ec;
-  (void)asio::ip::make_address(host, ec);
-  return !ec;
 }
 
 }  // namespace
@@ -344,13 +340,7 @@ asio::awaitable<std::optional<RedisError>> Connection::connect() {
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);  // pipelined small writes must not wait (Nagle)
   if (tls_) {
     const std::string& name = settings_->tls_server_name.empty() ? endpoint_.host : settings_->tls_server_name;
-    if (settings_->tls_verify_peer) {
-      tls_->set_verify_mode(asio::ssl::verify_peer);
-      tls_->set_verify_callback(asio::ssl::host_name_verification(name));
-    } else {
-      tls_->set_verify_mode(asio::ssl::verify_none);
-    }
-    if (!is_ip_address(name)) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
+    detail::prepare_tls_handshake(*tls_, name, settings_->tls_verify_peer);
     auto [hec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, kTuple);
     if (hec || *timed_out) co_return fail(hec, "tls handshake");
   }

@@ -17,6 +17,7 @@
 #include <boost/url/parse.hpp>
 #include <hiredis/hiredis.h>
 
+#include "redis_tls.hpp"
 #include "vpoint/cache/mirror.hpp"
 
 namespace vpoint::cache {
@@ -120,12 +121,8 @@ struct Subscriber::Impl : std::enable_shared_from_this<Impl> {
       co_return;
     }
     asio::ssl::stream<tcp::socket&> secure(socket, *tls);
-    const std::string& name = options.tls_server_name.empty() ? target.host : options.tls_server_name;
-    secure.set_verify_mode(asio::ssl::verify_peer);
-    secure.set_verify_callback(asio::ssl::host_name_verification(name));
-    boost::system::error_code parse_ec;
-    asio::ip::make_address(name, parse_ec);
-    if (parse_ec) SSL_set_tlsext_host_name(secure.native_handle(), name.c_str());
+    detail::prepare_tls_handshake(secure, options.tls_server_name.empty() ? target.host : options.tls_server_name,
+                                  true);
     co_await secure.async_handshake(asio::ssl::stream_base::client, asio::redirect_error(use_awaitable, ec));
     timer.cancel();
     if (ec || stopped) co_return;
@@ -209,17 +206,9 @@ std::string Subscriber::start() {
   if (auto error = parse_target(impl_->options, impl_->target); !error.empty()) return error;
   const auto& o = impl_->options;
   if (o.tls || o.url.rfind("rediss://", 0) == 0) {
-    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    boost::system::error_code ec;
-    if (!o.tls_ca_file.empty()) ctx->load_verify_file(o.tls_ca_file, ec);
-    else ctx->set_default_verify_paths(ec);
-    if (ec) return "tls_ca_file '" + o.tls_ca_file + "': " + ec.message();
-    if (!o.tls_cert_file.empty()) {
-      ctx->use_certificate_chain_file(o.tls_cert_file, ec);
-      if (!ec) ctx->use_private_key_file(o.tls_key_file, asio::ssl::context::pem, ec);
-      if (ec) return "tls_cert_file / tls_key_file: " + ec.message();
-    }
-    impl_->tls = std::move(ctx);
+    auto ctx = detail::redis_tls_context(o.tls_ca_file, o.tls_cert_file, o.tls_key_file);
+    if (!ctx) return ctx.error();
+    impl_->tls = std::move(*ctx);
   }
   auto impl = impl_;
   asio::co_spawn(impl->strand, [impl]() -> awaitable<void> { co_await impl->run(); }, asio::detached);

@@ -12,6 +12,7 @@
 
 #include "vpoint/service/http_server.hpp"
 #include "vpoint/service/logging.hpp"
+#include "vpoint/service/remote_url.hpp"
 
 extern char** environ;
 
@@ -372,33 +373,20 @@ bool has_host_port(std::string_view text) {
 
 bool starts_with(std::string_view text, std::string_view prefix) { return text.rfind(prefix, 0) == 0; }
 
-// http(s) URL of a remote system (central, webhook): http:// only to a loopback address unless allowed.
-std::string check_remote_url(const std::string& url, bool allow_insecure, const std::string& name,
-                             const std::string& allow_name) {
-  if (!starts_with(url, "http://") && !starts_with(url, "https://"))
-    return name + ": must start with http:// or https://";
-  if (starts_with(url, "https://") || allow_insecure) return "";
-  std::string_view rest = std::string_view(url).substr(7);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
-  std::string host;
-  if (!rest.empty() && rest.front() == '[') {
-    host = std::string(rest.substr(1, rest.find(']') == std::string_view::npos ? 0 : rest.find(']') - 1));
-  } else {
-    host = std::string(rest.substr(0, rest.find(':')));
-  }
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (host == "localhost" || (!ec && address.is_loopback())) return "";
-  return name + ": http:// sends in clear text; only loopback addresses may use it (use https://, or set " +
-         allow_name + " = true)";
-}
-
 std::string check_file(const std::string& path, const std::string& name) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return name + ": file '" + path + "' does not exist";
   std::ifstream in(path);
   if (!in) return name + ": file '" + path + "' is not readable";
+  return "";
+}
+
+// check_file for each optional file setting that is set: the first problem, or "".
+std::string check_optional_files(std::initializer_list<std::pair<const std::string&, const char*>> files) {
+  for (const auto& [path, name] : files) {
+    if (path.empty()) continue;
+    if (auto e = check_file(path, name); !e.empty()) return e;
+  }
   return "";
 }
 
@@ -508,27 +496,24 @@ std::string validate(const Config& c) {
     return "[redis] tls: the tls_* settings need [redis] tls = true (or a rediss:// url)";
   if (c.redis.tls_cert_file.empty() != c.redis.tls_key_file.empty())
     return "[redis] tls_cert_file: tls_cert_file and tls_key_file go together";
-  for (const auto& [path, name] : {std::pair{c.redis.tls_ca_file, "[redis] tls_ca_file"},
-                                   std::pair{c.redis.tls_cert_file, "[redis] tls_cert_file"},
-                                   std::pair{c.redis.tls_key_file, "[redis] tls_key_file"}}) {
-    if (!path.empty())
-      if (auto e = check_file(path, name); !e.empty()) return e;
-  }
+  if (auto e = check_optional_files({{c.redis.tls_ca_file, "[redis] tls_ca_file"},
+                                     {c.redis.tls_cert_file, "[redis] tls_cert_file"},
+                                     {c.redis.tls_key_file, "[redis] tls_key_file"}});
+      !e.empty())
+    return e;
 
   if (!c.central.url.empty()) {
-    if (auto e = check_remote_url(c.central.url, c.central.allow_insecure, "[central] url", "[central] allow_insecure");
-        !e.empty())
-      return e;
+    if (auto e = check_remote_url(c.central.url, c.central.allow_insecure, "[central] allow_insecure"); !e.empty())
+      return "[central] url: " + e;
   }
   if (c.central.client_cert.empty() != c.central.client_key.empty())
     return "[central] client_cert: client_cert and client_key go together";
-  for (const auto& [path, name] : {std::pair{c.central.ca_file, "[central] ca_file"},
-                                   std::pair{c.central.client_cert, "[central] client_cert"},
-                                   std::pair{c.central.client_key, "[central] client_key"},
-                                   std::pair{c.central.token_file, "[central] token_file"}}) {
-    if (!path.empty())
-      if (auto e = check_file(path, name); !e.empty()) return e;
-  }
+  if (auto e = check_optional_files({{c.central.ca_file, "[central] ca_file"},
+                                     {c.central.client_cert, "[central] client_cert"},
+                                     {c.central.client_key, "[central] client_key"},
+                                     {c.central.token_file, "[central] token_file"}});
+      !e.empty())
+    return e;
 
   if (!c.location.gln.empty() && !is_valid_gln(c.location.gln))
     return "[location] gln: '" + c.location.gln + "' is not a GLN (13 digits with a valid check digit)";
@@ -584,9 +569,8 @@ std::string validate(const Config& c) {
     for (std::size_t j = 0; j < i; ++j) {
       if (c.webhooks[j].name == hook.name) return where + " name: used twice";
     }
-    if (auto e = check_remote_url(hook.url, hook.allow_insecure, where + " url", where + " allow_insecure");
-        !e.empty())
-      return e;
+    if (auto e = check_remote_url(hook.url, hook.allow_insecure, where + " allow_insecure"); !e.empty())
+      return where + " url: " + e;
     if (hook.secret.size() < 32)
       return where + " secret: must be at least 32 bytes (alerts are signed with it; e.g. openssl rand -hex 32)";
     if (!hook.ca_file.empty())

@@ -38,6 +38,11 @@ struct Stack {
   }
 };
 
+// A wholesaler's goods-receipt key (bulk verification), added to the config as dock-1.
+const std::string dock_key = "test-wholesaler-key-01";
+const std::string dock_key_toml =
+    "[[auth.keys]]\nname = \"dock-1\"\nkey = \"" + dock_key + "\"\nrole = \"wholesaler\"\n";
+
 std::string tx_of(const Answer& a) {
   REQUIRE(a.body.at("transaction_id").is_string());
   return std::string(a.body.at("transaction_id").as_string());
@@ -274,8 +279,7 @@ TEST_CASE("bulk items are looked up at the central system up to the limit, the r
           "[sync][vpointd][bulk][truth]") {
   VpointdOptions options;
   options.central_extra = "bulk_read_through_max = 2\n";
-  const std::string dock_key = "test-wholesaler-key-01";  // a wholesaler's goods receipt: bulk verification
-  options.extra_toml = "[[auth.keys]]\nname = \"dock-1\"\nkey = \"" + dock_key + "\"\nrole = \"wholesaler\"\n";
+  options.extra_toml = dock_key_toml;
   Stack stack(options);
   Simulator& sim = stack.sim;
   Vpointd& vpointd = stack.vpointd;
@@ -308,8 +312,7 @@ TEST_CASE("a bulk stops asking the central system at bulk_deadline_s while singl
           "[sync][vpointd][bulk][truth][limits]") {
   VpointdOptions options;
   options.http_extra = "bulk_deadline_s = 1\n";
-  const std::string dock_key = "test-wholesaler-key-01";
-  options.extra_toml = "[[auth.keys]]\nname = \"dock-1\"\nkey = \"" + dock_key + "\"\nrole = \"wholesaler\"\n";
+  options.extra_toml = dock_key_toml;
   Stack stack(options);
   Simulator& sim = stack.sim;
   Vpointd& vpointd = stack.vpointd;

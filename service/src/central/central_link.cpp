@@ -8,7 +8,6 @@
 #include <mutex>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -21,6 +20,7 @@
 
 #include "link_internal.hpp"
 #include "vpoint/service/logging.hpp"
+#include "vpoint/service/remote_url.hpp"
 
 namespace vpoint::service {
 
@@ -39,27 +39,16 @@ std::string_view to_string(LinkState state) {
   return "starting";
 }
 
-namespace {
-// http:// only where nobody can listen in: a loopback address (the simulator next door).
-std::string insecure_origin(const Origin& origin, bool allowed) {
-  if (origin.tls || allowed) return {};
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(origin.host, ec);
-  if (origin.host == "localhost" || (!ec && address.is_loopback())) return {};
-  return "http:// sends in clear text; only loopback addresses may use it (use https://, or set allow_insecure = true)";
-}
-}  // namespace
-
 std::string validate(const CentralLinkOptions& o) {
   auto central = parse_origin(o.url);
   if (!central) return "[central] url: " + central.error();
-  if (auto e = insecure_origin(*central, o.allow_insecure); !e.empty()) return "[central] url: " + e;
+  if (auto e = check_remote_url(o.url, o.allow_insecure, "allow_insecure"); !e.empty()) return "[central] url: " + e;
   if (o.client_cert.empty() != o.client_key.empty()) return "[central] client_cert: needs client_key, and the reverse";
   for (std::size_t i = 0; i < o.webhooks.size(); ++i) {
     const WebhookConfig& hook = o.webhooks[i];
     auto origin = parse_origin(hook.url);
     if (!origin) return fmt::format("[[webhooks]] #{} url: {}", i + 1, origin.error());
-    if (auto e = insecure_origin(*origin, hook.allow_insecure); !e.empty())
+    if (auto e = check_remote_url(hook.url, hook.allow_insecure, "allow_insecure"); !e.empty())
       return fmt::format("[[webhooks]] #{} url: {}", i + 1, e);
     if (hook.secret.size() < 32) return fmt::format("[[webhooks]] #{} secret: must be at least 32 bytes", i + 1);
     if (hook.name.empty()) return fmt::format("[[webhooks]] #{} name: required", i + 1);

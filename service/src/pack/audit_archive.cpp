@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <random>
@@ -24,6 +25,7 @@
 #include <system_error>
 
 #include <fmt/format.h>
+#include <boost/algorithm/hex.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -77,13 +79,8 @@ struct FileAppend {
 };
 
 std::string hex_of(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xf]);
-  }
+  boost::algorithm::hex_lower(bytes.begin(), bytes.end(), std::back_inserter(out));
   return out;
 }
 

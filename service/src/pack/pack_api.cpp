@@ -1118,6 +1118,17 @@ std::vector<std::string> history_codes(const cache::Product& p, const std::strin
 
 // GET /v1/packs/…?limit=&cursor=: the history page size (default 100, 1-1000) and where the previous page
 // ended ("<id>~<partition>" of its last, oldest entry: this page starts strictly before it).
+// `limit` of a paged list (pack history, alerts): 1-1000, `fallback` when absent.
+Result<std::size_t, Problem> page_limit(const std::map<std::string, std::string>& params, std::size_t fallback) {
+  auto it = params.find("limit");
+  if (it == params.end()) return fallback;
+  char* end = nullptr;
+  long n = std::strtol(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end != '\0' || n < 1 || n > 1000)
+    return Unexpected{Problem{ProblemCode::bad_request, "limit: 1-1000", {{"field", "limit"}}}};
+  return static_cast<std::size_t>(n);
+}
+
 struct HistoryPage {
   std::size_t limit = 100;
   std::optional<std::pair<std::string, int>> before;
@@ -1127,13 +1138,9 @@ Result<HistoryPage, Problem> history_page(std::string_view query) {
   auto params = parse_query(query);
   if (auto p = unknown_params(params, {"limit", "cursor"})) return Unexpected{*p};
   HistoryPage page;
-  if (auto it = params.find("limit"); it != params.end()) {
-    char* end = nullptr;
-    long n = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || n < 1 || n > 1000)
-      return Unexpected{Problem{ProblemCode::bad_request, "limit: 1-1000", {{"field", "limit"}}}};
-    page.limit = static_cast<std::size_t>(n);
-  }
+  auto limit = page_limit(params, page.limit);
+  if (!limit) return Unexpected{limit.error()};
+  page.limit = *limit;
   if (auto it = params.find("cursor"); it != params.end()) {
     const std::string& c = it->second;
     auto tilde = c.find('~');
@@ -1283,13 +1290,9 @@ awaitable<Reply> list_alerts(Ctx& ctx, ApiContext& api) {
       }))
     co_return problem_response(ProblemCode::bad_request, "since: an alert id or Unix milliseconds",
                                {{"field", "since"}});
-  if (auto it = params.find("limit"); it != params.end()) {
-    char* end = nullptr;
-    long n = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || n < 1 || n > 1000)
-      co_return problem_response(ProblemCode::bad_request, "limit: 1-1000", {{"field", "limit"}});
-    q.limit = static_cast<std::size_t>(n);
-  }
+  auto limit = page_limit(params, q.limit);
+  if (!limit) co_return problem_response(limit.error());
+  q.limit = *limit;
   auto alerts = co_await ctx.s->alerts.list(q);
   if (!alerts) co_return mirror_problem(alerts.error());
   json::array arr;
