@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "feed_line.hpp"
 #include "mirror_internal.hpp"
 #include "mirror_keys.hpp"
 
@@ -22,28 +23,11 @@ namespace json = boost::json;
 namespace {
 
 
-std::string_view str(const json::object& o, std::string_view name) {
-  auto it = o.find(name);
-  if (it == o.end() || !it->value().is_string()) return {};
-  const auto& s = it->value().get_string();
-  return {s.data(), s.size()};
-}
-bool has_string(const json::object& o, std::string_view name) {
-  auto it = o.find(name);
-  return it != o.end() && it->value().is_string();
-}
-
 std::optional<std::uint32_t> to_u32(std::string_view text) {
   std::uint32_t v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc{} || ptr != text.data() + text.size()) return std::nullopt;
   return v;
-}
-
-bool valid_code(std::string_view code) { return !code.empty() && code.size() <= 20; }
-bool valid_serial(std::string_view serial) { return !serial.empty() && serial.size() <= 20; }
-bool valid_expiry(std::string_view e) {
-  return e.size() == 6 && e.find_first_not_of("0123456789") == std::string_view::npos;
 }
 
 // A product as this call knows it: loaded from Redis once, then kept up to date by the queued writes.
@@ -79,10 +63,9 @@ class Applier {
 
   // product upsert: fields present are set; a new product gets the next index.
   awaitable<MirrorResult<std::optional<Unresolved>>> product(const json::object& o) {
+    if (auto problem = product_line_problem(o)) co_return Unresolved{std::move(*problem)};
     auto gtin = str(o, "gtin");
     auto ppn = str(o, "ppn");
-    if (gtin.empty() && ppn.empty()) co_return Unresolved{"product: needs \"gtin\" or \"ppn\""};
-    if (gtin.size() > 20 || ppn.size() > 20) co_return Unresolved{"product: code longer than 20"};
     auto found = co_await find(o);
     if (!found) co_return Unexpected{found.error()};
     auto state = *found;
@@ -132,9 +115,8 @@ class Applier {
     if (!found) co_return Unexpected{found.error()};
     auto state = *found;
     if (!state) co_return Unresolved{"batch: \"gtin\"/\"ppn\" names no product of the mirror"};
+    if (auto problem = batch_line_problem(o)) co_return Unresolved{std::move(*problem)};
     auto name = str(o, "batch");
-    if (name.empty() || name.size() > 20) co_return Unresolved{"batch: \"batch\" must be 1-20 characters"};
-    if (has_string(o, "expiry") && !valid_expiry(str(o, "expiry"))) co_return Unresolved{"batch: \"expiry\" must be YYMMDD"};
     std::string state_text = central_text(o, "state");
     if (!parse_batch_state(state_text)) {
       ++unknown_batch_states;
@@ -171,8 +153,8 @@ class Applier {
     if (!found) co_return Unexpected{found.error()};
     auto state = *found;
     if (!state) co_return Unresolved{"pack: \"gtin\"/\"ppn\" names no product of the mirror"};
+    if (auto problem = pack_line_problem(o)) co_return Unresolved{std::move(*problem)};
     auto serial = str(o, "serial");
-    if (!valid_serial(serial)) co_return Unresolved{"pack: \"serial\" must be 1-20 characters"};
     // Plain variables, not a structured binding: the lambda below captures them (clang 14, the fuzz build,
     // cannot capture bindings).
     const PackPlace place = pack_place(state->code, serial, buckets_);
@@ -206,24 +188,13 @@ class Applier {
   }
 
   std::optional<Unresolved> aggregation(const json::object& o, bool remove) {
+    auto children = aggregation_children(o, remove);
+    if (!children) return Unresolved{std::move(children.error())};
     auto sscc = str(o, "sscc");
-    if (sscc.size() != 18 || sscc.find_first_not_of("0123456789") != std::string_view::npos)
-      return Unresolved{"aggregation: \"sscc\" must be 18 digits"};
     auto key = aggregation_key(gen_, sscc);
     auto list = "aglist:" + std::to_string(gen_);
     Command push = cmd("RPUSH", key);
-    if (!remove) {
-      auto it = o.find("children");
-      if (it == o.end() || !it->value().is_array()) return Unresolved{"aggregation: \"children\" must be an array"};
-      for (const auto& child : it->value().get_array()) {
-        if (!child.is_object()) return Unresolved{"aggregation: each child must be an object"};
-        auto code = str(child.get_object(), "gtin");
-        if (code.empty()) code = str(child.get_object(), "ppn");
-        auto serial = str(child.get_object(), "serial");
-        if (code.empty() || serial.empty()) return Unresolved{"aggregation: child needs \"gtin\"/\"ppn\" and \"serial\""};
-        push.push_back(std::string(code) + "|" + std::string(serial));
-      }
-    }
+    for (auto& child : *children) push.push_back(std::move(child));
     queue(cmd("UNLINK", key), key);
     if (push.size() > 2) {
       queue(std::move(push), key);
@@ -358,43 +329,22 @@ awaitable<MirrorResult<Target>> target_of(Mirror& mirror) {
   co_return t;
 }
 
-struct Line {
-  std::int64_t seq = 0;
-  bool remove = false;
-  json::object object;
-};
 
 }  // namespace
 
-namespace detail {
-}  // namespace detail
-
 awaitable<MirrorResult<FeedApplyResult>> apply_changes(Mirror& mirror, const std::vector<std::string>& lines) {
   // Everything is checked before anything is written: a line without seq/op cannot be ordered.
-  std::vector<Line> parsed;
+  std::vector<FeedLine> parsed;
   parsed.reserve(lines.size());
   for (std::size_t i = 0; i < lines.size(); ++i) {
     std::string_view text = lines[i];
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) continue;
-    boost::system::error_code ec;
-    auto value = json::parse(text, ec);
-    auto fail = [&](std::string_view why) {
-      return MirrorError{MirrorErrorKind::bad_data, fmt::format("feed line {}: {}", i + 1, why), std::nullopt};
-    };
-    if (ec) co_return Unexpected{fail("not valid JSON: " + ec.message())};
-    if (!value.is_object()) co_return Unexpected{fail("not a JSON object")};
-    Line line;
-    line.object = std::move(value.get_object());
-    auto seq = line.object.find("seq");
-    if (seq == line.object.end() || !seq->value().is_int64() || seq->value().get_int64() < 1)
-      co_return Unexpected{fail("\"seq\" must be a positive integer")};
-    line.seq = seq->value().get_int64();
-    auto op = str(line.object, "op");
-    if (op != "upsert" && op != "delete") co_return Unexpected{fail("\"op\" must be upsert or delete")};
-    line.remove = op == "delete";
-    parsed.push_back(std::move(line));
+    auto line = parse_feed_line(text);
+    if (!line)
+      co_return Unexpected{MirrorError{MirrorErrorKind::bad_data, fmt::format("feed line {}: {}", i + 1, line.error()), std::nullopt}};
+    parsed.push_back(std::move(*line));
   }
-  std::stable_sort(parsed.begin(), parsed.end(), [](const Line& a, const Line& b) { return a.seq < b.seq; });
+  std::stable_sort(parsed.begin(), parsed.end(), [](const FeedLine& a, const FeedLine& b) { return a.seq < b.seq; });
 
   if (mirror.outdated())
     co_return Unexpected{MirrorError{MirrorErrorKind::outdated, "feed: the generation in effect has an older value format; import a snapshot first", std::nullopt}};
@@ -414,13 +364,13 @@ awaitable<MirrorResult<FeedApplyResult>> apply_changes(Mirror& mirror, const std
     const auto& o = line.object;
     auto type = str(o, "type");
     MirrorResult<std::optional<Unresolved>> done = std::optional<Unresolved>{};
-    if (type == "pack") done = co_await applier.pack(o, line.remove, line.seq);
-    else if (type == "batch" && !line.remove) done = co_await applier.batch(o);
-    else if (type == "product" && !line.remove) done = co_await applier.product(o);
-    else if (type == "aggregation") done = applier.aggregation(o, line.remove);
+    if (line.type == FeedType::pack) done = co_await applier.pack(o, line.remove, line.seq);
+    else if (line.type == FeedType::batch && !line.remove) done = co_await applier.batch(o);
+    else if (line.type == FeedType::product && !line.remove) done = co_await applier.product(o);
+    else if (line.type == FeedType::aggregation) done = applier.aggregation(o, line.remove);
     // Batch indexes are never reused and packs store them, so products and batches are never deleted here;
     // the next snapshot drops them.
-    else if (type == "product" || type == "batch") done = std::optional<Unresolved>{Unresolved{std::string(type) + ": delete is not applied"}};
+    else if (line.type == FeedType::product || line.type == FeedType::batch) done = std::optional<Unresolved>{Unresolved{std::string(type) + ": delete is not applied"}};
     else done = std::optional<Unresolved>{Unresolved{"\"type\" must be product, batch, pack or aggregation"}};
     if (!done) co_return Unexpected{done.error()};
     if (*done) {

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "feed_line.hpp"
 #include "mirror_internal.hpp"
 #include "mirror_keys.hpp"
 #include "product_catalog.hpp"
@@ -74,10 +75,6 @@ SettingProblem problem(std::string setting, std::string actual, std::string requ
   return SettingProblem{std::move(setting), std::move(actual), std::move(required), fatal, std::move(message)};
 }
 
-
-bool valid_code(std::string_view code) { return !code.empty() && code.size() <= 20; }
-// EU 2016/161 Art 4 / GS1: serial up to 20 characters.
-bool valid_serial(std::string_view serial) { return !serial.empty() && serial.size() <= 20; }
 
 std::optional<std::uint32_t> to_u32(std::string_view text) {
   std::uint32_t v = 0;

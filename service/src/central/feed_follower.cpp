@@ -3,7 +3,6 @@
 #include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/verb.hpp>
-#include <boost/json/parse.hpp>
 #include <fmt/format.h>
 
 #include "link_internal.hpp"
@@ -156,32 +155,11 @@ asio::awaitable<void> follow_feed(LinkContext& link, Strand strand) {
     backoff = {};
     std::int64_t head = 0;
     if (auto it = res->find("Central-Seq"); it != res->end()) head = std::atoll(std::string(it->value()).c_str());
-    std::vector<std::string> lines;
-    std::int64_t expected = seq + 1;
-    std::uint64_t gaps = 0;
-    std::string_view body = res->body();
-    while (!body.empty()) {
-      auto nl = body.find('\n');
-      std::string_view line = body.substr(0, nl);
-      body = nl == std::string_view::npos ? std::string_view{} : body.substr(nl + 1);
-      if (line.empty()) continue;
-      // Gaps: the feed numbers every change; a jump means changes we never saw (reported, not fatal: the
-      // lines we have are still newer than the mirror).
-      boost::system::error_code ec;
-      auto v = json::parse(line, ec);
-      if (!ec && v.is_object()) {
-        if (auto* s = v.as_object().if_contains("seq"); s && s->is_int64()) {
-          std::int64_t n = s->get_int64();
-          if (n <= seq) continue;  // already applied (idempotent replay)
-          if (n != expected) {
-            ++gaps;
-            log_event(spdlog::level::warn, "central_feed_gap", {{"expected", expected}, {"got", n}});
-          }
-          expected = n + 1;
-        }
-      }
-      lines.emplace_back(line);
-    }
+    FeedBody feed = split_feed_body(res->body(), seq);
+    for (const auto& [expected, got] : feed.jumps)
+      log_event(spdlog::level::warn, "central_feed_gap", {{"expected", expected}, {"got", got}});
+    std::vector<std::string>& lines = feed.lines;
+    const std::uint64_t gaps = feed.gaps;
     std::int64_t new_seq = seq;
     if (!lines.empty()) {
       auto applied = co_await apply_changes(link.mirror, lines);

@@ -106,11 +106,6 @@ std::int64_t unix_ms_now() {
       .count();
 }
 
-std::string str(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->get_string()) : std::string();
-}
-
 json::object json_pair(std::string_view key, std::string_view value) {
   json::object o;
   o[key] = value;

@@ -27,6 +27,7 @@
 #include "vpoint/cache/mirror.hpp"
 #include "vpoint/cache/outbox.hpp"
 #include "vpoint/service/central_link.hpp"
+#include "central_answers.hpp"
 
 namespace vpoint::service::central_detail {
 
@@ -108,8 +109,7 @@ boost::asio::awaitable<cache::MirrorResult<bool>> cache_pack(cache::Mirror& mirr
 std::string pack_lookup_target(std::string_view code, std::string_view serial);
 std::int64_t unix_ms_now();
 
-// JSON helpers: a string member ("" when missing or not a string), {key: value}, one header, a pack object.
-std::string str(const boost::json::object& o, std::string_view key);
+// JSON helpers: {key: value}, one header, a pack object (a string member: str() in central_answers.hpp).
 boost::json::object json_pair(std::string_view key, std::string_view value);
 std::vector<std::pair<std::string, std::string>> header_list(std::string name, std::string value);
 boost::json::object pack_json_of(const std::string& code_key, const std::string& code, const std::string& serial,

@@ -4,7 +4,6 @@
 // answers, through the pack routes under their original transaction ids; an answer that is not ok becomes an
 // alert naming that transaction. One replayer at a time across instances (lease "reverify").
 #include <boost/beast/http/verb.hpp>
-#include <boost/json/parse.hpp>
 #include <fmt/format.h>
 
 #include "link_internal.hpp"
@@ -35,22 +34,12 @@ asio::awaitable<ReadThrough> read_through(LinkContext& link, std::string code, s
     out.detail = fmt::format("HTTP {}", res->result_int());
     co_return out;
   }
-  boost::system::error_code ec;
-  auto v = json::parse(res->body(), ec);
-  if (ec || !v.is_object()) {
+  auto read = read_pack_answer(res->body(), code, serial);
+  if (!read) {
     out.detail = "the central system's answer is not a JSON object";
     co_return out;
   }
-  CentralPack pack;
-  pack.object = v.as_object();
-  pack.code_key = pack.object.contains("gtin") ? "gtin" : "ppn";
-  pack.code = str(pack.object, pack.code_key);
-  pack.serial = str(pack.object, "serial");
-  pack.batch = str(pack.object, "batch");
-  pack.expiry = str(pack.object, "expiry");
-  pack.status = str(pack.object, "status");
-  if (pack.code.empty()) pack.code = code;
-  if (pack.serial.empty()) pack.serial = serial;
+  CentralPack pack = std::move(*read);
   out.status = ReadThroughStatus::found;
   auto cached = co_await cache_pack(link.mirror, pack);
   out.cached = cached && *cached;

@@ -230,32 +230,23 @@ asio::awaitable<RecallList> recall_list(LinkContext& link, const std::string& co
 // the packs of that batch this site received or verified in the last recall_lookback, so stock can be pulled.
 asio::awaitable<void> announce_recalls(LinkContext& link, const std::vector<std::string>& lines) {
   for (const auto& line : lines) {
-    boost::system::error_code ec;
-    auto v = json::parse(line, ec);
-    if (ec || !v.is_object()) continue;
-    const auto& o = v.as_object();
-    if (str(o, "type") != "batch" || str(o, "op") == "delete") continue;
-    std::string state = str(o, "state");
-    if (state != "recalled" && state != "withdrawn") continue;
-    std::string code_key = o.contains("gtin") ? "gtin" : "ppn";
-    std::string code = str(o, code_key), batch = str(o, "batch");
-    std::string seq_text = o.contains("seq") ? json::serialize(o.at("seq")) : std::string("-");
+    auto change = recall_of(line);
+    if (!change) continue;
     // Every instance follows the feed: the first to claim this change raises the alert, the others skip it.
-    std::string claim = fmt::format("recall:{}:{}:{}:{}", code, batch, state, seq_text);
-    auto claimed = co_await link.alerts.claim(claim, link.options.instance_id);
+    auto claimed = co_await link.alerts.claim(change->claim, link.options.instance_id);
     if (claimed && !*claimed) continue;
-    RecallList list = co_await recall_list(link, code, batch);
-    json::object pack{{code_key, code}, {"batch", batch}, {"expiry", str(o, "expiry")}};
-    json::object details{{"batch_reason", str(o, "reason")},
-                         {"feed_seq", o.contains("seq") ? o.at("seq") : json::value()},
+    RecallList list = co_await recall_list(link, change->code, change->batch);
+    json::object pack{{change->code_key, change->code}, {"batch", change->batch}, {"expiry", change->expiry}};
+    json::object details{{"batch_reason", change->reason},
+                         {"feed_seq", change->seq},
                          {"lookback_days", std::chrono::duration_cast<std::chrono::hours>(link.options.recall_lookback).count() / 24},
                          {"packs", std::move(list.packs)},
                          {"packs_total", list.total},
                          {"truncated", list.truncated}};
     if (!list.error.empty()) details["packs_error"] = list.error;
-    json::object alert{{"reason", state == "recalled" ? "batch_recalled" : "batch_withdrawn"},
+    json::object alert{{"reason", change->state == "recalled" ? "batch_recalled" : "batch_withdrawn"},
                        {"nmvs_code", nullptr},
-                       {"verdict", state},
+                       {"verdict", change->state},
                        {"pack", std::move(pack)},
                        {"location", link.options.location},
                        {"actor", "central"},

@@ -6,7 +6,6 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/array.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
@@ -87,29 +86,12 @@ asio::awaitable<RejectionLookUp> look_up_rejection(LinkContext& link, const json
     out.details["central_status"] = nullptr;
     co_return out;
   }
-  boost::system::error_code ec;
-  auto v = json::parse(res->body(), ec);
-  if (ec || !v.is_object()) co_return out;  // answered, but not readable: the local state is kept
-  const auto& o = v.as_object();
-  out.answer.central = cache::CentralAnswer::Pack{true, str(o, "status"), str(o, "batch")};
-  if (auto* seq = o.if_contains("feed_seq"); seq && seq->is_int64()) out.answer.seq = seq->get_int64();
-  out.details["central_status"] = str(o, "status");
-  if (auto* h = o.if_contains("history"); h && h->is_array()) {
-    const auto& history = h->as_array();
-    for (auto it = history.rbegin(); it != history.rend(); ++it) {
-      if (!it->is_object()) continue;
-      const auto& entry = it->as_object();
-      std::string other = str(entry, "transaction");
-      if (other == str(tx, "id")) continue;
-      out.answer.other_transaction = other;
-      out.details["conflicting_transaction"] = other;
-      out.details["conflicting_location"] = str(entry, "location");
-      out.details["conflicting_actor"] = str(entry, "actor");
-      out.details["conflicting_event"] = str(entry, "event");
-      if (auto* t = entry.if_contains("time")) out.details["conflicting_time"] = *t;
-      break;
-    }
-  }
+  auto read = read_rejection_answer(res->body(), str(tx, "id"));
+  if (!read) co_return out;  // answered, but not readable: the local state is kept
+  out.answer.central = std::move(read->pack);
+  out.answer.seq = read->seq;
+  out.answer.other_transaction = std::move(read->other_transaction);
+  out.details = std::move(read->details);
   co_return out;
 }
 
@@ -216,23 +198,9 @@ asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
     }
     backoff = {};
     // id -> (result, code, seq of the change an accepted transaction made)
-    struct Verdict {
-      std::string result, code;
-      std::optional<std::int64_t> seq;
-    };
-    std::unordered_map<std::string, Verdict> by_id;
+    std::unordered_map<std::string, WriteBackVerdict> by_id;
     if (res->result_int() == 200) {
-      boost::system::error_code ec;
-      auto v = json::parse(res->body(), ec);
-      if (!ec && v.is_object())
-        if (auto* r = v.as_object().if_contains("results"); r && r->is_array())
-          for (const auto& e : r->as_array())
-            if (e.is_object()) {
-              const auto& o = e.as_object();
-              Verdict verdict{str(o, "result"), str(o, "code"), std::nullopt};
-              if (auto* seq = o.if_contains("seq"); seq && seq->is_int64()) verdict.seq = seq->get_int64();
-              by_id[str(o, "id")] = std::move(verdict);
-            }
+      by_id = read_write_back_results(res->body());
       one_by_one = false;
     } else if (items.size() > 1) {
       // A 4xx for the whole batch: find the offending entry by sending one at a time.
@@ -242,7 +210,7 @@ asio::awaitable<void> drain_outbox(LinkContext& link, Strand strand) {
       continue;
     } else {
       // This one entry is refused as malformed: it can never be accepted; it leaves with an alert.
-      by_id[str(transactions[0].as_object(), "id")] = Verdict{"rejected", "VPOINT_BAD_TRANSACTION", std::nullopt};
+      by_id[str(transactions[0].as_object(), "id")] = WriteBackVerdict{"rejected", "VPOINT_BAD_TRANSACTION", std::nullopt};
       one_by_one = false;
     }
     // Each answered entry is settled in the mirror (merge rule, docs/design.md "Truth model"): it leaves the

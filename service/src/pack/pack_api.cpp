@@ -16,6 +16,7 @@
 #include <prometheus/histogram.h>
 
 #include "decode_pool.hpp"
+#include "pack_input.hpp"
 #include "vpoint/scanner/gs1.hpp"
 #include "vpoint/scanner/json.hpp"
 #include "vpoint/scanner/normalise.hpp"
@@ -35,6 +36,7 @@ using cache::Operation;
 using scanner::ErrorCode;
 using scanner::PackId;
 using scanner::ParseError;
+using namespace pack_detail;
 
 namespace {
 
@@ -100,111 +102,6 @@ Response scan_problem(const ParseError& error) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Request input: {"scan": "..."} or {"pack": {...}}
-
-struct Scanned {
-  PackId pack;
-  std::vector<std::string> warnings;
-  // ambiguous_split (lost GS): no pack yet; the candidates are tried against the mirror.
-  std::optional<ParseError> ambiguous;
-};
-
-struct InputError {
-  std::optional<Problem> problem;     // malformed request: 400
-  std::optional<ParseError> parse;    // the scanner's rules refused it: 422 invalid_scan
-};
-
-Result<Scanned, InputError> from_parse(const Result<scanner::ParseResult, ParseError>& parsed) {
-  if (!parsed) {
-    if (parsed.error().code == ErrorCode::ambiguous_split && !parsed.error().candidates.empty())
-      return Scanned{{}, {}, parsed.error()};
-    return Unexpected{InputError{std::nullopt, parsed.error()}};
-  }
-  if (parsed->kind != scanner::Kind::pack) {
-    ParseError e{ErrorCode::missing_field, "gtin", 0,
-                 "this is an SSCC (a case or pallet), not a pack: use POST /v1/bulk with {\"sscc\":…}", {}};
-    return Unexpected{InputError{std::nullopt, e}};
-  }
-  return Scanned{parsed->pack, parsed->warnings, std::nullopt};
-}
-
-bool has_control(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
-}
-
-// The pack object is checked with exactly the scanner's rules: it is turned into the element string (or
-// IFA envelope) it stands for and parsed.
-Result<Scanned, InputError> from_pack_object(const json::object& pack, const std::string& path) {
-  if (auto problem = check_fields(pack,
-                                  {{"gtin", JsonKind::string}, {"ppn", JsonKind::string},
-                                   {"serial", JsonKind::string, true}, {"batch", JsonKind::string, true},
-                                   {"expiry", JsonKind::string, true}},
-                                  path))
-    return Unexpected{InputError{std::move(*problem), std::nullopt}};
-  auto str = [&](const char* name) -> std::string {
-    auto* v = pack.if_contains(name);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-  };
-  std::string gtin = str("gtin"), ppn = str("ppn"), serial = str("serial"), batch = str("batch"),
-              expiry = str("expiry");
-  if (gtin.empty() == ppn.empty()) {
-    return Unexpected{InputError{Problem{ProblemCode::bad_request, path + "gtin: give exactly one of gtin and ppn",
-                                         {{"field", path + "gtin"}}},
-                                 std::nullopt}};
-  }
-  for (auto [name, value] : {std::pair<const char*, const std::string*>{"serial", &serial}, {"batch", &batch},
-                             {"expiry", &expiry}, {"gtin", &gtin}, {"ppn", &ppn}}) {
-    if (has_control(*value))
-      return Unexpected{InputError{std::nullopt, ParseError{ErrorCode::invalid_character, name, 0,
-                                                            std::string(name) + ": control characters are not allowed",
-                                                            {}}}};
-  }
-  std::string text;
-  if (!gtin.empty()) {
-    auto g14 = scanner::gs1::gtin14(gtin);
-    if (!g14) {
-      bool digits = std::all_of(gtin.begin(), gtin.end(), [](char c) { return c >= '0' && c <= '9'; });
-      ErrorCode code = !digits ? ErrorCode::not_numeric
-                       : (gtin.size() == 8 || gtin.size() == 12 || gtin.size() == 13 || gtin.size() == 14)
-                           ? ErrorCode::invalid_check_digit
-                           : ErrorCode::invalid_length;
-      return Unexpected{InputError{
-          std::nullopt, ParseError{code, "gtin", 0, "gtin: must be a GTIN-8/12/13/14 with a valid check digit", {}}}};
-    }
-    text = "01" + *g14 + "21" + serial + scanner::kGs + "10" + batch + scanner::kGs + "17" + expiry;
-  } else {
-    text = std::string("[)>") + scanner::kRs + "06" + scanner::kGs + "9N" + ppn + scanner::kGs + "1T" + batch +
-           scanner::kGs + "D" + expiry + scanner::kGs + "S" + serial + scanner::kRs + scanner::kEot;
-  }
-  auto scanned = from_parse(scanner::parse(text));
-  if (scanned && scanned->ambiguous) {  // cannot happen with separators in place; be strict anyway
-    return Unexpected{InputError{std::nullopt, *scanned->ambiguous}};
-  }
-  return scanned;
-}
-
-// The scanner text of a request or bulk item ("" when it gave a pack object).
-std::string_view scan_text_of(const json::object& obj) {
-  const json::value* scan = obj.if_contains("scan");
-  return scan && scan->is_string() ? std::string_view(scan->as_string()) : std::string_view();
-}
-
-Result<Scanned, InputError> read_pack_input(const json::object& obj, const std::string& path) {
-  const json::value* scan = obj.if_contains("scan");
-  const json::value* pack = obj.if_contains("pack");
-  if (scan && scan->is_null()) scan = nullptr;
-  if (pack && pack->is_null()) pack = nullptr;
-  if ((scan == nullptr) == (pack == nullptr)) {
-    return Unexpected{InputError{
-        Problem{ProblemCode::bad_request, path + "scan: give exactly one of \"scan\" and \"pack\"",
-                {{"field", path + "scan"}}},
-        std::nullopt}};
-  }
-  if (scan) return from_parse(scanner::parse(scan->as_string()));
-  return from_pack_object(pack->as_object(), path + "pack.");
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // Permissions per action (issue 5 "Identity and roles", table in auth.cpp).
 
 Permission permission_for(Operation op, Action action) {
@@ -220,32 +117,6 @@ Permission permission_for(Operation op, Action action) {
     case Action::lock: return Permission::lock;
   }
   return Permission::supply;
-}
-
-std::optional<Problem> parse_action_field(const json::object& obj, bool required, std::optional<Action>& out) {
-  const json::value* v = obj.if_contains("action");
-  if (v == nullptr || v->is_null()) {
-    if (!required) return std::nullopt;
-    return Problem{ProblemCode::bad_request, "action: required", {{"field", "action"}}};
-  }
-  out = cache::parse_action(v->as_string());
-  if (!out)
-    return Problem{ProblemCode::bad_request,
-                   "action: must be one of supply, destroy, export, sample, free_sample, stolen, lock",
-                   {{"field", "action"}}};
-  return std::nullopt;
-}
-
-Result<std::string, Problem> idempotency_key(const Request& request) {
-  auto it = request.find("Idempotency-Key");
-  if (it == request.end()) return std::string();
-  std::string_view key = it->value();
-  bool sane = !key.empty() && key.size() <= 128 &&
-              std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-  if (!sane)
-    return Unexpected{Problem{ProblemCode::bad_request,
-                              "Idempotency-Key: 1-128 visible ASCII characters", {{"field", "Idempotency-Key"}}}};
-  return std::string(key);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -735,21 +606,14 @@ Response input_problem(const InputError& e) {
 }
 
 awaitable<Reply> single(Ctx& ctx, ApiContext& api, Operation op, std::string_view route) {
-  auto obj = parse_json_object(api.request);
-  if (!obj) co_return problem_response(obj.error());
   const bool change = op != Operation::verify;
-  std::optional<Problem> shape =
-      change ? check_fields(*obj, {{"scan", JsonKind::string, false, true},
-                                   {"pack", JsonKind::object, false, true},
-                                   {"action", JsonKind::string, true}})
-             : check_fields(*obj, {{"scan", JsonKind::string, false, true}, {"pack", JsonKind::object, false, true}});
-  if (shape) co_return problem_response(*shape);
-  std::optional<Action> action;
-  if (change) {
-    if (auto p = parse_action_field(*obj, true, action)) co_return problem_response(*p);
+  auto body = read_single_body(api.request, change);
+  if (!body) co_return problem_response(body.error());
+  const json::object* obj = &body->object;
+  std::optional<Action> action = body->action;
+  if (change)
     if (auto denied = Authenticator::authorize(*api.caller, permission_for(op, *action)))
       co_return problem_response(*denied);
-  }
   auto idem = idempotency_key(api.request);
   if (!idem) co_return problem_response(idem.error());
   auto scanned = read_pack_input(*obj, "");
@@ -902,32 +766,10 @@ awaitable<Result<json::array, Response>> run_bulk(Ctx& ctx, const Job& job,
 }
 
 awaitable<Reply> bulk(Ctx& ctx, ApiContext& api) {
-  auto obj = parse_json_object(api.request);
-  if (!obj) co_return problem_response(obj.error());
-  if (auto shape = check_fields(*obj, {{"operation", JsonKind::string, false, true},
-                                       {"action", JsonKind::string, false, true},
-                                       {"items", JsonKind::array, false, true},
-                                       {"sscc", JsonKind::string, false, true}}))
-    co_return problem_response(*shape);
-  const json::value* items_v = obj->if_contains("items");
-  const json::value* sscc_v = obj->if_contains("sscc");
-  if (items_v && items_v->is_null()) items_v = nullptr;
-  if (sscc_v && sscc_v->is_null()) sscc_v = nullptr;
-  if ((items_v == nullptr) == (sscc_v == nullptr))
-    co_return problem_response(ProblemCode::bad_request, "items: give exactly one of \"items\" and \"sscc\"",
-                               {{"field", "items"}});
-  Operation op = Operation::verify;
-  if (const auto* v = obj->if_contains("operation"); v && !v->is_null()) {
-    std::string_view name = v->as_string();
-    if (name == "verify") op = Operation::verify;
-    else if (name == "decommission") op = Operation::decommission;
-    else if (name == "undo") op = Operation::undo;
-    else
-      co_return problem_response(ProblemCode::bad_request, "operation: must be verify, decommission or undo",
-                                 {{"field", "operation"}});
-  }
-  std::optional<Action> action;
-  if (auto p = parse_action_field(*obj, op != Operation::verify, action)) co_return problem_response(*p);
+  auto body = read_bulk_body(api.request);
+  if (!body) co_return problem_response(body.error());
+  const Operation op = body->operation;
+  const std::optional<Action> action = body->action;
   // Bulk: the bulk permission (or bulk_verify for verification only) AND the operation's own permission.
   const Caller& caller = *api.caller;
   if (op == Operation::verify) {
@@ -944,28 +786,13 @@ awaitable<Reply> bulk(Ctx& ctx, ApiContext& api) {
   std::vector<Result<Scanned, InputError>> items;
   std::vector<std::string_view> scan_texts;  // views into the request body's JSON (alive for the handler)
   json::object response;
-  if (items_v) {
-    const json::array& arr = items_v->as_array();
-    if (arr.size() > ctx.s->options.max_bulk_items)
-      co_return problem_response(ProblemCode::bad_request,
-                                 "items: at most " + std::to_string(ctx.s->options.max_bulk_items) + " per request",
-                                 {{"field", "items"}});
-    if (arr.empty()) co_return problem_response(ProblemCode::bad_request, "items: empty", {{"field", "items"}});
-    items.reserve(arr.size());
-    for (std::size_t i = 0; i < arr.size(); ++i) {
-      std::string path = "items[" + std::to_string(i) + "].";
-      if (!arr[i].is_object())
-        co_return problem_response(ProblemCode::bad_request, path + ": must be an object",
-                                   {{"field", "items[" + std::to_string(i) + "]"}});
-      if (auto shape = check_fields(arr[i].as_object(), {{"scan", JsonKind::string, false, true},
-                                                          {"pack", JsonKind::object, false, true}},
-                                    path))
-        co_return problem_response(*shape);
-      items.push_back(read_pack_input(arr[i].as_object(), path));
-      scan_texts.push_back(scan_text_of(arr[i].as_object()));
-    }
+  if (const json::array* listed = body->items()) {
+    auto read = read_bulk_items(*listed, ctx.s->options.max_bulk_items);
+    if (!read) co_return problem_response(read.error());
+    items = std::move(read->items);
+    scan_texts = std::move(read->scan_texts);
   } else {
-    std::string sscc(sscc_v->as_string());
+    const std::string& sscc = body->sscc;
     if (auto error = scanner::gs1::validate(*scanner::gs1::ai_spec("00"), sscc, 0)) co_return scan_problem(*error);
     auto children = co_await ctx.s->mirror.aggregation(sscc);
     if (!children) co_return mirror_problem(children.error());
