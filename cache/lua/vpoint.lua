@@ -17,7 +17,7 @@
 --   KEYS[8] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
 -- Product and batch keys are never read here: the caller compares batch, expiry and recall itself.
 
-local VERSION = 7
+local VERSION = 8
 local TEST_MODE = false -- replaced by the loader in test mode only: then ARGV clock offsets are honoured
 
 -- PackStatus / Action numbers (cache/include/vpoint/cache/mirror.hpp; stored in Redis, never renumber).
@@ -133,7 +133,9 @@ end
 -- Reply (all strings): outcome, previous, status, batch index (-1 = none), last decommission: action (0 =
 -- none), location, actor, time ms, tx id; transaction id, Redis time ms, replay (0/1), raw central status
 -- ('' unless the status is 15).
-local function pack(keys, args)
+-- readonly (vp_look, a verification while Redis is full): the same answer, but no audit entry and no
+-- idempotency record are written (the caller reports the audit entry as lost).
+local function pack_run(keys, args, readonly)
   local pk, dxk, ob, au, dxm, us, pnk, idem = keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8]
   local op, field, action = args[1], args[2], tonumber(args[3])
   local location, actor, txid = args[4], args[5], args[6]
@@ -233,9 +235,11 @@ local function pack(keys, args)
     pend.n = (pend.n or 0) + 1
     redis.call('HSET', pnk, pnf, cjson.encode(pend))
   end
-  audit_add(au, audit_maxlen, { 'tx', txid, 'code', code, 'serial', serial, 'op', op,
-    'action', (op == 'v' and '0' or int(action)), 'outcome', int(outcome), 'prev', int(prev), 'status', int(new),
-    'location', location, 'actor', actor, 't', int(now) })
+  if not readonly then
+    audit_add(au, audit_maxlen, { 'tx', txid, 'code', code, 'serial', serial, 'op', op,
+      'action', (op == 'v' and '0' or int(action)), 'outcome', int(outcome), 'prev', int(prev), 'status', int(new),
+      'location', location, 'actor', actor, 't', int(now) })
+  end
 
   local central_status = ''
   if prev == UNKNOWN_STATUS or new == UNKNOWN_STATUS then
@@ -248,10 +252,22 @@ local function pack(keys, args)
   end
   -- An unknown pack is no final answer: the central system may know it (read-through), so a retry with the
   -- same key must ask again instead of replaying "unknown" (issue 12).
-  if idem and outcome ~= UNKNOWN_PRODUCT and outcome ~= UNKNOWN_SERIAL then
+  if idem and not readonly and outcome ~= UNKNOWN_PRODUCT and outcome ~= UNKNOWN_SERIAL then
     redis.call('SET', idem, cjson.encode({ fp = fp, r = reply }), 'EX', int(idem_ttl))
   end
   return reply
+end
+
+local function pack(keys, args)
+  return pack_run(keys, args, false)
+end
+
+-- A verification that writes nothing (flag no-writes): Redis runs it at maxmemory, where vp_pack is refused.
+local function look(keys, args)
+  if args[1] ~= 'v' then
+    return redis.error_reply('ERR vpoint: vp_look only verifies')
+  end
+  return pack_run(keys, args, true)
 end
 
 -- Offline scans (EU 2016/161 Art 29, issue 12): a pack the mirror does not know, scanned while the central
@@ -544,6 +560,7 @@ local function version()
 end
 
 redis.register_function('vp_pack', pack)
+redis.register_function { function_name = 'vp_look', callback = look, flags = { 'no-writes' } }
 redis.register_function('vp_offline', offline)
 redis.register_function('vp_offline_settle', offline_settle)
 redis.register_function('vp_lease', lease)

@@ -29,6 +29,10 @@ MirrorError from_redis(const RedisError& error) {
 }
 
 MirrorError from_reply_error(const Reply& reply) {
+  // noeviction at maxmemory: Redis refuses every command and Function that may write, before running it.
+  if (reply.str.rfind("OOM", 0) == 0)
+    return MirrorError{MirrorErrorKind::full, "mirror full: Redis is at maxmemory and refuses writes (" + reply.str + ")",
+                       std::nullopt};
   return MirrorError{MirrorErrorKind::library, "mirror error: " + reply.str, std::nullopt};
 }
 
@@ -378,7 +382,37 @@ struct Mirror::Impl {
       auto loaded = co_await load_library();
       if (loaded) co_return co_await run(std::move(prepared), std::move(ops), true);
     }
+    co_await look_when_full(prepared, ops, out);
     co_return out;
+  }
+
+  // Redis full (noeviction at maxmemory) refuses vp_pack before it runs, verifications included, because
+  // vp_pack writes the audit entry. A verification is then answered by vp_look (no-writes, which Redis runs
+  // when full): the same answer from the same state, flagged audit_lost. Changes stay refused (full).
+  awaitable<void> look_when_full(const std::vector<Prepared>& prepared, const std::vector<Operation>& ops,
+                                 std::vector<MirrorResult<PackResult>>& out) {
+    std::vector<Command> looks;
+    std::vector<std::string> routing;
+    std::vector<std::size_t> which;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (ops[i] != Operation::verify || out[i] || out[i].error().kind != MirrorErrorKind::full) continue;
+      Command look = prepared[i].command;
+      look[0] = "FCALL_RO";
+      look[1] = "vp_look";
+      looks.push_back(std::move(look));
+      routing.push_back(prepared[i].routing_key);
+      which.push_back(i);
+    }
+    if (looks.empty()) co_return;
+    auto replies = co_await client.pipeline(std::move(looks), std::move(routing));
+    for (std::size_t k = 0; k < which.size(); ++k) {
+      auto& rr = replies.at(k);
+      if (!rr) continue;  // the first error (full) stands
+      auto result = parse(prepared[which[k]], *rr);
+      if (!result) continue;
+      result->audit_lost = true;
+      out[which[k]] = std::move(result);
+    }
   }
 
   awaitable<MirrorResult<PackResult>> one(Operation operation, Action action, PackRequest request) {

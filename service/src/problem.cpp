@@ -15,7 +15,7 @@ struct ProblemRow {
 };
 
 // Indexed by code value - 1; a row per code, in code order (checked in problem_test).
-constexpr std::array<ProblemRow, 14> kProblems{{
+constexpr std::array<ProblemRow, 15> kProblems{{
     {ProblemCode::bad_request, "bad_request", "Bad Request", http::status::bad_request},
     {ProblemCode::invalid_scan, "invalid_scan", "Invalid Scan", http::status::unprocessable_entity},
     {ProblemCode::unauthorized, "unauthorized", "Unauthorized", http::status::unauthorized},
@@ -35,6 +35,7 @@ constexpr std::array<ProblemRow, 14> kProblems{{
      http::status::request_header_fields_too_large},
     {ProblemCode::image_too_large, "image_too_large", "Image Too Large", http::status::unprocessable_entity},
     {ProblemCode::busy, "busy", "Busy", http::status::service_unavailable},
+    {ProblemCode::mirror_full, "mirror_full", "Mirror Full", http::status::service_unavailable},
 }};
 
 const ProblemRow& row(ProblemCode code) {

@@ -47,6 +47,7 @@ struct PackMetrics {
   prometheus::Family<prometheus::Counter>* verdicts;
   prometheus::Family<prometheus::Counter>* alerts;
   prometheus::Histogram* mirror_call;
+  prometheus::Counter* audit_lost;
 };
 
 PackMetrics make_metrics(Metrics& metrics) {
@@ -66,6 +67,12 @@ PackMetrics make_metrics(Metrics& metrics) {
                   .Register(registry);
   m.mirror_call = &rtt.Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                                                        0.005, 0.01, 0.025, 0.1, 0.5, 2});
+  m.audit_lost = &prometheus::BuildCounter()
+                      .Name("vpoint_audit_lost_total")
+                      .Help("Verifications answered while Redis was full, whose audit entry could not be stored "
+                            "(each one is logged as audit_lost)")
+                      .Register(registry)
+                      .Add({});
   return m;
 }
 
@@ -88,6 +95,15 @@ awaitable<T> timed(Ctx& ctx, awaitable<T> call) {
 Response mirror_problem(const cache::MirrorError& error) {
   if (error.kind == cache::MirrorErrorKind::bad_request)
     return problem_response(ProblemCode::bad_request, error.message);
+  if (error.kind == cache::MirrorErrorKind::full) {
+    // Nothing was changed; the operator must make room (docs/durability.md "Redis full").
+    log_event(spdlog::level::err, "mirror_full", {{"error", error.message}});
+    Response res = problem_response(ProblemCode::mirror_full,
+                                    "the pack mirror is full and accepts no changes; nothing was changed, retry later",
+                                    {{"reason", "mirror_full"}});
+    res.set(http::field::retry_after, "5");
+    return res;
+  }
   log_event(spdlog::level::warn, "mirror_unavailable", {{"error", error.message}});
   Response res = problem_response(ProblemCode::mirror_unavailable,
                                   "the pack mirror cannot be reached; retry shortly",
@@ -451,6 +467,17 @@ awaitable<cache::MirrorResult<Answer>> resolve(Ctx& ctx, const Job& job, const P
                                                std::vector<std::string> warnings, const cache::Product* product,
                                                const BatchCheck& bc, const Plan& pl, const cache::PackResult& r,
                                                bool allow_repair) {
+  if (r.audit_lost) {
+    // Redis is full: the verification was answered by a read-only look and its audit entry is not stored.
+    // Never silent: the answer says so, the counter counts it, and the log keeps the entry.
+    ctx.m.audit_lost->Increment();
+    log_event(spdlog::level::err, "audit_lost",
+              {{"transaction_id", r.transaction_id}, {"code", pack.product_code()}, {"serial", pack.serial},
+               {"outcome", cache::to_string(r.outcome)}, {"status", cache::to_string(r.status)},
+               {"location", job.caller->location}, {"actor", job.caller->name}, {"time_ms", r.redis_time_ms}});
+    if (std::find(warnings.begin(), warnings.end(), "audit_unavailable") == warnings.end())
+      warnings.push_back("audit_unavailable");
+  }
   const Decision d = decide_for(ctx, job, product, bc, pl, r);
   const bool unknown = unknown_outcome(r);
   if (allow_repair && (unknown || is_scanning_fault_candidate(d.reason))) {

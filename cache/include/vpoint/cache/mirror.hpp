@@ -147,6 +147,9 @@ struct PackResult {
                                              // does not know (status or previous == PackStatus::unknown)
   int partition = 0;                         // P of the pack (which outbox/audit stream got the entries)
   std::optional<int> replicas_acked;         // WAIT result when min_replicas_ack > 0 and the state changed
+  // A verification answered by a read-only look because Redis is full (MirrorErrorKind::full): the answer is
+  // the mirror's, but its audit entry (and idempotency record) could not be written. The caller reports it.
+  bool audit_lost = false;
 };
 
 // One pack operation request.
@@ -186,6 +189,7 @@ enum class MirrorErrorKind : std::uint8_t {
   bad_request = 3,   // invalid input to the library (empty serial, serial > 20, unknown action)
   bad_data = 4,      // import: a malformed snapshot line (message names line and field)
   outdated = 5,      // the generation in effect has an older value format: it must be imported again
+  full = 6,          // Redis is at maxmemory (noeviction) and refuses writes: nothing was changed
 };
 struct MirrorError {
   MirrorErrorKind kind = MirrorErrorKind::unavailable;
@@ -235,7 +239,7 @@ struct MirrorOptions {
 // The partition count: P = CRC32(product_code "|" serial) mod kPartitions.
 inline constexpr int kPartitions = 1024;
 // Version of cache/lua/vpoint.lua that this build expects (`FCALL vp_version 0`).
-inline constexpr int kLibraryVersion = 7;
+inline constexpr int kLibraryVersion = 8;
 // Layout of the values a generation stores (mirror:format:<gen>): 2 = batch*32 + pending*16 + status. A
 // generation of another format is not read: Mirror::start() marks it outdated and the central link (or
 // `vpoint import`) loads a new one.

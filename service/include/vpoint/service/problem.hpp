@@ -27,6 +27,7 @@ enum class ProblemCode : int {
   header_too_large = 12,       // 431 request line + headers over the header limit (RFC 6585 §5)
   image_too_large = 13,        // 422 an image over [scan] max_pixels (refused from its header, never decoded)
   busy = 14,                   // 503 every worker of a bounded pool is taken (Retry-After); retry shortly
+  mirror_full = 15,            // 503 Redis is at maxmemory and refuses writes: the change was not made
 };
 
 std::string_view to_string(ProblemCode code);      // "bad_request", ...
