@@ -8,7 +8,9 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
 
+#include "vpoint/cache/alert_log.hpp"
 #include "vpoint/service/audit_archive.hpp"
 #include "vpoint/service/central_link.hpp"
 #include "vpoint/service/config.hpp"
@@ -72,8 +74,10 @@ int main(int argc, char** argv) {
   // GET /v1/packs reads both. Refuses to start when [audit] dir cannot be created or written.
   std::shared_ptr<svc::AuditArchive> archive;
   if (pack) {
+    auto archive_options = svc::audit_archive_options(daemon.config());
+    archive_options.metrics = daemon.metrics().shared_registry();
     auto opened = svc::AuditArchive::open(pack->io_context().get_executor(), pack->client(),
-                                          svc::audit_archive_options(daemon.config()));
+                                          std::move(archive_options));
     if (!opened) {
       svc::log_event(spdlog::level::critical, "start_failed", {{"error", opened.error()}});
       std::fprintf(stderr, "vpointd: %s\n", opened.error().c_str());
@@ -81,6 +85,17 @@ int main(int argc, char** argv) {
     }
     archive = std::move(*opened);
     pack->services()->archive = archive;
+    // Not required: scans are answered while the archive cannot write; the entries wait in Redis.
+    daemon.readiness().set_check("audit_archive", false, [archive]() -> boost::asio::awaitable<svc::CheckResult> {
+      auto h = archive->health();
+      if (!h.failing)
+        co_return svc::CheckResult{svc::CheckState::ok,
+                                   h.last_ok_ms ? "last round " + vpoint::cache::iso_time_ms(h.last_ok_ms) : "no round yet"};
+      co_return svc::CheckResult{svc::CheckState::failing,
+                                 fmt::format("failing since {} ({} rounds): {}; entries stay in Redis, nothing is "
+                                             "trimmed until a round succeeds",
+                                             vpoint::cache::iso_time_ms(h.failing_since_ms), h.failed_rounds, h.error)};
+    });
     archive->start();
   }
   // The central link ([central] url): start-up snapshot, change feed, outbox write-back, alert delivery. It

@@ -76,6 +76,7 @@ class Process {
   void signal(int sig);
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);  // exit code, or nullopt on timeout
   std::string output() const;
+  int pid() const { return pid_; }
   // Polls the output until it contains `needle`; false after timeout.
   bool wait_for_output(const std::string& needle, std::chrono::milliseconds timeout) const;
 

@@ -36,10 +36,10 @@ Vpointd::Vpointd(VpointdOptions options) : options_(std::move(options)) {
     toml += fmt::format("[central]\nurl = \"{}\"\noffline = \"{}\"\n{}\n", options_.central_url, options_.offline,
                         options_.central_extra);
   toml += fmt::format(
-      "[location]\ngln = \"{}\"\nname = \"Test pharmacy\"\n\n[audit]\ndir = \"{}\"\n\n[log]\nlevel = \"warn\"\n\n"
+      "[location]\ngln = \"{}\"\nname = \"Test pharmacy\"\n\n[audit]\ndir = \"{}\"\n{}\n[log]\nlevel = \"warn\"\n\n"
       "[[auth.keys]]\nname = \"counter-1\"\nkey = \"{}\"\nrole = \"pharmacy\"\n\n"
       "[[auth.keys]]\nname = \"admin-1\"\nkey = \"{}\"\nrole = \"admin\"\n\n",
-      kLocation, (dir_ / "audit").string(), kPharmacyKey, kAdminKey);
+      kLocation, audit_dir().string(), options_.audit_extra, kPharmacyKey, kAdminKey);
   toml += options_.extra_toml;
   write_file(config_, toml);
   start();
@@ -50,7 +50,11 @@ Vpointd::~Vpointd() { kill9(); }
 void Vpointd::start() {
   kill9();
   auto log = dir_ / fmt::format("vpointd-{}.log", starts_++);
-  process_ = std::make_unique<Process>(std::vector<std::string>{VPOINTD_PATH, "--config", config_.string()}, log);
+  std::vector<std::string> argv = options_.wrapper;
+  for (auto& arg : argv)
+    if (arg == "{audit_dir}") arg = audit_dir().string();
+  argv.insert(argv.end(), {VPOINTD_PATH, "--config", config_.string()});
+  process_ = std::make_unique<Process>(std::move(argv), log);
   auto deadline = std::chrono::steady_clock::now() + options_.ready_timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto code = process_->wait_exit(std::chrono::milliseconds(0))) {

@@ -30,6 +30,11 @@ struct VpointdOptions {
   std::string extra_toml;            // appended verbatim
   std::chrono::milliseconds ready_timeout{60000};
   bool wait_ready = true;            // start() waits for /readyz 200; false: only for the port to answer
+  std::string audit_extra;           // more [audit] lines (e.g. "min_age_s = 0\ninterval_s = 1\n")
+  // Runs vpointd through this command (argv prefix, e.g. unshare + a shell that mounts something first); the
+  // wrapper must exec vpointd so that signals and the pid are vpointd's. An argument "{audit_dir}" is replaced
+  // by the [audit] dir.
+  std::vector<std::string> wrapper;
 };
 
 class Vpointd {
@@ -60,6 +65,8 @@ class Vpointd {
   const std::filesystem::path& config_path() const { return config_; }
   std::string output() const;  // log of the current (or last) run
   int starts() const { return starts_; }
+  std::filesystem::path audit_dir() const { return dir_ / "audit"; }
+  int pid() const { return process_ ? process_->pid() : -1; }
 
   // One request on a fresh connection with `Authorization: Bearer key` (none when key is empty).
   Response request(http::verb method, const std::string& target, const std::string& body = "",

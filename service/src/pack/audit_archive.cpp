@@ -37,6 +37,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 
 #include "vpoint/service/alerts.hpp"
 #include "vpoint/service/logging.hpp"
@@ -503,7 +505,20 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
         pool(options.io_threads),
         lease(client, "audit", options.instance_id, options.lease_ttl),
         audit(client),
-        outbox(client) {}
+        outbox(client) {
+    if (options.metrics) {
+      failing_gauge = &prometheus::BuildGauge()
+                           .Name("vpoint_audit_archive_failing")
+                           .Help("1 while audit archive rounds fail (entries stay in Redis, nothing is trimmed)")
+                           .Register(*options.metrics)
+                           .Add({});
+      failures_counter = &prometheus::BuildCounter()
+                              .Name("vpoint_audit_archive_failures_total")
+                              .Help("Audit archive rounds that failed (a full disk, a Redis error)")
+                              .Register(*options.metrics)
+                              .Add({});
+    }
+  }
   ~Impl() { pool.join(); }
 
   asio::any_io_executor executor;
@@ -520,6 +535,43 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
   std::mutex mutex;
   std::condition_variable loop_done;
   bool loop_running = false;
+  ArchiveHealth health;  // under `mutex`
+  prometheus::Gauge* failing_gauge = nullptr;
+  prometheus::Counter* failures_counter = nullptr;
+
+  // A round's outcome into health, metrics and the log (one line per stretch of failures, at error level:
+  // an operator must free space or fix the directory; nothing is lost meanwhile).
+  void record_round(const std::string& error) {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    ArchiveHealth before;
+    std::uint64_t failed_rounds = 0;
+    {
+      std::lock_guard lock(mutex);
+      before = health;
+      if (error.empty()) {
+        health.failing = false;
+        health.error.clear();
+        health.failing_since_ms = 0;
+        health.last_ok_ms = now;
+      } else {
+        if (!health.failing) health.failing_since_ms = now;
+        health.failing = true;
+        health.error = error;
+        ++health.failed_rounds;
+      }
+      failed_rounds = health.failed_rounds;
+    }
+    if (failing_gauge) failing_gauge->Set(error.empty() ? 0 : 1);
+    if (!error.empty() && failures_counter) failures_counter->Increment();
+    if (!error.empty() && error != before.error)
+      log_event(spdlog::level::err, "audit_archive_failed",
+                {{"error", error}, {"detail", "nothing is trimmed from Redis until a round succeeds"}});
+    if (error.empty() && before.failing)
+      log_event(spdlog::level::info, "audit_archive_recovered",
+                {{"failed_rounds", failed_rounds}, {"failing_ms", now - before.failing_since_ms}});
+  }
 
   asio::awaitable<bool> hold_lease() {
     lease_held = co_await lease.hold();
@@ -652,7 +704,6 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<void> run() {
     auto next_retention = std::chrono::steady_clock::time_point{};
-    std::string last_error;
     while (!stopping) {
       if (std::chrono::steady_clock::now() >= next_retention) {
         auto swept = co_await apply_retention();
@@ -660,14 +711,9 @@ struct AuditArchive::Impl : std::enable_shared_from_this<Impl> {
         next_retention = std::chrono::steady_clock::now() + options.retention_every;
       }
       auto round = co_await archive_once();
-      if (!round) {
-        // Logged once per distinct failure; the next round retries from the watermarks.
-        if (round.error() != last_error)
-          log_event(spdlog::level::warn, "audit_archive_failed", {{"error", round.error()}});
-        last_error = round.error();
-      } else {
-        if (!last_error.empty()) log_event(spdlog::level::info, "audit_archive_recovered", {});
-        last_error.clear();
+      // Failures are logged once per distinct error; the next round retries from the watermarks.
+      record_round(round ? std::string() : round.error());
+      if (round) {
         if (round->archived > 0 || round->trimmed > 0)
           log_event(spdlog::level::info, "audit_archived",
                     {{"lines", round->archived}, {"files", round->files}, {"trimmed", round->trimmed}});
@@ -739,5 +785,10 @@ asio::awaitable<Result<std::vector<AuditRecord>, std::string>> AuditArchive::pac
 }
 
 const AuditArchiveOptions& AuditArchive::options() const { return impl_->options; }
+
+ArchiveHealth AuditArchive::health() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->health;
+}
 
 }  // namespace vpoint::service

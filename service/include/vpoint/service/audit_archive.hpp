@@ -32,6 +32,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <prometheus/registry.h>
 
 #include "vpoint/cache/audit_log.hpp"
 #include "vpoint/cache/mirror.hpp"
@@ -52,6 +53,8 @@ struct AuditArchiveOptions {
   std::chrono::minutes retention_every{60};    // how often the retention sweep runs
   std::string instance_id;                     // lease owner id; "" = hostname:pid:random
   std::size_t io_threads = 2;                  // file I/O pool (archiving and history scans)
+  // When set: gauge vpoint_audit_archive_failing (0/1) and counter vpoint_audit_archive_failures_total.
+  std::shared_ptr<prometheus::Registry> metrics;
   // Tests only: stop a round as if the process died at this point (crash-safety tests).
   enum class CrashPoint { none, after_fsync, after_watermark };
   CrashPoint crash_point = CrashPoint::none;
@@ -79,6 +82,17 @@ struct ArchiveRound {
   std::size_t trimmed = 0;   // stream entries removed
   std::size_t files = 0;     // files appended to (each fsync'd)
   bool more = false;         // some partition had more than `batch` archivable entries
+};
+
+// How the archiver fares, for operators (/readyz check "audit_archive", the metrics below, the log). While it
+// is failing (a full or read-only disk, a Redis error) it writes no watermark and trims nothing: the entries
+// stay in Redis and the next round (every interval) starts from the last watermark again.
+struct ArchiveHealth {
+  bool failing = false;
+  std::string error;                  // the last round's error (names the file and the OS message)
+  std::int64_t failing_since_ms = 0;  // unix ms of the first failed round of this stretch
+  std::uint64_t failed_rounds = 0;    // since start
+  std::int64_t last_ok_ms = 0;        // unix ms of the last round that succeeded (0 = none yet)
 };
 
 class AuditArchive {
@@ -109,6 +123,7 @@ class AuditArchive {
       std::vector<std::string> codes, std::string serial);
 
   const AuditArchiveOptions& options() const;
+  ArchiveHealth health() const;
 
  private:
   struct Impl;
