@@ -28,11 +28,14 @@ std::string problem_type(const Response& res) {
   return std::string(v.at("type").as_string());
 }
 
-// Every outbox entry, by transaction id (a count above 1 is a doubled change).
 std::map<std::string, int> outbox_transactions(RedisServer& redis) {
-  boost::asio::io_context io;
   cache::ClientOptions options;
   options.url = redis.url();
+  return outbox_transactions(options);
+}
+
+std::map<std::string, int> outbox_transactions(const cache::ClientOptions& options) {
+  boost::asio::io_context io;
   cache::Client client(io.get_executor(), options);
   cache::Outbox outbox(client);
   std::vector<int> partitions;

@@ -292,9 +292,9 @@ void RedisServer::restart() {
   start();
 }
 
-RedisCluster::RedisCluster(std::size_t masters, RedisServerOptions node_options) {
+RedisCluster::RedisCluster(std::size_t masters, RedisServerOptions node_options, std::size_t replicas) {
   node_options.cluster = true;
-  for (std::size_t i = 0; i < masters; ++i) {
+  for (std::size_t i = 0; i < masters * (1 + replicas); ++i) {
     nodes_.push_back(std::make_unique<RedisServer>(node_options));
     // TLS: every node serves the first node's certificates, so that one CA covers the whole cluster.
     if (node_options.tls && !node_options.tls_files) node_options.tls_files = nodes_.front()->tls_files();
@@ -304,10 +304,21 @@ RedisCluster::RedisCluster(std::size_t masters, RedisServerOptions node_options)
   args.push_back("--cluster");
   args.push_back("create");
   for (const auto& s : seeds()) args.push_back(s);
-  for (const char* a : {"--cluster-replicas", "0", "--cluster-yes"}) args.push_back(a);
+  for (const auto& a : {std::string("--cluster-replicas"), std::to_string(replicas), std::string("--cluster-yes")})
+    args.push_back(a);
   auto out = run_process(args, 30s);
   if (out.exit_code != 0) throw std::runtime_error("redis-cli --cluster create failed:\n" + out.output);
   wait_until_ok();
+  // Replicas attach asynchronously: ready once every one has finished its first sync (a failover needs it).
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    while (role_of(i) == "slave" &&
+           nodes_[i]->cli({"INFO", "replication"}).find("master_link_status:up") == std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("Redis Cluster: replica " + nodes_[i]->host_port() + " did not sync within 30 s");
+      std::this_thread::sleep_for(50ms);
+    }
+  }
 }
 
 std::vector<std::string> RedisCluster::seeds() const {
@@ -317,6 +328,16 @@ std::vector<std::string> RedisCluster::seeds() const {
 }
 
 std::string RedisCluster::node_id(std::size_t i) const { return nodes_.at(i)->cli({"CLUSTER", "MYID"}); }
+
+std::string RedisCluster::role_of(std::size_t i) const {
+  if (!nodes_.at(i)->running()) return "";
+  try {
+    auto role = nodes_[i]->cli({"ROLE"});
+    return role.substr(0, role.find('\n'));
+  } catch (const std::exception&) {
+    return "";
+  }
+}
 
 std::size_t RedisCluster::owner_of_slot(std::uint16_t slot) const {
   std::istringstream lines(nodes_.front()->cli({"CLUSTER", "NODES"}));
@@ -342,11 +363,12 @@ std::size_t RedisCluster::owner_of_slot(std::uint16_t slot) const {
   throw std::runtime_error("no node owns slot " + std::to_string(slot));
 }
 
-void RedisCluster::wait_until_ok() const {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
+void RedisCluster::wait_until_ok(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     bool ok = true;
     for (const auto& n : nodes_) {
+      if (!n->running()) continue;
       if (n->cli({"CLUSTER", "INFO"}).find("cluster_state:ok") == std::string::npos) {
         ok = false;
         break;
@@ -355,7 +377,8 @@ void RedisCluster::wait_until_ok() const {
     if (ok) return;
     std::this_thread::sleep_for(50ms);
   }
-  throw std::runtime_error("Redis Cluster did not reach cluster_state:ok within 20 s");
+  throw std::runtime_error("Redis Cluster did not reach cluster_state:ok within " + std::to_string(timeout.count()) +
+                           " ms");
 }
 
 }  // namespace vpoint::test

@@ -97,25 +97,28 @@ class RedisServer {
   pid_t pid_ = -1;
 };
 
-// A local Redis Cluster of `masters` masters (no replicas), created with `redis-cli --cluster create`,
-// ready when the constructor returns (every node reports cluster_state:ok).
+// A local Redis Cluster of `masters` masters and `replicas` replicas per master, created with
+// `redis-cli --cluster create`, ready when the constructor returns (every node reports cluster_state:ok).
 class RedisCluster {
  public:
-  explicit RedisCluster(std::size_t masters = 3, RedisServerOptions node_options = {});
+  explicit RedisCluster(std::size_t masters = 3, RedisServerOptions node_options = {}, std::size_t replicas = 0);
   RedisCluster(const RedisCluster&) = delete;
   RedisCluster& operator=(const RedisCluster&) = delete;
 
   std::size_t size() const { return nodes_.size(); }
-  // The i-th master.
+  // The i-th node (with no replicas: the i-th master; with replicas, which node is a master is what
+  // CLUSTER NODES says: owner_of_slot, role_of).
   RedisServer& node(std::size_t i) { return *nodes_.at(i); }
-  // "127.0.0.1:<port>" of every master: the seed list for ClientOptions::cluster_nodes.
+  // "master" or "slave" as the i-th node itself reports it (ROLE), "" when it does not answer.
+  std::string role_of(std::size_t i) const;
+  // "127.0.0.1:<port>" of every node: the seed list for ClientOptions::cluster_nodes.
   std::vector<std::string> seeds() const;
   // CLUSTER MYID of the i-th master.
   std::string node_id(std::size_t i) const;
   // Index of the master that owns `slot`, as node 0 sees it (CLUSTER NODES).
   std::size_t owner_of_slot(std::uint16_t slot) const;
-  // Waits until every node reports cluster_state:ok (throws after 20 s).
-  void wait_until_ok() const;
+  // Waits until every running node reports cluster_state:ok (throws after `timeout`).
+  void wait_until_ok(std::chrono::milliseconds timeout = std::chrono::milliseconds(20000)) const;
 
  private:
   std::vector<std::unique_ptr<RedisServer>> nodes_;

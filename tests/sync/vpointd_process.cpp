@@ -24,14 +24,26 @@ namespace json = boost::json;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
+namespace {
+
+// [redis] url = "…", or cluster = ["host:port", …].
+std::string redis_location(const VpointdOptions& o) {
+  if (o.redis_cluster.empty()) return fmt::format("url = \"{}\"\n", o.redis_url);
+  std::string nodes;
+  for (const auto& n : o.redis_cluster) nodes += (nodes.empty() ? "\"" : ", \"") + n + "\"";
+  return "cluster = [" + nodes + "]\n";
+}
+
+}  // namespace
+
 Vpointd::Vpointd(VpointdOptions options) : options_(std::move(options)) {
   // A fixed free port (not 0) so that a restart listens where the clients already point.
   port_ = free_port();
   config_ = dir_ / "vpointd.toml";
   std::string toml = fmt::format(
       "[http]\nlisten = \"127.0.0.1:{}\"\nthreads = {}\nshutdown_timeout_s = 5\n{}\n"
-      "[redis]\nurl = \"{}\"\n\n",
-      port_, options_.threads, options_.http_extra, options_.redis_url);
+      "[redis]\n{}{}\n",
+      port_, options_.threads, options_.http_extra, redis_location(options_), options_.redis_extra);
   if (!options_.central_url.empty())
     toml += fmt::format("[central]\nurl = \"{}\"\noffline = \"{}\"\n{}\n", options_.central_url, options_.offline,
                         options_.central_extra);

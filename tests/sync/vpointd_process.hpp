@@ -22,6 +22,8 @@ namespace vpoint::test {
 
 struct VpointdOptions {
   std::string redis_url;             // [redis] url
+  std::vector<std::string> redis_cluster;  // [redis] cluster (instead of url when not empty)
+  std::string redis_extra;           // more [redis] lines (e.g. "min_replicas_ack = 1\n")
   std::string central_url;           // [central] url ("" = no central link)
   std::string offline = "record";    // [central] offline
   std::string central_extra;         // more [central] lines (e.g. "bulk_read_through_max = 2\n")

@@ -48,6 +48,7 @@ struct PackMetrics {
   prometheus::Family<prometheus::Counter>* alerts;
   prometheus::Histogram* mirror_call;
   prometheus::Counter* audit_lost;
+  prometheus::Counter* unreplicated;
 };
 
 PackMetrics make_metrics(Metrics& metrics) {
@@ -73,6 +74,12 @@ PackMetrics make_metrics(Metrics& metrics) {
                             "(each one is logged as audit_lost)")
                       .Register(registry)
                       .Add({});
+  m.unreplicated = &prometheus::BuildCounter()
+                        .Name("vpoint_changes_unreplicated_total")
+                        .Help("Pack changes answered while fewer than [redis] min_replicas_ack replicas had them "
+                              "(warning replication_unconfirmed)")
+                        .Register(registry)
+                        .Add({});
   return m;
 }
 
@@ -477,6 +484,15 @@ awaitable<cache::MirrorResult<Answer>> resolve(Ctx& ctx, const Job& job, const P
                {"location", job.caller->location}, {"actor", job.caller->name}, {"time_ms", r.redis_time_ms}});
     if (std::find(warnings.begin(), warnings.end(), "audit_unavailable") == warnings.end())
       warnings.push_back("audit_unavailable");
+  }
+  if (r.replicas_acked && *r.replicas_acked < ctx.s->mirror.options().min_replicas_ack) {
+    // [redis] min_replicas_ack: the change is on the master but not yet on enough replicas; a failover now could
+    // lose it (docs/durability.md "Replication"). Said in the answer, counted and logged.
+    ctx.m.unreplicated->Increment();
+    log_event(spdlog::level::warn, "replication_unconfirmed",
+              {{"transaction_id", r.transaction_id}, {"code", pack.product_code()}, {"serial", pack.serial},
+               {"replicas_acked", *r.replicas_acked}, {"required", ctx.s->mirror.options().min_replicas_ack}});
+    warnings.push_back("replication_unconfirmed");
   }
   const Decision d = decide_for(ctx, job, product, bc, pl, r);
   const bool unknown = unknown_outcome(r);
