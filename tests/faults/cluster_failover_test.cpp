@@ -22,17 +22,6 @@ using namespace vpoint::test;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-namespace {
-
-bool has_warning(const json::value& answer, std::string_view warning) {
-  if (!answer.is_object() || !answer.as_object().contains("warnings")) return false;
-  for (const auto& w : answer.at("warnings").as_array())
-    if (w.is_string() && w.as_string() == warning) return true;
-  return false;
-}
-
-}  // namespace
-
 TEST_CASE("Redis Cluster master killed under load, replica promoted: the gap answers 503, vpointd follows the new "
           "master, every replicated supply is in the mirror and the outbox exactly once",
           "[faults][redis][cluster]") {
@@ -49,26 +38,8 @@ TEST_CASE("Redis Cluster master killed under load, replica promoted: the gap ans
   sim.post_json("/admin/faults", R"({"transactions_hold":true})");  // the outbox keeps every change
 
   CallBatch load;
-  const std::map<std::string, std::string> auth{{"Authorization", std::string("Bearer ") + Vpointd::kPharmacyKey},
-                                                {"Content-Type", "application/json"}};
-  for (std::size_t i = 0; i < kPacks; ++i) {
-    json::object body{{"scan", packs[i].scan}};
-    if (i % 2 == 0) body["action"] = "supply";
-    auto headers = auth;
-    if (i % 2 == 0) headers["Idempotency-Key"] = fmt::format("cluster-failover-{}", i);
-    load.calls.push_back(Call{http::verb::post, i % 2 == 0 ? "/v1/decommission" : "/v1/verify",
-                              json::serialize(body), headers});
-  }
-  load.is_ok = [](const Response& r) { return r.result_int() == 200; };
-  std::thread runner([&] { run_calls(vpointd.port(), load, 16, 30s); });
-  struct Join {
-    std::thread& t;
-    CallBatch& b;
-    ~Join() {
-      b.stop_sending = true;
-      if (t.joinable()) t.join();
-    }
-  } join{runner, load};
+  add_supply_verify_calls(load, packs, "cluster-failover");
+  LoadRunner runner(vpointd.port(), load, 16, 30s);
 
   std::size_t victim = cluster.size();
   for (std::size_t i = 0; i < cluster.size() && victim == cluster.size(); ++i)

@@ -8,8 +8,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/format.h>
 
 #include "vpoint/cache/outbox.hpp"
+#include "vpointd_process.hpp"
 
 namespace vpoint::test {
 
@@ -26,6 +29,39 @@ std::string problem_type(const Response& res) {
   auto v = body_json(res);
   if (!v.is_object() || !v.as_object().contains("type") || !v.at("type").is_string()) return "";
   return std::string(v.at("type").as_string());
+}
+
+bool has_warning(const json::value& answer, std::string_view warning) {
+  if (!answer.is_object() || !answer.as_object().contains("warnings")) return false;
+  for (const auto& w : answer.at("warnings").as_array())
+    if (w.is_string() && w.as_string() == warning) return true;
+  return false;
+}
+
+void add_supply_verify_calls(CallBatch& load, const std::vector<ScanPack>& packs, const std::string& key_prefix) {
+  const std::map<std::string, std::string> auth{{"Authorization", std::string("Bearer ") + Vpointd::kPharmacyKey},
+                                                {"Content-Type", "application/json"}};
+  for (std::size_t i = 0; i < packs.size(); ++i) {
+    json::object body{{"scan", packs[i].scan}};
+    if (i % 2 == 0) body["action"] = "supply";
+    auto headers = auth;
+    if (i % 2 == 0) headers["Idempotency-Key"] = fmt::format("{}-{}", key_prefix, i);
+    load.calls.push_back(Call{http::verb::post, i % 2 == 0 ? "/v1/decommission" : "/v1/verify",
+                              json::serialize(body), headers});
+  }
+  load.is_ok = [](const Response& r) { return r.result_int() == 200; };
+}
+
+LoadRunner::LoadRunner(std::uint16_t port, CallBatch& load, std::size_t connections, std::chrono::seconds limit)
+    : load_(load), thread_([port, &load, connections, limit] { run_calls(port, load, connections, limit); }) {}
+
+LoadRunner::~LoadRunner() {
+  load_.stop_sending = true;
+  join();
+}
+
+void LoadRunner::join() {
+  if (thread_.joinable()) thread_.join();
 }
 
 std::map<std::string, int> outbox_transactions(RedisServer& redis) {

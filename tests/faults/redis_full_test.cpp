@@ -21,13 +21,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool has_warning(const json::value& answer, std::string_view warning) {
-  if (!answer.is_object() || !answer.as_object().contains("warnings")) return false;
-  for (const auto& w : answer.at("warnings").as_array())
-    if (w.is_string() && w.as_string() == warning) return true;
-  return false;
-}
-
 std::size_t count_of(const std::string& text, std::string_view needle) {
   std::size_t n = 0;
   for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;

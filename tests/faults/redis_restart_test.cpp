@@ -42,26 +42,8 @@ TEST_CASE("Redis killed and restarted under load: the gap answers 503, vpointd r
 
   // Each pack once: even ones supplied, odd ones verified, in pack order over 16 connections.
   CallBatch load;
-  const std::map<std::string, std::string> auth{{"Authorization", std::string("Bearer ") + Vpointd::kPharmacyKey},
-                                                {"Content-Type", "application/json"}};
-  for (std::size_t i = 0; i < kPacks; ++i) {
-    json::object body{{"scan", packs[i].scan}};
-    if (i % 2 == 0) body["action"] = "supply";
-    auto headers = auth;
-    if (i % 2 == 0) headers["Idempotency-Key"] = fmt::format("redis-restart-{}", i);
-    load.calls.push_back(Call{http::verb::post, i % 2 == 0 ? "/v1/decommission" : "/v1/verify",
-                              json::serialize(body), headers});
-  }
-  load.is_ok = [](const Response& r) { return r.result_int() == 200; };
-  std::thread runner([&] { run_calls(vpointd.port(), load, 16, 20s); });
-  struct Join {
-    std::thread& t;
-    CallBatch& b;
-    ~Join() {
-      b.stop_sending = true;
-      if (t.joinable()) t.join();
-    }
-  } join{runner, load};
+  add_supply_verify_calls(load, packs, "redis-restart");
+  LoadRunner runner(vpointd.port(), load, 16, 20s);
 
   REQUIRE(eventually([&] { return load.answered >= kPacks / 4; }, 60s));
   redis.kill();  // SIGKILL: no shutdown, what is not in the AOF is gone
