@@ -36,3 +36,15 @@ TEST_CASE("every image fuzz corpus and regression input keeps the front door's p
       });
   CHECK(files >= 3);
 }
+
+TEST_CASE("a PNG whose chunk claims more bytes than follow is refused before stb reserves them", "[decode][fuzz]") {
+  // fuzz_image: 8x8 grey PNG whose IDAT claims 0x57e10053 (1.4 GB) bytes; stb reserved that much first.
+  std::ifstream in(std::string(VPOINT_SOURCE_DIR) + "/tests/fuzz/regressions/image/png_idat_claims_1_4gb",
+                   std::ios::binary);
+  const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  REQUIRE(bytes.size() > 8);
+  auto image = vpoint::scanner::load_image(bytes, vpoint::scanner::DecodeOptions{});
+  REQUIRE_FALSE(image);
+  CHECK(image.error().code == vpoint::scanner::DecodeErrorCode::unreadable_image);
+  CHECK(image.error().message.find("chunk 'IDAT' claims 1474363475 bytes") != std::string::npos);
+}

@@ -56,6 +56,11 @@ TEST_CASE("request bodies: a pack object is read with the scanner's rules, malfo
   REQUIRE_FALSE(items);
   CHECK(items.error().extra.at("field") == "items[1]");
   CHECK(pd::read_bulk_items(*bulk->items(), 1).error().detail == "items: at most 1 per request");
+  // fuzz_request: a bulk verification with an action was accepted and the action ignored; it is refused now
+  auto with_action = pd::read_bulk_body(json_request(R"({"sscc":"340123450000000017","action":"destroy"})"));
+  REQUIRE_FALSE(with_action);
+  CHECK(with_action.error().extra.at("field") == "action");
+  CHECK(pd::read_bulk_body(json_request(R"({"operation":"undo","sscc":"340123450000000017","action":"destroy"})")));
   // the oracle refuses what would be wrong: a pack without serial is not an accepted input
   pd::Scanned no_serial;
   no_serial.pack.gtin = "04150123456782";

@@ -185,6 +185,12 @@ Result<BulkBody, Problem> read_bulk_body(const Request& request) {
   }
   if (auto p = parse_action_field(out.object, out.operation != Operation::verify, out.action))
     return Unexpected{std::move(*p)};
+  // A verification changes nothing: an action with it is not understood, so it is refused (as POST /v1/verify
+  // refuses the member), not silently ignored.
+  if (out.operation == Operation::verify && out.action)
+    return Unexpected{Problem{ProblemCode::bad_request,
+                              "action: only with operation decommission or undo (a verification takes none)",
+                              {{"field", "action"}}}};
   return out;
 }
 
