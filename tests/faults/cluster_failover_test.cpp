@@ -113,15 +113,7 @@ TEST_CASE("Redis Cluster master killed under load, replica promoted: the gap ans
   for (std::size_t i = 0; i < cluster.size(); ++i)
     if (i != victim) surviving.cluster_nodes.push_back(cluster.node(i).host_port());
   auto outbox = outbox_transactions(surviving);
-  std::size_t found = 0, lost = 0, doubled = 0;
-  for (std::size_t i : acked_supplies) {
-    auto page = vpointd.request(http::verb::get, "/v1/packs/" + packs[i].code + "/" + packs[i].serial);
-    const bool supplied = page.result_int() == 200 && body_json(page).at("status") == "supplied";
-    const int copies = outbox.count(acked_tx[i]) ? outbox[acked_tx[i]] : 0;
-    if (supplied && copies >= 1) ++found;
-    else ++lost;
-    if (copies > 1) ++doubled;
-  }
+  const auto [found, lost, doubled] = tally_supplies(vpointd, packs, acked_tx, outbox);
   std::printf("FAULT redis_cluster_failover injected=1 sent=%zu acknowledged=%zu found=%zu lost=%zu doubled=%zu "
               "unreplicated=%zu promoted_ms=%lld\n",
               load.answered.load(), acked_supplies.size(), found, lost, doubled, unreplicated,

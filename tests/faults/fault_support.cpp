@@ -2,6 +2,7 @@
 #include "fault_support.hpp"
 
 #include <future>
+#include <set>
 #include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
@@ -62,6 +63,24 @@ LoadRunner::~LoadRunner() {
 
 void LoadRunner::join() {
   if (thread_.joinable()) thread_.join();
+}
+
+SupplyTally tally_supplies(Vpointd& vpointd, const std::vector<ScanPack>& packs,
+                           const std::map<std::size_t, std::string>& acked_tx, const std::map<std::string, int>& outbox) {
+  SupplyTally t;
+  std::set<std::string> acknowledged;
+  for (const auto& [i, tx] : acked_tx) {
+    acknowledged.insert(tx);
+    auto page = vpointd.request(http::verb::get, "/v1/packs/" + packs[i].code + "/" + packs[i].serial);
+    const bool supplied = page.result_int() == 200 && body_json(page).at("status") == "supplied";
+    const auto it = outbox.find(tx);
+    const int copies = it == outbox.end() ? 0 : it->second;
+    if (supplied && copies >= 1) ++t.found;
+    else ++t.lost;
+  }
+  for (const auto& [tx, n] : outbox)
+    if (n > 1) ++t.doubled;  // acknowledged or not: a change in the outbox twice would reach central twice
+  return t;
 }
 
 std::map<std::string, int> outbox_transactions(RedisServer& redis) {

@@ -13,6 +13,7 @@
 #include "vpoint/cache/redis.hpp"
 #include "sync_support.hpp"
 #include "vpointd_calls.hpp"
+#include "vpointd_process.hpp"
 
 namespace vpoint::test {
 
@@ -39,6 +40,14 @@ class LoadRunner {
   CallBatch& load_;
   std::thread thread_;
 };
+
+// The count of a fault: each acknowledged supply (pack index -> its transaction id) must be "supplied" in the
+// mirror (GET /v1/packs) and in `outbox` once; any outbox entry twice is doubled.
+struct SupplyTally {
+  std::size_t found = 0, lost = 0, doubled = 0;
+};
+SupplyTally tally_supplies(Vpointd& vpointd, const std::vector<ScanPack>& packs,
+                           const std::map<std::size_t, std::string>& acked_tx, const std::map<std::string, int>& outbox);
 
 // Every outbox entry, by transaction id (a count above 1 is a doubled change). Bounded: 30 s.
 std::map<std::string, int> outbox_transactions(const cache::ClientOptions& options);

@@ -88,18 +88,7 @@ TEST_CASE("Redis killed and restarted under load: the gap answers 503, vpointd r
 
   // Every acknowledged supply: supplied in the mirror, once in the outbox under its transaction id.
   auto outbox = outbox_transactions(redis);
-  std::size_t found = 0, lost = 0, doubled = 0;
-  for (std::size_t i : acked_supplies) {
-    auto page = vpointd.request(http::verb::get, "/v1/packs/" + packs[i].code + "/" + packs[i].serial);
-    const bool supplied = page.result_int() == 200 && body_json(page).at("status") == "supplied";
-    const int copies = outbox.count(acked_tx[i]) ? outbox[acked_tx[i]] : 0;
-    if (supplied && copies >= 1) ++found;
-    else ++lost;
-    if (copies > 1) ++doubled;
-  }
-  for (const auto& [tx, n] : outbox)
-    if (n > 1 && std::none_of(acked_tx.begin(), acked_tx.end(), [&](const auto& a) { return a.second == tx; }))
-      ++doubled;
+  const auto [found, lost, doubled] = tally_supplies(vpointd, packs, acked_tx, outbox);
   std::printf("FAULT redis_kill_restart injected=1 sent=%zu acknowledged=%zu found=%zu lost=%zu doubled=%zu\n",
               load.answered.load(), acked_supplies.size(), found, lost, doubled);
   CHECK(lost == 0);
