@@ -410,7 +410,8 @@ struct Mirror::Impl {
       if (!rr) continue;  // the first error (full) stands
       auto result = parse(prepared[which[k]], *rr);
       if (!result) continue;
-      result->audit_lost = true;
+      // A replay (idempotency record found) answers an earlier verification whose entry is stored: nothing lost.
+      result->audit_lost = !result->replay;
       out[which[k]] = std::move(result);
     }
   }

@@ -149,6 +149,7 @@ struct PackResult {
   std::optional<int> replicas_acked;         // WAIT result when min_replicas_ack > 0 and the state changed
   // A verification answered by a read-only look because Redis is full (MirrorErrorKind::full): the answer is
   // the mirror's, but its audit entry (and idempotency record) could not be written. The caller reports it.
+  // False for a replay of an earlier, audited verification.
   bool audit_lost = false;
 };
 
