@@ -17,7 +17,7 @@
 --   KEYS[8] idem:{P}:<caller>:<key> optional idempotency record (first reply, TTL)
 -- Product and batch keys are never read here: the caller compares batch, expiry and recall itself.
 
-local VERSION = 8
+local VERSION = 9
 local TEST_MODE = false -- replaced by the loader in test mode only: then ARGV clock offsets are honoured
 
 -- PackStatus / Action numbers (cache/include/vpoint/cache/mirror.hpp; stored in Redis, never renumber).
@@ -93,7 +93,7 @@ local function audit_add(au, maxlen, fields)
   for _, x in ipairs(fields) do
     table.insert(call, x)
   end
-  redis.call(unpack(call))
+  return redis.call(unpack(call))
 end
 
 -- The pending record of one pack (KEYS pn:{P}, field code|serial): n = this site's transactions the central
@@ -392,6 +392,32 @@ local function alert(keys, args)
   return id
 end
 
+-- A returns-desk decision about one pack (cache::Mirror::record_decision, POST /v1/returns/decision): one entry in
+-- the pack's audit stream, op 'rd', once per caller + idempotency key. KEYS[1] au:{P}, KEYS[2]
+-- idem:{P}:<caller>:<key> (optional). ARGV 1 audit MAXLEN (0 = none), 2 idempotency TTL s, 3 decision, then
+-- field, value, ... of the entry. Reply: { entry id, replay '0'|'1', the recorded decision }.
+local function decision(keys, args)
+  local au, idem = keys[1], keys[2]
+  if idem then
+    local stored = redis.call('GET', idem)
+    if stored then
+      local rec = cjson.decode(stored)
+      return { rec.id, '1', rec.d }
+    end
+  end
+  local fields = { 'op', 'rd', 'decision', args[3] }
+  for i = 4, #args do
+    table.insert(fields, args[i])
+  end
+  table.insert(fields, 't')
+  table.insert(fields, int(now_ms(0)))
+  local id = audit_add(au, tonumber(args[1]), fields)
+  if idem then
+    redis.call('SET', idem, cjson.encode({ id = id, d = args[3] }), 'EX', args[2])
+  end
+  return { id, '0', args[3] }
+end
+
 -- A feed line or a read-through result for one pack (the merge rule, docs/design.md "Truth model"): applied when
 -- the pack has no pending local transaction and the line is newer than the pack's floor; held (the newest one)
 -- while a local transaction is pending, and applied by vp_settle once central has answered.
@@ -565,6 +591,7 @@ redis.register_function('vp_offline', offline)
 redis.register_function('vp_offline_settle', offline_settle)
 redis.register_function('vp_lease', lease)
 redis.register_function('vp_alert', alert)
+redis.register_function('vp_decision', decision)
 redis.register_function('vp_feed', feed)
 redis.register_function('vp_settle', settle)
 redis.register_function('vp_overlay', overlay)

@@ -165,36 +165,124 @@ awaitable<MirrorResult<std::vector<json::object>>> AlertLog::with_status(std::ve
   co_return alerts;
 }
 
-awaitable<MirrorResult<std::vector<json::object>>> AlertLog::list(const AlertQuery& query) {
-  // `since` is exclusive when it is an alert id (the last one the client saw), a time when it is a number.
-  std::string start = "-";
-  if (!query.since.empty()) start = is_digits(query.since) ? query.since : "(" + query.since;
-  std::vector<json::object> out;
-  const std::size_t page = 500;
-  // Filtering by reason happens here, so read pages until `limit` matches or the stream ends.
-  for (;;) {
-    auto range = co_await client_.command(cmd("XRANGE", std::string(kStream), start, "+", "COUNT", std::to_string(page)));
-    if (!range) co_return Unexpected{from_redis(range.error())};
-    if (range->is_error()) co_return Unexpected{from_reply_error(*range)};
-    for (const auto& entry : range->elements) {
-      auto alert = entry_to_alert(entry);
-      if (!alert) continue;
-      if (!query.reason.empty() && str(*alert, "reason") != query.reason) continue;
-      out.push_back(std::move(*alert));
-      if (out.size() >= query.limit) break;
-    }
-    if (out.size() >= query.limit || range->elements.size() < page) break;
-    start = "(" + range->elements.back().elements[0].str;
+namespace {
+// Chunk of one XRANGE / XREVRANGE while filtering.
+constexpr std::size_t kChunk = 500;
+
+// The range of a query: XRANGE start end (ascending) or XREVRANGE end start (descending). `since` bounds the
+// old end in both orders: exclusive when an id, inclusive when Unix ms; `cursor` the end the page starts from.
+struct AlertRange {
+  std::string low = "-";
+  std::string high = "+";
+};
+AlertRange alert_range(const AlertQuery& query) {
+  AlertRange r;
+  if (!query.since.empty()) r.low = is_digits(query.since) ? query.since : "(" + query.since;
+  if (!query.cursor.empty()) {
+    if (query.descending) r.high = "(" + query.cursor;
+    else r.low = "(" + query.cursor;
   }
-  co_return co_await with_status(std::move(out));
+  return r;
 }
 
-awaitable<MirrorResult<std::optional<json::object>>> AlertLog::ack(std::string_view id_in, std::string_view actor) {
+Command range_command(bool descending, const AlertRange& r, std::size_t count) {
+  if (descending) return cmd("XREVRANGE", std::string(kStream), r.high, r.low, "COUNT", std::to_string(count));
+  return cmd("XRANGE", std::string(kStream), r.low, r.high, "COUNT", std::to_string(count));
+}
+
+bool matches(const AlertQuery& query, const json::object& alert) {
+  if (!query.reason.empty() && str(alert, "reason") != query.reason) return false;
+  if (!query.location.empty() && str(alert, "location") != query.location) return false;
+  return true;
+}
+}  // namespace
+
+awaitable<MirrorResult<AlertPage>> AlertLog::page(const AlertQuery& query) {
+  AlertRange range = alert_range(query);
+  AlertPage out;
+  std::size_t examined = 0;
+  std::string last_examined;
+  bool ended = false;
+  // Filtering happens here, so chunks are read until `limit` matches, the range ends or the scan bound.
+  while (out.alerts.size() < query.limit) {
+    std::size_t count = kChunk;
+    if (query.max_examined > 0) {
+      if (examined >= query.max_examined) {
+        out.scan_limited = true;
+        break;
+      }
+      count = std::min(count, query.max_examined - examined);
+    }
+    auto chunk = co_await client_.command(range_command(query.descending, range, count));
+    if (!chunk) co_return Unexpected{from_redis(chunk.error())};
+    if (chunk->is_error()) co_return Unexpected{from_reply_error(*chunk)};
+    std::vector<json::object> candidates;
+    std::vector<std::string> candidate_ids;  // stream ids in order, to end the page at the right entry
+    for (const auto& entry : chunk->elements) {
+      auto alert = entry_to_alert(entry);
+      if (!alert || !matches(query, *alert)) continue;
+      candidate_ids.push_back(entry.elements[0].str);
+      candidates.push_back(std::move(*alert));
+    }
+    std::vector<bool> keep(candidates.size(), true);
+    if (query.acked && !candidates.empty()) {
+      Command hmget{"HMGET", std::string(kAckHash)};
+      for (const auto& id : candidate_ids) hmget.push_back(id);
+      auto acks = co_await client_.command(std::move(hmget));
+      if (!acks) co_return Unexpected{from_redis(acks.error())};
+      for (std::size_t i = 0; i < candidates.size(); ++i) {
+        const bool acked = i < acks->elements.size() && acks->elements[i].type == Reply::Type::string;
+        keep[i] = acked == *query.acked;
+      }
+    }
+    // Entries of this chunk up to the one that fills the page count as examined.
+    std::size_t c = 0;
+    for (const auto& entry : chunk->elements) {
+      const std::string& id = entry.elements.empty() ? std::string() : entry.elements[0].str;
+      ++examined;
+      last_examined = id;
+      if (c < candidates.size() && candidate_ids[c] == id) {
+        if (keep[c]) out.alerts.push_back(std::move(candidates[c]));
+        ++c;
+      }
+      if (out.alerts.size() >= query.limit) break;
+    }
+    if (chunk->elements.size() < count) {
+      ended = true;
+      break;
+    }
+    if (query.descending) range.high = "(" + last_examined;
+    else range.low = "(" + last_examined;
+  }
+  if (out.alerts.size() >= query.limit && !out.alerts.empty()) {
+    out.next = std::string(out.alerts.back().at("id").as_string());
+  } else if (!ended && !last_examined.empty()) {
+    out.scan_limited = true;
+    out.next = last_examined;
+  }
+  auto merged = co_await with_status(std::move(out.alerts));
+  if (!merged) co_return Unexpected{merged.error()};
+  out.alerts = std::move(*merged);
+  co_return out;
+}
+
+awaitable<MirrorResult<std::vector<json::object>>> AlertLog::list(const AlertQuery& query) {
+  auto page = co_await this->page(query);
+  if (!page) co_return Unexpected{page.error()};
+  co_return std::move(page->alerts);
+}
+
+awaitable<MirrorResult<std::optional<json::object>>> AlertLog::ack(std::string_view id_in, std::string_view actor,
+                                                                   std::string_view only_location) {
   std::string id(id_in);
   auto range = co_await client_.command(cmd("XRANGE", std::string(kStream), id, id));
   if (!range) co_return Unexpected{from_redis(range.error())};
   // A malformed id is an error reply from Redis: for the API it is simply no such alert.
   if (range->is_error() || range->elements.empty()) co_return std::optional<json::object>{};
+  if (!only_location.empty()) {
+    auto stored = entry_to_alert(range->elements[0]);
+    if (!stored || str(*stored, "location") != only_location) co_return std::optional<json::object>{};
+  }
   json::object ack{{"by", actor}, {"at", iso_time_ms(now_ms())}};
   // HSETNX: the first acknowledgement stands (a repeated ack changes nothing).
   auto set = co_await client_.command(cmd("HSETNX", std::string(kAckHash), id, json::serialize(ack)));

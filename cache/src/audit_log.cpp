@@ -38,6 +38,7 @@ std::string_view operation_name(std::string_view letter) {
   if (letter == "d") return "decommission";
   if (letter == "u") return "undo";
   if (letter == "r") return "central_rejected";  // vp_settle: the central system rejected transaction tx
+  if (letter == "rd") return "returns_decision";  // vp_decision (Mirror::record_decision)
   return letter;
 }
 
@@ -81,6 +82,12 @@ std::optional<AuditRecord> record_of(int partition, const Reply& entry) {
     r.outcome = "rejected";
     r.related_transaction = get("other");
     r.central_code = get("central");
+  }
+  if (get("op") == "rd") {
+    // A returns decision (vp_decision): the decision is the action, statuses are stored by name.
+    r.action = get("decision");
+    r.outcome = "recorded";
+    r.note = get("note");
   }
   r.previous_status = status_name(get("prev"));
   r.status = status_name(get("status"));

@@ -495,6 +495,38 @@ awaitable<MirrorResult<PackResult>> Mirror::undo(const PackRequest& request, Act
   return impl_->one(Operation::undo, action, request);
 }
 
+namespace {
+// FCALL vp_decision (cache/lua/vpoint.lua). A plain function: GCC 12 miscompiles braced lists in coroutines.
+Command decision_command(const DecisionEntry& e, int partition, std::int64_t audit_maxlen, std::int64_t idem_ttl_s) {
+  const bool idem = !e.idempotency_key.empty();
+  Command command{"FCALL", "vp_decision", idem ? "2" : "1", audit_key(partition)};
+  if (idem) command.push_back(idempotency_key(partition, e.caller.name, e.idempotency_key));
+  for (const std::string& arg :
+       {std::to_string(audit_maxlen), std::to_string(idem_ttl_s), e.decision, std::string("tx"), e.transaction_id,
+        std::string("code"), e.product_code, std::string("serial"), e.serial, std::string("prev"),
+        e.previous_status, std::string("status"), e.status, std::string("location"), e.caller.location,
+        std::string("actor"), e.caller.name, std::string("note"), e.note})
+    command.push_back(arg);
+  return command;
+}
+}  // namespace
+
+awaitable<MirrorResult<DecisionRecorded>> Mirror::record_decision(const DecisionEntry& e) {
+  if (!valid_code(e.product_code))
+    co_return Unexpected{MirrorError{MirrorErrorKind::bad_request, "product_code: must be 1-20 characters", std::nullopt}};
+  if (!valid_serial(e.serial))
+    co_return Unexpected{MirrorError{MirrorErrorKind::bad_request, "serial: must be 1-20 characters", std::nullopt}};
+  const int partition = partition_of(e.product_code, e.serial);
+  const std::string au = audit_key(partition);
+  auto reply = co_await impl_->client.command(
+      decision_command(e, partition, impl_->options.audit_maxlen, impl_->options.idempotency_ttl.count()), au);
+  if (!reply) co_return Unexpected{from_redis(reply.error())};
+  if (reply->is_error()) co_return Unexpected{from_reply_error(*reply)};
+  if (reply->type != Reply::Type::array || reply->elements.size() != 3)
+    co_return Unexpected{MirrorError{MirrorErrorKind::protocol, "vp_decision: unexpected reply shape", std::nullopt}};
+  co_return DecisionRecorded{reply->elements[0].str, reply->elements[1].str == "1", reply->elements[2].str};
+}
+
 awaitable<std::vector<MirrorResult<PackResult>>> Mirror::bulk(std::vector<BulkItem> items) {
   return impl_->bulk(std::move(items));
 }

@@ -105,3 +105,72 @@ TEST_CASE("a webhook renamed from its URL to its name takes over its cursor once
   CHECK(f.run(log.next_for("webhook:erp", 50))->empty());
   CHECK_FALSE(*f.run(log.adopt_cursor("webhook:never-used", "webhook:other")));  // nothing to take over
 }
+
+TEST_CASE("alert pages filter by location and acknowledgement, in either order, and stop at the scan bound",
+          "[alerts][page]") {
+  MirrorFixture f;
+  cache::AlertLog log(f.client);
+  // 30 alerts: every third at kThere, the rest at kHere.
+  std::vector<std::string> here, there;
+  for (int i = 0; i < 30; ++i) {
+    json::object a = alert_of("unknown_serial", "tx-" + std::to_string(i));
+    const bool at_there = i % 3 == 0;
+    a["location"] = at_there ? kThere : kHere;
+    auto id = f.run(log.raise(std::move(a))).value();
+    (at_there ? there : here).push_back(id);
+  }
+  auto ids_of = [](const cache::AlertPage& page) {
+    std::vector<std::string> out;
+    for (const auto& a : page.alerts) out.emplace_back(a.at("id").as_string());
+    return out;
+  };
+
+  // Location: only that location's alerts, oldest first; the page is full, so next is its last id.
+  auto asc = f.run(log.page(cache::AlertQuery{.limit = 4, .location = kThere})).value();
+  CHECK(ids_of(asc) == std::vector<std::string>(there.begin(), there.begin() + 4));
+  CHECK(asc.next == there[3]);
+  CHECK_FALSE(asc.scan_limited);
+  auto asc_rest = f.run(log.page(cache::AlertQuery{.limit = 100, .location = kThere, .cursor = asc.next})).value();
+  CHECK(ids_of(asc_rest) == std::vector<std::string>(there.begin() + 4, there.end()));
+  CHECK(asc_rest.next.empty());
+
+  // Newest first, continued with the cursor, down to `since` (exclusive) as the lower bound.
+  auto desc = f.run(log.page(cache::AlertQuery{.limit = 3, .location = kThere, .descending = true})).value();
+  CHECK(ids_of(desc) == std::vector<std::string>{there[9], there[8], there[7]});
+  REQUIRE(desc.next == there[7]);
+  auto older = f.run(log.page(cache::AlertQuery{
+                         .since = there[4], .limit = 10, .location = kThere, .descending = true, .cursor = desc.next}))
+                   .value();
+  CHECK(ids_of(older) == std::vector<std::string>{there[6], there[5]});
+  CHECK(older.next.empty());
+
+  // Acknowledgement: acked=true shows the acknowledged ones only, acked=false the others.
+  REQUIRE(f.run(log.ack(here[1], "anna")).value());
+  REQUIRE(f.run(log.ack(here[5], "anna")).value());
+  auto acked = f.run(log.page(cache::AlertQuery{.location = kHere, .acked = true})).value();
+  CHECK(ids_of(acked) == std::vector<std::string>{here[1], here[5]});
+  CHECK(acked.alerts.front().at("ack").at("by") == "anna");
+  auto open = f.run(log.page(cache::AlertQuery{.location = kHere, .acked = false})).value();
+  CHECK(open.alerts.size() == here.size() - 2);
+
+  // The scan bound: at most max_examined entries looked at; the page ends early and next says where the scan
+  // stopped, so that the next call goes on from there.
+  auto bounded =
+      f.run(log.page(cache::AlertQuery{.limit = 100, .location = kThere, .max_examined = 7})).value();
+  CHECK(bounded.scan_limited);
+  CHECK(ids_of(bounded) == std::vector<std::string>{there[0], there[1], there[2]});  // entries 0, 3, 6
+  const std::size_t entry6 = 6;
+  auto everything = f.run(log.page(cache::AlertQuery{})).value();
+  const std::vector<std::string> all = ids_of(everything);
+  CHECK(bounded.next == all[entry6]);
+  auto after =
+      f.run(log.page(cache::AlertQuery{.limit = 100, .location = kThere, .cursor = bounded.next, .max_examined = 7}))
+          .value();
+  CHECK(ids_of(after) == std::vector<std::string>{there[3], there[4]});  // entries 9, 12
+  CHECK(after.next == all[13]);
+
+  // Acknowledging with a location: another location's alert is left alone and reported as not found.
+  CHECK_FALSE(f.run(log.ack(there[0], "bob", kHere)).value());
+  CHECK(f.run(log.page(cache::AlertQuery{.location = kThere, .acked = true})).value().alerts.empty());
+  CHECK(f.run(log.ack(there[0], "bob", kThere)).value());
+}

@@ -25,9 +25,26 @@
 namespace vpoint::cache {
 
 struct AlertQuery {
-  std::string since;   // alert id (exclusive) or Unix ms; "" = from the start
+  std::string since;   // lower bound: alert id (exclusive) or Unix ms (inclusive); "" = from the start
   std::string reason;  // "" = any
   std::size_t limit = 100;
+  std::string location;        // "" = any; else only alerts whose "location" is this GLN
+  std::optional<bool> acked;   // nullopt = any; else only acknowledged (true) or unacknowledged (false) alerts
+  bool descending = false;     // newest first (the range is read with XREVRANGE)
+  std::string cursor;          // an AlertPage::next: continue strictly after it in the query's order ("" = none)
+  // Entries examined (matching or not) per call; 0 = no bound. When reached, the page ends early and its `next`
+  // says where the scan stopped.
+  std::size_t max_examined = 0;
+};
+
+// One page of alerts and where to continue.
+struct AlertPage {
+  std::vector<boost::json::object> alerts;
+  // "" = nothing more in this direction. Else the id to continue after (AlertQuery::cursor, or `since` in
+  // ascending order): the last alert shown when the page is full, the last entry examined when the scan
+  // bound stopped it first.
+  std::string next;
+  bool scan_limited = false;  // the page ended at max_examined, not at `limit` or the end of the range
 };
 
 // One alert as stored: its id and its object (with "id").
@@ -54,12 +71,18 @@ class AlertLog {
   // True for the first caller that claims `what` (e.g. "recall:<code>:<batch>:<state>:<seq>"), false after.
   boost::asio::awaitable<MirrorResult<bool>> claim(std::string_view what, std::string_view owner);
 
-  // Oldest first, at most query.limit. Each alert carries "acked", "ack" and "delivery": the string "pending"
-  // until a sender recorded an attempt, then an object target -> status ("central", each webhook by its URL).
+  // At most query.limit alerts matching reason, location and acked, oldest first (newest first with
+  // `descending`), read from the stream in chunks until the page is full, the range ends or max_examined
+  // entries were looked at. Each alert carries "acked", "ack" and "delivery": the string "pending" until a sender
+  // recorded an attempt, then an object target -> status ("central", each webhook by its URL).
+  boost::asio::awaitable<MirrorResult<AlertPage>> page(const AlertQuery& query);
+  // page(query).alerts.
   boost::asio::awaitable<MirrorResult<std::vector<boost::json::object>>> list(const AlertQuery& query);
-  // Marks an alert acknowledged (the first acknowledgement stands); nullopt when no alert has that id.
+  // Marks an alert acknowledged (the first acknowledgement stands); nullopt when no alert has that id, or when
+  // `only_location` is given and the alert's "location" is another one (it is then left alone).
   boost::asio::awaitable<MirrorResult<std::optional<boost::json::object>>> ack(std::string_view id,
-                                                                              std::string_view actor);
+                                                                              std::string_view actor,
+                                                                              std::string_view only_location = {});
   // Queues the alert again for every target whose delivery "failed"; returns those targets (empty: none had
   // failed), nullopt when no alert has that id.
   boost::asio::awaitable<MirrorResult<std::optional<std::vector<std::string>>>> redeliver(std::string_view id);

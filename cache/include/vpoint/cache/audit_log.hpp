@@ -2,7 +2,7 @@
 // The audit log: every pack operation (refusals included) is appended to its partition's stream au:{P} by the
 // Functions library (cache/lua/vpoint.lua) in the same atomic call as the operation. This class reads it as
 // typed records (pack history, recall lists, the archiver), keeps the archiver's watermarks and trims what has
-// been archived. Appending is not here: only the Functions append.
+// been archived. Appending is not here: only the Functions append (Mirror::record_decision for returns decisions).
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -29,7 +29,8 @@ struct AuditRecord {
   std::string code;          // product code as the mirror keyed it
   std::string serial;
   std::string operation;  // verify | decommission | undo | central_rejected (our transaction, settled)
-  std::string action;     // supply, destroy, ... ; "" for a verification
+                          // | returns_decision (Mirror::record_decision)
+  std::string action;     // supply, destroy, ... ; "" for a verification; returns_decision: the decision
   std::string outcome;    // Outcome name: ok, unknown_serial, already_inactive, ... ("unknown" if unreadable)
   std::string previous_status;
   std::string status;
@@ -38,6 +39,7 @@ struct AuditRecord {
   std::string transaction_id;
   std::string related_transaction;  // central_rejected: the transaction that got there first ("" = not known)
   std::string central_code;         // central_rejected: the central system's code (NMVS_...)
+  std::string note;                 // returns_decision: the desk's note ("" = none)
   bool archived = false;  // read from an archive file (set by the archive's reader)
 };
 

@@ -240,7 +240,7 @@ struct MirrorOptions {
 // The partition count: P = CRC32(product_code "|" serial) mod kPartitions.
 inline constexpr int kPartitions = 1024;
 // Version of cache/lua/vpoint.lua that this build expects (`FCALL vp_version 0`).
-inline constexpr int kLibraryVersion = 8;
+inline constexpr int kLibraryVersion = 9;
 // Layout of the values a generation stores (mirror:format:<gen>): 2 = batch*32 + pending*16 + status. A
 // generation of another format is not read: Mirror::start() marks it outdated and the central link (or
 // `vpoint import`) loads a new one.
@@ -254,6 +254,26 @@ struct LibraryInfo {
   // The generation in effect was written in another value format (kMirrorFormat): every pack operation fails
   // with MirrorErrorKind::outdated until a new generation is imported.
   bool outdated = false;
+};
+
+// A returns-desk decision about one pack (POST /v1/returns/decision): one audit entry in the pack's stream
+// au:{P} (op "rd"; AuditRecord::operation "returns_decision", action = the decision, note), written by the
+// Functions library (vp_decision) once per caller + idempotency key.
+struct DecisionEntry {
+  std::string product_code;  // as the mirror keys the pack (the product's code when the product is known)
+  std::string serial;
+  std::string decision;  // restock | quarantine | destroy
+  std::string note;      // "" = none
+  std::string previous_status;  // the pack's status name before the decision ("" = not known)
+  std::string status;           // after it (a destroy decision that changed the status: "destroyed")
+  std::string transaction_id;   // the verification's (or the destroy's) transaction, "" = none
+  Caller caller;
+  std::string idempotency_key;  // "" = none
+};
+struct DecisionRecorded {
+  std::string audit_id;  // the audit entry's stream id
+  bool replay = false;   // an earlier request with the same idempotency key recorded it
+  std::string decision;  // what the recorded entry says (a replay: the first request's decision)
 };
 
 class Mirror {
@@ -279,6 +299,10 @@ class Mirror {
   // Undo (EU Art 13): same location, within the undo window, never destroyed/stolen, the pack's status must
   // be status_after(action). undo(lock) = unlock: same location, no window. Expiry/recall: the caller's rule.
   boost::asio::awaitable<MirrorResult<PackResult>> undo(const PackRequest& request, Action action);
+
+  // Appends a returns decision to the pack's audit stream (DecisionEntry). With an idempotency key, a retry
+  // returns the first entry (replay) and appends nothing.
+  boost::asio::awaitable<MirrorResult<DecisionRecorded>> record_decision(const DecisionEntry& entry);
 
   // Many operations, pipelined (per node in Cluster mode); results in request order. An entry is an error
   // only for that entry (e.g. bad_request); a Redis outage fails every entry.
