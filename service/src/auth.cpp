@@ -1,6 +1,7 @@
 #include "vpoint/service/auth.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 
 #include <openssl/crypto.h>
@@ -27,13 +28,27 @@ constexpr RoleGrant kRoleGrants[] = {
     {Role::pharmacy, bits({P::verify, P::supply, P::destroy, P::sample, P::free_sample, P::undo})},
     {Role::wholesaler, bits({P::verify, P::bulk, P::bulk_verify, P::export_pack, P::destroy, P::sample,
                              P::stolen, P::lock, P::unlock, P::undo})},
-    {Role::returns, bits({P::verify, P::bulk_verify, P::undo})},
+    {Role::returns, bits({P::verify, P::bulk_verify, P::destroy, P::undo, P::returns})},
     {Role::admin, bits({P::alerts, P::import, P::status})},
+};
+
+// The scan page's modes per role (issue 17), next to the permissions they rest on: "counter" verifies and
+// decommissions at the counter, "receipt" checks incoming goods in bulk, "returns" takes returns decisions,
+// "alerts" reads and acknowledges the location's alerts (every role; admin sees every location's).
+struct RoleModes {
+  Role role;
+  std::array<std::string_view, 3> modes;  // "" = none
+};
+constexpr RoleModes kRoleModes[] = {
+    {Role::pharmacy, {"counter", "alerts"}},
+    {Role::wholesaler, {"receipt", "counter", "alerts"}},
+    {Role::returns, {"returns", "alerts"}},
+    {Role::admin, {"alerts"}},
 };
 
 constexpr std::string_view kPermissionNames[] = {
     "verify", "supply", "destroy", "sample", "free_sample", "undo",   "bulk",   "bulk_verify",
-    "export", "stolen", "lock",    "unlock", "alerts",      "import", "status",
+    "export", "stolen", "lock",    "unlock", "alerts",      "import", "status", "returns",
 };
 
 std::optional<Sha256> from_hex(std::string_view hex) {
@@ -74,6 +89,25 @@ bool role_allows(Role role, Permission permission) {
     if (grant.role == role) return (grant.permissions >> static_cast<unsigned>(permission)) & 1u;
   }
   return false;
+}
+
+std::vector<std::string_view> role_actions(Role role) {
+  std::vector<std::string_view> out;
+  for (std::size_t i = 0; i < std::size(kPermissionNames); ++i) {
+    if (role_allows(role, static_cast<Permission>(i))) out.push_back(kPermissionNames[i]);
+  }
+  return out;
+}
+
+std::vector<std::string_view> role_modes(Role role) {
+  for (const RoleModes& row : kRoleModes) {
+    if (row.role != role) continue;
+    std::vector<std::string_view> out;
+    for (std::string_view mode : row.modes)
+      if (!mode.empty()) out.push_back(mode);
+    return out;
+  }
+  return {};
 }
 
 Sha256 sha256(std::string_view data) {

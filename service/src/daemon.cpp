@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <openssl/crypto.h>
 
@@ -43,6 +44,19 @@ bool has_metrics_key(const Request& request, const std::string& key) {
   return CRYPTO_memcmp(header.data() + kBearer.size(), key.data(), key.size()) == 0;
 }
 
+// GET /v1/me: {"name","role","location","certificate","actions":[permission names],"modes":[scan page modes]}.
+boost::json::object me_json(const Caller& caller) {
+  boost::json::array actions, modes;
+  for (std::string_view name : role_actions(caller.role)) actions.emplace_back(name);
+  for (std::string_view mode : role_modes(caller.role)) modes.emplace_back(mode);
+  return boost::json::object{{"name", caller.name},
+                             {"role", to_string(caller.role)},
+                             {"location", caller.location},
+                             {"certificate", caller.certificate},
+                             {"actions", std::move(actions)},
+                             {"modes", std::move(modes)}};
+}
+
 }  // namespace
 
 void add_core_routes(Api& api, std::shared_ptr<Readiness> readiness, std::shared_ptr<Metrics> metrics,
@@ -59,6 +73,10 @@ void add_core_routes(Api& api, std::shared_ptr<Readiness> readiness, std::shared
     Response res = json_response(body, report.ready ? http::status::ok : http::status::service_unavailable);
     res.set(http::field::cache_control, "no-store");
     co_return res;
+  });
+  // Who the caller is and what the scan page should offer it (issue 17): any authenticated caller.
+  api.add(http::verb::get, "/v1/me", Access::caller(), [](ApiContext& a) -> asio::awaitable<Reply> {
+    co_return json_response(me_json(*a.caller));
   });
   api.add(http::verb::get, "/metrics", Access::open(), [metrics, metrics_key](ApiContext& a) -> asio::awaitable<Reply> {
     if (!metrics_key.empty() && !has_metrics_key(a.request, metrics_key)) {

@@ -15,7 +15,7 @@ struct ProblemRow {
 };
 
 // Indexed by code value - 1; a row per code, in code order (checked in problem_test).
-constexpr std::array<ProblemRow, 15> kProblems{{
+constexpr std::array<ProblemRow, 16> kProblems{{
     {ProblemCode::bad_request, "bad_request", "Bad Request", http::status::bad_request},
     {ProblemCode::invalid_scan, "invalid_scan", "Invalid Scan", http::status::unprocessable_entity},
     {ProblemCode::unauthorized, "unauthorized", "Unauthorized", http::status::unauthorized},
@@ -36,6 +36,7 @@ constexpr std::array<ProblemRow, 15> kProblems{{
     {ProblemCode::image_too_large, "image_too_large", "Image Too Large", http::status::unprocessable_entity},
     {ProblemCode::busy, "busy", "Busy", http::status::service_unavailable},
     {ProblemCode::mirror_full, "mirror_full", "Mirror Full", http::status::service_unavailable},
+    {ProblemCode::restock_refused, "restock_refused", "Restock Refused", http::status::conflict},
 }};
 
 const ProblemRow& row(ProblemCode code) {

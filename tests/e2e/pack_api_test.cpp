@@ -360,7 +360,9 @@ TEST_CASE("role rules: 401 without a valid key, 403 for an operation outside the
                 "forbidden");                                                          // pharmacy: no export
   check_problem(e.post("/v1/decommission", s, "returns-key-00004"), 403, "forbidden");
   check_problem(e.post("/v1/verify", s, "admin-key-000005"), 403, "forbidden");
-  check_problem(e.get("/v1/alerts", "pharmacy-key-0001"), 403, "forbidden");
+  check_problem(e.get(std::string("/v1/alerts?location=") + kThere, "pharmacy-key-0001"), 403, "forbidden");
+  check_problem(e.post("/v1/returns/decision", R"({"scan":"x","decision":"quarantine"})", "pharmacy-key-0001"), 403,
+                "forbidden");
   check_problem(e.post("/v1/bulk", R"({"items":[{"scan":"x"}]})", "pharmacy-key-0001"), 403, "forbidden");
   check_problem(e.post("/v1/bulk", R"({"operation":"decommission","action":"destroy","items":[{"scan":"x"}]})",
                        "returns-key-00004"),
@@ -417,7 +419,7 @@ TEST_CASE("a pack's history comes newest first in pages of limit entries, follow
 
 TEST_CASE("every route answers each role as the role table says: 200, 401 without a key, 403 without the right",
           "[e2e][auth][access]") {
-  E2E e(40);
+  E2E e(60);
   // A real alert to acknowledge, and a real image to scan.
   const std::string alert_id = str(e.verdict("/v1/verify", scan_body(scan_text("NOPE42", "L1", "281231"))), "alert_id");
   REQUIRE(alert_id != "null");
@@ -459,6 +461,9 @@ TEST_CASE("every route answers each role as the role table says: 200, 401 withou
       {"POST /v1/decommission", http::verb::post, fixed("/v1/decommission"),
        [&](std::size_t c) { return with_action("S02" + std::to_string(c), "export"); }, "application/json",
        {401, 403, 200, 403, 403}},
+      {"POST /v1/decommission", http::verb::post, fixed("/v1/decommission"),
+       [&](std::size_t c) { return with_action("S04" + std::to_string(c), "destroy"); }, "application/json",
+       {401, 200, 200, 200, 403}},
       {"POST /v1/undo", http::verb::post, fixed("/v1/undo"),
        [&](std::size_t c) { return with_action("S01" + std::to_string(c), "supply"); }, "application/json",
        {401, 200, 200, 200, 403}},
@@ -473,9 +478,17 @@ TEST_CASE("every route answers each role as the role table says: 200, 401 withou
       {"POST /v1/scan", http::verb::post, fixed("/v1/scan"), fixed(image), "image/png", {401, 200, 200, 200, 403}},
       {"GET /v1/packs/{code}/{serial}", http::verb::get, fixed(std::string("/v1/packs/") + kGtin + "/S001"), fixed(""),
        "", {401, 200, 200, 200, 200}},
-      {"GET /v1/alerts", http::verb::get, fixed("/v1/alerts"), fixed(""), "", {401, 403, 403, 403, 200}},
+      {"GET /v1/me", http::verb::get, fixed("/v1/me"), fixed(""), "", {401, 200, 200, 200, 200}},
+      // Every role reads and acknowledges its own location's alerts (all callers here are at kHere).
+      {"GET /v1/alerts", http::verb::get, fixed("/v1/alerts"), fixed(""), "", {401, 200, 200, 200, 200}},
       {"POST /v1/alerts/{id}/ack", http::verb::post, fixed("/v1/alerts/" + alert_id + "/ack"), fixed(""), "",
-       {401, 403, 403, 403, 200}},
+       {401, 200, 200, 200, 200}},
+      {"POST /v1/returns/decision", http::verb::post, fixed("/v1/returns/decision"),
+       [&](std::size_t c) {
+         return json::serialize(json::object{{"scan", scan_text("S05" + std::to_string(c), "L1", "281231")},
+                                             {"decision", "quarantine"}});
+       },
+       "application/json", {401, 403, 403, 200, 403}},
   };
   // Every registered route has a row (a new route without one fails here).
   std::set<std::string> covered;
@@ -765,4 +778,278 @@ TEST_CASE("a full decode pool answers 503 busy with Retry-After, and text scans 
   std::printf("4 photos at once with 1 decode worker and no queue: %d decoded, %d answered busy\n", decoded, busy);
   CHECK(decoded >= 1);
   CHECK(busy >= 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Issue 17: GET /v1/me, alerts for every role scoped to its location, POST /v1/returns/decision.
+
+TEST_CASE("GET /v1/me names the caller, its role, location, allowed actions and the page's modes", "[e2e][me]") {
+  E2E e;
+  auto me = [&](const std::string& key) {
+    auto res = e.get("/v1/me", key);
+    INFO(res.body());
+    REQUIRE(res.result_int() == 200);
+    return body_of(res);
+  };
+  auto names = [](const json::value& v) {
+    std::vector<std::string> out;
+    for (const auto& x : v.as_array()) out.emplace_back(x.as_string());
+    return out;
+  };
+  auto pharmacy = me("pharmacy-key-0001");
+  CHECK(pharmacy.at("name") == "pharmacist");
+  CHECK(pharmacy.at("role") == "pharmacy");
+  CHECK(pharmacy.at("location") == kHere);
+  CHECK(pharmacy.at("certificate") == false);
+  CHECK(names(pharmacy.at("actions")) ==
+        std::vector<std::string>{"verify", "supply", "destroy", "sample", "free_sample", "undo"});
+  CHECK(names(pharmacy.at("modes")) == std::vector<std::string>{"counter", "alerts"});
+  CHECK(me("other-key-000002").at("location") == kThere);
+  auto wholesaler = me("wholesaler-key-03");
+  CHECK(names(wholesaler.at("actions")) ==
+        std::vector<std::string>{"verify", "destroy", "sample", "undo", "bulk", "bulk_verify", "export", "stolen",
+                                 "lock", "unlock"});
+  CHECK(names(wholesaler.at("modes")) == std::vector<std::string>{"receipt", "counter", "alerts"});
+  auto returns = me("returns-key-00004");
+  CHECK(names(returns.at("actions")) == std::vector<std::string>{"verify", "destroy", "undo", "bulk_verify", "returns"});
+  CHECK(names(returns.at("modes")) == std::vector<std::string>{"returns", "alerts"});
+  auto admin = me("admin-key-000005");
+  CHECK(names(admin.at("actions")) == std::vector<std::string>{"alerts", "import", "status"});
+  CHECK(names(admin.at("modes")) == std::vector<std::string>{"alerts"});
+  HttpClient client(e.server->port());
+  check_problem(client.get("/v1/me", {}), 401, "unauthorized");
+  check_problem(e.get("/v1/me", "not-a-configured-key"), 401, "unauthorized");
+}
+
+TEST_CASE("alerts: each role sees and acknowledges its own location's, admin every location's", "[e2e][alerts]") {
+  E2E e;
+  auto raise = [&](const std::string& serial, const std::string& key) {
+    auto id = str(e.verdict("/v1/verify", scan_body(scan_text(serial, "L1", "281231")), key), "alert_id");
+    REQUIRE(id != "null");
+    return id;
+  };
+  const std::string here1 = raise("NOPE1", "pharmacy-key-0001");
+  const std::string there1 = raise("NOPE2", "other-key-000002");
+  const std::string here2 = raise("NOPE3", "returns-key-00004");
+  auto ids = [&](const std::string& target, const std::string& key) {
+    auto res = e.get(target, key);
+    INFO(target << ": " << res.body());
+    REQUIRE(res.result_int() == 200);
+    std::vector<std::string> out;
+    const json::object page = body_of(res);
+    for (const auto& a : page.at("alerts").as_array()) out.emplace_back(a.at("id").as_string());
+    return out;
+  };
+  using V = std::vector<std::string>;
+  CHECK(ids("/v1/alerts", "pharmacy-key-0001") == V{here1, here2});
+  CHECK(ids("/v1/alerts", "wholesaler-key-03") == V{here1, here2});
+  CHECK(ids("/v1/alerts", "other-key-000002") == V{there1});
+  CHECK(ids(std::string("/v1/alerts?location=") + kThere, "other-key-000002") == V{there1});
+  CHECK(ids("/v1/alerts", "admin-key-000005") == V{here1, there1, here2});
+  CHECK(ids(std::string("/v1/alerts?location=") + kThere, "admin-key-000005") == V{there1});
+  CHECK(ids("/v1/alerts?order=desc", "admin-key-000005") == V{here2, there1, here1});
+
+  // Another location's alerts: 403 naming the field; a malformed GLN or parameter: 400 naming it.
+  auto forbidden = e.get(std::string("/v1/alerts?location=") + kThere, "pharmacy-key-0001");
+  check_problem(forbidden, 403, "forbidden");
+  CHECK(body_of(forbidden).at("field") == "location");
+  for (const char* bad : {"location=4012345000001", "location=401234500000", "acked=yes", "order=newest",
+                          "cursor=abc", "since=x", "limit=0", "colour=red"}) {
+    auto res = e.get(std::string("/v1/alerts?") + bad, "admin-key-000005");
+    INFO(bad);
+    check_problem(res, 400, "bad_request");
+  }
+
+  // Acknowledging: own location yes (the caller's name recorded), another location's is "not found".
+  check_problem(e.post("/v1/alerts/" + here1 + "/ack", "", "other-key-000002"), 404, "not_found");
+  auto acked = e.verdict("/v1/alerts/" + here1 + "/ack", "", "returns-key-00004");
+  CHECK(acked.at("acked") == true);
+  CHECK(acked.at("ack").at("by") == "returns");
+  CHECK(e.verdict("/v1/alerts/" + there1 + "/ack", "", "admin-key-000005").at("ack").at("by") == "admin");
+  CHECK(ids("/v1/alerts?acked=true", "pharmacy-key-0001") == V{here1});
+  CHECK(ids("/v1/alerts?acked=false", "pharmacy-key-0001") == V{here2});
+  CHECK(ids("/v1/alerts?acked=false", "admin-key-000005") == V{here2});
+
+  // Paging: ascending "next" is the last id shown (usable as since or cursor); descending "next" is a cursor
+  // to the older page, null at the end.
+  auto page1 = body_of(e.get("/v1/alerts?limit=1", "admin-key-000005"));
+  REQUIRE(page1.at("next") == json::value(here1));
+  CHECK(ids("/v1/alerts?limit=1&since=" + here1, "admin-key-000005") == V{there1});
+  CHECK(ids("/v1/alerts?limit=1&cursor=" + here1, "admin-key-000005") == V{there1});
+  std::vector<std::string> newest_first;
+  std::string target = "/v1/alerts?order=desc&limit=2";
+  for (int pages = 0; pages < 5; ++pages) {
+    auto page = body_of(e.get(target, "admin-key-000005"));
+    CHECK(page.at("scan_limited") == false);
+    for (const auto& a : page.at("alerts").as_array()) newest_first.emplace_back(a.at("id").as_string());
+    if (page.at("next").is_null()) break;
+    target = "/v1/alerts?order=desc&limit=2&cursor=" + std::string(page.at("next").as_string());
+  }
+  CHECK(newest_first == V{here2, there1, here1});
+  // `since` is the lower bound in both orders.
+  CHECK(ids("/v1/alerts?order=desc&since=" + here1, "admin-key-000005") == V{here2, there1});
+}
+
+namespace {
+json::object decision_body(const std::string& scan, const std::string& decision, const std::string& note = "") {
+  json::object o{{"scan", scan}, {"decision", decision}};
+  if (!note.empty()) o["note"] = note;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("returns decision: restock only when the pack verifies ok, quarantine always, destroy decommissions",
+          "[e2e][returns]") {
+  E2E e;
+  const std::string key = "returns-key-00004";
+  auto decide = [&](const json::object& body, std::map<std::string, std::string> headers = {}) {
+    return e.post("/v1/returns/decision", json::serialize(body), key, std::move(headers));
+  };
+  auto history_of = [&](const std::string& serial) {
+    auto res = e.get(std::string("/v1/packs/") + kGtin + "/" + serial, key);
+    INFO(res.body());
+    REQUIRE(res.result_int() == 200);
+    return body_of(res);
+  };
+
+  // restock of an active pack in date: accepted, the decision in the pack's history with its note.
+  auto restock = decide(decision_body(scan_text("S001", "L1", "281231"), "restock", "unopened, customer return"));
+  INFO(restock.body());
+  REQUIRE(restock.result_int() == 200);
+  auto r = body_of(restock);
+  CHECK(r.at("decision") == "restock");
+  CHECK(r.at("recorded") == true);
+  CHECK(r.at("restock_allowed") == true);
+  CHECK(r.at("verification").at("verdict") == "ok");
+  CHECK(r.at("verification").at("status") == "active");
+  CHECK(r.at("verification").at("product").at("name") == "Aspirin 100");
+  CHECK(r.at("decommission").is_null());
+  CHECK(!r.at("advice").as_string().empty());
+  auto pack = history_of("S001");
+  const auto& latest = pack.at("history").at(0).as_object();
+  CHECK(latest.at("id") == r.at("audit_id"));
+  CHECK(latest.at("operation") == "returns_decision");
+  CHECK(latest.at("action") == "restock");
+  CHECK(latest.at("note") == "unopened, customer return");
+  CHECK(latest.at("location") == kHere);
+  CHECK(latest.at("actor") == "returns");
+  CHECK(pack.at("history").at(1).at("operation") == "verify");  // the verification came first, audited as usual
+  CHECK(pack.at("status") == "active");
+
+  // restock of a supplied pack, of a recalled batch's pack, of an unknown pack: 409 with the verification,
+  // nothing recorded.
+  for (const std::string& scan : {scan_text("SUPPLIED1", "L1", "281231"), scan_text("RECALLED1", "L2", "270600"),
+                                  scan_text("NOPE9", "L1", "281231")}) {
+    auto refused = decide(decision_body(scan, "restock"));
+    INFO(refused.body());
+    check_problem(refused, 409, "restock_refused");
+    auto p = body_of(refused);
+    CHECK(p.at("field") == "decision");
+    CHECK(p.at("restock_allowed") == false);
+    CHECK(p.at("verification").at("verdict") != "ok");
+  }
+  const json::object supplied = history_of("SUPPLIED1");
+  for (const auto& h : supplied.at("history").as_array()) CHECK(h.at("operation") != "returns_decision");
+
+  // quarantine is accepted whatever the verdict.
+  auto quarantine = decide(decision_body(scan_text("RECALLED1", "L2", "270600"), "quarantine"));
+  REQUIRE(quarantine.result_int() == 200);
+  auto q = body_of(quarantine);
+  CHECK(q.at("restock_allowed") == false);
+  CHECK(q.at("verification").at("verdict") == "refused");
+  CHECK(q.at("verification").at("reason") == "recalled");
+  CHECK(history_of("RECALLED1").at("history").at(0).at("action") == "quarantine");
+
+  // destroy decommissions the pack (the same transaction as POST /v1/decommission, outbox included).
+  auto destroy = decide(decision_body(scan_text("S002", "L1", "281231"), "destroy"));
+  REQUIRE(destroy.result_int() == 200);
+  auto d = body_of(destroy);
+  CHECK(d.at("decommission").at("verdict") == "ok");
+  CHECK(d.at("decommission").at("status") == "destroyed");
+  CHECK(d.at("decommission").at("action") == "destroy");
+  auto destroyed = history_of("S002");
+  CHECK(destroyed.at("status") == "destroyed");
+  CHECK(destroyed.at("history").at(0).at("operation") == "returns_decision");
+  CHECK(destroyed.at("history").at(0).at("status") == "destroyed");
+  CHECK(destroyed.at("history").at(1).at("operation") == "decommission");
+
+  // destroy of a pack that is no longer active: recorded (it is physically destroyed), the status change refused.
+  auto again = decide(decision_body(scan_text("SUPPLIED1", "L1", "281231"), "destroy"));
+  REQUIRE(again.result_int() == 200);
+  auto a = body_of(again);
+  CHECK(a.at("recorded") == true);
+  CHECK(a.at("decommission").at("verdict") != "ok");
+  CHECK(a.at("decommission").at("status") == "supplied");
+  CHECK(history_of("SUPPLIED1").at("status") == "supplied");
+  CHECK(history_of("SUPPLIED1").at("history").at(0).at("action") == "destroy");
+
+  // The pack object instead of a scan.
+  json::object by_pack{{"pack", json::object{{"gtin", kGtin}, {"serial", "S003"}, {"batch", "L1"}, {"expiry", "281231"}}},
+                       {"decision", "quarantine"}};
+  CHECK(decide(by_pack).result_int() == 200);
+
+  // Counted by decision.
+  auto metrics = e.get("/metrics", key).body();
+  CHECK(metrics.find(R"(vpoint_returns_decisions_total{decision="restock",result="recorded"} 1)") != std::string::npos);
+  CHECK(metrics.find(R"(vpoint_returns_decisions_total{decision="restock",result="restock_refused"} 3)") !=
+        std::string::npos);
+}
+
+TEST_CASE("returns decision: bad requests are refused naming the field, and a retry with the same key replays",
+          "[e2e][returns]") {
+  E2E e;
+  const std::string key = "returns-key-00004";
+  auto post = [&](const std::string& body, const std::string& who = "returns-key-00004",
+                  std::map<std::string, std::string> headers = {}) {
+    return e.post("/v1/returns/decision", body, who, std::move(headers));
+  };
+  const std::string scan = scan_text("S004", "L1", "281231");
+  auto field_of = [](const vpoint::test::Response& res) { return std::string(body_of(res).at("field").as_string()); };
+  auto bad = post(json::serialize(json::object{{"scan", scan}, {"decision", "quarantine"}, {"colour", "red"}}));
+  check_problem(bad, 400, "bad_request");
+  CHECK(field_of(bad) == "colour");
+  bad = post(json::serialize(json::object{{"scan", scan}}));
+  check_problem(bad, 400, "bad_request");
+  CHECK(field_of(bad) == "decision");
+  bad = post(json::serialize(decision_body(scan, "resell")));
+  check_problem(bad, 400, "bad_request");
+  CHECK(field_of(bad) == "decision");
+  bad = post(json::serialize(decision_body(scan, "quarantine", std::string(501, 'x'))));
+  check_problem(bad, 400, "bad_request");
+  CHECK(field_of(bad) == "note");
+  bad = post(json::serialize(decision_body(scan, "quarantine", "line\nbreak")));
+  check_problem(bad, 400, "bad_request");
+  CHECK(field_of(bad) == "note");
+  bad = post(json::serialize(json::object{{"decision", "quarantine"}}));
+  check_problem(bad, 400, "bad_request");
+  CHECK(field_of(bad) == "scan");
+  check_problem(post(json::serialize(decision_body("01041501234567822", "quarantine"))), 422, "invalid_scan");
+  // Only the returns role; destroy also needs the destroy permission (which the returns role has).
+  check_problem(post(json::serialize(decision_body(scan, "quarantine")), "wholesaler-key-03"), 403, "forbidden");
+  check_problem(post(json::serialize(decision_body(scan, "destroy")), "admin-key-000005"), 403, "forbidden");
+  HttpClient client(e.server->port());
+  check_problem(client.request(http::verb::post, "/v1/returns/decision", json::serialize(decision_body(scan, "quarantine")),
+                               {{"Content-Type", "application/json"}}),
+                401, "unauthorized");
+
+  // A retry with the same Idempotency-Key: the same audit entry, replay true, one decision in the history.
+  const std::string body = json::serialize(decision_body(scan, "destroy", "crushed box"));
+  auto first = post(body, key, {{"Idempotency-Key", "return-77"}});
+  auto retry = post(body, key, {{"Idempotency-Key", "return-77"}});
+  REQUIRE(first.result_int() == 200);
+  REQUIRE(retry.result_int() == 200);
+  auto f = body_of(first), r = body_of(retry);
+  CHECK(f.at("replay") == false);
+  CHECK(r.at("replay") == true);
+  CHECK(r.at("audit_id") == f.at("audit_id"));
+  CHECK(r.at("decommission").at("verdict") == "ok");  // the destroy replayed, not refused as already destroyed
+  CHECK(r.at("decommission").at("transaction_id") == f.at("decommission").at("transaction_id"));
+  auto pack = body_of(e.get(std::string("/v1/packs/") + kGtin + "/S004", key));
+  int decisions = 0, decommissions = 0;
+  for (const auto& h : pack.at("history").as_array()) {
+    if (h.at("operation") == "returns_decision") ++decisions;
+    if (h.at("operation") == "decommission") ++decommissions;
+  }
+  CHECK(decisions == 1);
+  CHECK(decommissions == 1);
 }

@@ -36,7 +36,7 @@ TEST_CASE("API keys match by SHA-256 and carry name, role and location", "[servi
   CHECK_FALSE(table->find_key(""));
 }
 
-TEST_CASE("the role table grants what issue 5 lists and nothing else", "[service][auth]") {
+TEST_CASE("the role table grants what issues 5 and 17 list and nothing else", "[service][auth]") {
   using P = Permission;
   CHECK(role_allows(Role::pharmacy, P::supply));
   CHECK(role_allows(Role::pharmacy, P::free_sample));
@@ -49,14 +49,29 @@ TEST_CASE("the role table grants what issue 5 lists and nothing else", "[service
   CHECK_FALSE(role_allows(Role::wholesaler, P::supply));
   CHECK(role_allows(Role::returns, P::bulk_verify));
   CHECK_FALSE(role_allows(Role::returns, P::bulk));
-  CHECK_FALSE(role_allows(Role::returns, P::destroy));
+  CHECK(role_allows(Role::returns, P::destroy));  // issue 17: the returns desk destroys returned packs
+  CHECK(role_allows(Role::returns, P::returns));
+  CHECK_FALSE(role_allows(Role::returns, P::supply));
   CHECK(role_allows(Role::admin, P::alerts));
   CHECK_FALSE(role_allows(Role::admin, P::verify));
+  for (Role role : {Role::pharmacy, Role::wholesaler, Role::admin}) CHECK_FALSE(role_allows(role, P::returns));
+  CHECK(to_string(P::returns) == "returns");
 
-  auto denied = Authenticator::authorize(Caller{"desk", Role::returns, "4012345000009"}, P::destroy);
+  auto denied = Authenticator::authorize(Caller{"desk", Role::returns, "4012345000009"}, P::supply);
   REQUIRE(denied);
   CHECK(denied->code == ProblemCode::forbidden);
-  CHECK(denied->detail == "role 'returns' may not destroy");
+  CHECK(denied->detail == "role 'returns' may not supply");
+}
+
+TEST_CASE("each role's actions and the page's modes come from the tables, in table order", "[service][auth]") {
+  using V = std::vector<std::string_view>;
+  CHECK(role_actions(Role::pharmacy) == V{"verify", "supply", "destroy", "sample", "free_sample", "undo"});
+  CHECK(role_actions(Role::returns) == V{"verify", "destroy", "undo", "bulk_verify", "returns"});
+  CHECK(role_actions(Role::admin) == V{"alerts", "import", "status"});
+  CHECK(role_modes(Role::pharmacy) == V{"counter", "alerts"});
+  CHECK(role_modes(Role::wholesaler) == V{"receipt", "counter", "alerts"});
+  CHECK(role_modes(Role::returns) == V{"returns", "alerts"});
+  CHECK(role_modes(Role::admin) == V{"alerts"});
 }
 
 namespace {

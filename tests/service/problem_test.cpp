@@ -29,6 +29,7 @@ TEST_CASE("problem codes keep their numbers, names and statuses", "[service][pro
       {ProblemCode::rate_limited, 10, "rate_limited", 429},
       {ProblemCode::internal, 11, "internal", 500},
       {ProblemCode::header_too_large, 12, "header_too_large", 431},
+      {ProblemCode::restock_refused, 16, "restock_refused", 409},
   };
   std::set<std::string> titles;
   for (const Row& row : rows) {

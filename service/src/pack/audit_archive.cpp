@@ -429,6 +429,7 @@ std::string to_ndjson(const AuditRecord& r) {
   o["tx"] = r.transaction_id;
   if (!r.related_transaction.empty()) o["other_tx"] = r.related_transaction;
   if (!r.central_code.empty()) o["central_code"] = r.central_code;
+  if (!r.note.empty()) o["note"] = r.note;
   return json::serialize(o);
 }
 
@@ -461,6 +462,7 @@ std::optional<AuditRecord> parse_ndjson(std::string_view line) {
     return std::nullopt;
   if (o.contains("other_tx") && !text("other_tx", r.related_transaction)) return std::nullopt;
   if (o.contains("central_code") && !text("central_code", r.central_code)) return std::nullopt;
+  if (o.contains("note") && !text("note", r.note)) return std::nullopt;
   r.time_ms = parse_iso_ms(time);
   return r;
 }

@@ -49,6 +49,7 @@ struct PackMetrics {
   prometheus::Histogram* mirror_call;
   prometheus::Counter* audit_lost;
   prometheus::Counter* unreplicated;
+  prometheus::Family<prometheus::Counter>* returns_decisions;
 };
 
 PackMetrics make_metrics(Metrics& metrics) {
@@ -80,6 +81,11 @@ PackMetrics make_metrics(Metrics& metrics) {
                               "(warning replication_unconfirmed)")
                         .Register(registry)
                         .Add({});
+  m.returns_decisions = &prometheus::BuildCounter()
+                             .Name("vpoint_returns_decisions_total")
+                             .Help("POST /v1/returns/decision by decision (restock, quarantine, destroy) and result "
+                                   "(recorded, or restock_refused)")
+                             .Register(registry);
   return m;
 }
 
@@ -165,6 +171,7 @@ struct Answer {
   json::object body;
   Verdict verdict = Verdict::ok;
   Reason reason = Reason::none;
+  PackId pack = {};  // the pack answered for (a repaired scan: the repaired pack)
 };
 
 struct Job {
@@ -384,7 +391,7 @@ awaitable<cache::MirrorResult<Answer>> finish(Ctx& ctx, const Job& job, const Pa
     if (!r.replay) ctx.m.alerts->Add({{"reason", alert.reason}}).Increment();
   }
   count_verdict(ctx, job, d.verdict, d.reason);
-  co_return Answer{std::move(body), d.verdict, d.reason};
+  co_return Answer{std::move(body), d.verdict, d.reason, pack};
 }
 
 // The code the mirror files the pack under: the product's own code when the product is known (a pack scanned
@@ -404,7 +411,7 @@ Answer not_looked_up(Ctx& ctx, const Job& job, const PackId& pack, const std::ve
                                               .source = source,
                                               .previous_status = "unknown"});
   count_verdict(ctx, job, verdict, reason);
-  return Answer{std::move(body), verdict, reason};
+  return Answer{std::move(body), verdict, reason, pack};
 }
 
 // A pack the mirror does not know and the central system could not confirm (EU 2016/161 Art 29, issue 12):
@@ -458,7 +465,7 @@ awaitable<cache::MirrorResult<Answer>> answer_offline(Ctx& ctx, const Job& job, 
                                    {"transaction_id", p.transaction_id}};
   }
   count_verdict(ctx, job, d.verdict, d.reason);
-  co_return Answer{std::move(body), d.verdict, d.reason};
+  co_return Answer{std::move(body), d.verdict, d.reason, pack};
 }
 
 // A live look-up may have added the product or a batch to the mirror: the product cache must not answer
@@ -648,6 +655,31 @@ Response input_problem(const InputError& e) {
   return scan_problem(*e.parse);
 }
 
+// The answer for the pack of a {"scan"} / {"pack"} body, as POST /v1/verify, /v1/decommission and /v1/undo give
+// it; a request that names no pack the mirror can find is the error response.
+awaitable<Result<Answer, Response>> answer_one(Ctx& ctx, const Job& job, const json::object& obj) {
+  auto scanned = read_pack_input(obj, "");
+  if (!scanned) {
+    if (scanned.error().parse) {
+      auto found = co_await process_unparsed(ctx, job);
+      if (!found) co_return Unexpected{mirror_problem(found.error())};
+      if (*found) co_return std::move(**found);
+    }
+    co_return Unexpected{input_problem(scanned.error())};
+  }
+  cache::MirrorResult<Answer> answer;
+  if (scanned->ambiguous) {
+    auto found = co_await process_ambiguous(ctx, job, *scanned);
+    if (!found) co_return Unexpected{mirror_problem(found.error())};
+    if (!*found) co_return Unexpected{scan_problem(*scanned->ambiguous)};
+    answer = std::move(**found);
+  } else {
+    answer = co_await process_pack(ctx, job, scanned->pack, scanned->warnings, true);
+  }
+  if (!answer) co_return Unexpected{mirror_problem(answer.error())};
+  co_return std::move(*answer);
+}
+
 awaitable<Reply> single(Ctx& ctx, ApiContext& api, Operation op, std::string_view route) {
   const bool change = op != Operation::verify;
   auto body = read_single_body(api.request, change);
@@ -659,27 +691,10 @@ awaitable<Reply> single(Ctx& ctx, ApiContext& api, Operation op, std::string_vie
       co_return problem_response(*denied);
   auto idem = idempotency_key(api.request);
   if (!idem) co_return problem_response(idem.error());
-  auto scanned = read_pack_input(*obj, "");
   Job job{Intent{op, action.value_or(Action::supply)}, api.caller, *idem, route};
   job.scan_text = scan_text_of(*obj);
-  if (!scanned) {
-    if (scanned.error().parse) {
-      auto found = co_await process_unparsed(ctx, job);
-      if (!found) co_return mirror_problem(found.error());
-      if (*found) co_return json_response((*found)->body);
-    }
-    co_return input_problem(scanned.error());
-  }
-  cache::MirrorResult<Answer> answer;
-  if (scanned->ambiguous) {
-    auto found = co_await process_ambiguous(ctx, job, *scanned);
-    if (!found) co_return mirror_problem(found.error());
-    if (!*found) co_return scan_problem(*scanned->ambiguous);
-    answer = std::move(**found);
-  } else {
-    answer = co_await process_pack(ctx, job, scanned->pack, scanned->warnings, true);
-  }
-  if (!answer) co_return mirror_problem(answer.error());
+  auto answer = co_await answer_one(ctx, job, *obj);
+  if (!answer) co_return std::move(answer.error());
   co_return json_response(answer->body);
 }
 
@@ -1120,6 +1135,7 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
         {"actor", rec->actor},
         {"transaction_id", rec->transaction_id},
         {"archived", rec->archived}};
+    if (!rec->note.empty()) entry["note"] = rec->note;  // a returns decision's note
     if (rec->operation == "central_rejected") {
       // Our transaction_id was rejected by the central system; this one got there first.
       entry["conflicting_transaction"] = str_or_null(rec->related_transaction);
@@ -1149,36 +1165,184 @@ awaitable<Reply> pack_status(Ctx& ctx, ApiContext& api) {
                                        {"history_complete", history_complete}});
 }
 
-awaitable<Reply> list_alerts(Ctx& ctx, ApiContext& api) {
-  auto params = parse_query(api.query);
-  if (auto p = unknown_params(params, {"since", "reason", "limit"})) co_return problem_response(*p);
+// Entries of the alert stream one GET /v1/alerts looks at, matching or not; then the page ends with `next`
+// where the scan stopped.
+constexpr std::size_t kAlertScanLimit = 20000;
+
+// Admin (Permission::alerts) sees every location's alerts; every other role those of its own location.
+bool sees_every_location(const Caller& caller) { return role_allows(caller.role, Permission::alerts); }
+
+bool is_stream_id_text(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || c == '-'; });
+}
+
+// GET /v1/alerts?since=&reason=&limit=&location=&acked=&order=&cursor= as a cache::AlertQuery for this caller.
+Result<cache::AlertQuery, Problem> alert_query(std::string_view query, const Caller& caller) {
+  auto params = parse_query(query);
+  if (auto p = unknown_params(params, {"since", "reason", "limit", "location", "acked", "order", "cursor"}))
+    return Unexpected{*p};
   cache::AlertQuery q;
+  q.max_examined = kAlertScanLimit;
   q.since = params["since"];
   q.reason = params["reason"];
-  if (!q.since.empty() && !std::all_of(q.since.begin(), q.since.end(), [](char c) {
-        return (c >= '0' && c <= '9') || c == '-';
-      }))
-    co_return problem_response(ProblemCode::bad_request, "since: an alert id or Unix milliseconds",
-                               {{"field", "since"}});
+  if (!q.since.empty() && !is_stream_id_text(q.since))
+    return Unexpected{Problem{ProblemCode::bad_request, "since: an alert id or Unix milliseconds", {{"field", "since"}}}};
   auto limit = page_limit(params, q.limit);
-  if (!limit) co_return problem_response(limit.error());
+  if (!limit) return Unexpected{limit.error()};
   q.limit = *limit;
-  auto alerts = co_await ctx.s->alerts.list(q);
-  if (!alerts) co_return mirror_problem(alerts.error());
+  if (auto it = params.find("location"); it != params.end()) {
+    if (!is_valid_gln(it->second))
+      return Unexpected{Problem{ProblemCode::bad_request, "location: a GLN (13 digits with its check digit)",
+                                {{"field", "location"}}}};
+    if (!sees_every_location(caller) && it->second != caller.location)
+      return Unexpected{Problem{ProblemCode::forbidden,
+                                "location: role '" + std::string(to_string(caller.role)) +
+                                    "' may read the alerts of its own location " + caller.location + " only",
+                                {{"field", "location"}, {"role", to_string(caller.role)}}}};
+    q.location = it->second;
+  }
+  if (!sees_every_location(caller)) q.location = caller.location;
+  if (auto it = params.find("acked"); it != params.end()) {
+    if (it->second != "true" && it->second != "false")
+      return Unexpected{Problem{ProblemCode::bad_request, "acked: true or false", {{"field", "acked"}}}};
+    q.acked = it->second == "true";
+  }
+  if (auto it = params.find("order"); it != params.end()) {
+    if (it->second != "asc" && it->second != "desc")
+      return Unexpected{Problem{ProblemCode::bad_request, "order: asc or desc", {{"field", "order"}}}};
+    q.descending = it->second == "desc";
+  }
+  if (auto it = params.find("cursor"); it != params.end()) {
+    if (!is_stream_id_text(it->second))
+      return Unexpected{Problem{ProblemCode::bad_request, "cursor: the \"next\" of the previous page",
+                                {{"field", "cursor"}}}};
+    q.cursor = it->second;
+  }
+  return q;
+}
+
+awaitable<Reply> list_alerts(Ctx& ctx, ApiContext& api) {
+  auto q = alert_query(api.query, *api.caller);
+  if (!q) co_return problem_response(q.error());
+  auto page = co_await ctx.s->alerts.page(*q);
+  if (!page) co_return mirror_problem(page.error());
   json::array arr;
-  for (auto& a : *alerts) arr.push_back(std::move(a));
-  // A full page may have more behind it: "next" is the `since` of the next page (the last id shown).
+  for (auto& a : page->alerts) arr.push_back(std::move(a));
+  // "next": where the following page starts (cursor=, or since= in ascending order), null when nothing is left.
   json::value next = nullptr;
-  if (arr.size() == q.limit && !arr.empty()) next = arr.back().as_object().at("id");
-  co_return json_response(json::object{{"alerts", std::move(arr)}, {"next", std::move(next)}});
+  if (!page->next.empty()) next = page->next;
+  co_return json_response(json::object{
+      {"alerts", std::move(arr)}, {"next", std::move(next)}, {"scan_limited", page->scan_limited}});
 }
 
 awaitable<Reply> ack_alert(Ctx& ctx, ApiContext& api) {
   std::string id(api.params.get("id"));
-  auto acked = co_await ctx.s->alerts.ack(id, api.caller->name);
+  // Another location's alert is "not found" for a non-admin: its existence is not revealed.
+  std::string_view only_location;
+  if (!sees_every_location(*api.caller)) only_location = api.caller->location;
+  auto acked = co_await ctx.s->alerts.ack(id, api.caller->name, only_location);
   if (!acked) co_return mirror_problem(acked.error());
   if (!*acked) co_return problem_response(ProblemCode::not_found, "no alert " + id);
   co_return json_response(**acked);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// POST /v1/returns/decision (issue 17): a returned pack verified, then restocked (only when it verifies ok),
+// quarantined or destroyed (the decommission of POST /v1/decommission), and the decision in its audit trail.
+
+constexpr std::string_view kReturnsRoute = "/v1/returns/decision";
+
+std::string_view answer_text(const json::object& body, std::string_view field) {
+  const json::value* v = body.if_contains(field);
+  return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+}
+
+// One plain sentence for the desk.
+std::string decision_advice(ReturnsDecision decision, const Answer& verified, const Answer* destroyed) {
+  const std::string why = verified.reason == Reason::none ? std::string(to_string(verified.verdict))
+                                                          : std::string(to_string(verified.reason));
+  switch (decision) {
+    case ReturnsDecision::restock:
+      return "The pack verified ok (active, in date, not recalled): it may go back to saleable stock.";
+    case ReturnsDecision::quarantine:
+      if (verified.verdict == Verdict::ok)
+        return "Recorded as quarantined: keep the pack apart from saleable stock until it is decided.";
+      return "Recorded as quarantined: keep the pack apart from saleable stock, it did not verify ok (" + why + ").";
+    case ReturnsDecision::destroy:
+      if (destroyed && destroyed->verdict == Verdict::ok)
+        return "Recorded as destroyed and decommissioned as destroyed: the pack must not be sold.";
+      if (destroyed && destroyed->verdict == Verdict::unconfirmed)
+        return "Recorded as destroyed; the status change waits for the central system to confirm it.";
+      return "Recorded as destroyed, but the status change was refused (" +
+             (destroyed ? std::string(answer_text(destroyed->body, "reason")) : why) +
+             "): the pack's status was not changed.";
+  }
+  return {};
+}
+
+awaitable<Reply> returns_decision(Ctx& ctx, ApiContext& api) {
+  auto body = read_decision_body(api.request);
+  if (!body) co_return problem_response(body.error());
+  const ReturnsDecision decision = body->decision;
+  const std::string decision_name(to_string(decision));
+  if (decision == ReturnsDecision::destroy)
+    if (auto denied = Authenticator::authorize(*api.caller, Permission::destroy)) co_return problem_response(*denied);
+  auto idem = idempotency_key(api.request);
+  if (!idem) co_return problem_response(idem.error());
+  // The key is scoped to the decision: a retry replays the verification, the destroy and the audit entry; the
+  // same key with another decision is another request.
+  const std::string key_base = idem->empty() ? std::string() : *idem + ":" + decision_name;
+  auto sub_key = [&](std::string_view step) { return key_base.empty() ? key_base : key_base + ":" + std::string(step); };
+
+  Job verify_job{Intent{Operation::verify, Action::supply}, api.caller, sub_key("verify"), kReturnsRoute};
+  verify_job.scan_text = scan_text_of(body->object);
+  auto verified = co_await answer_one(ctx, verify_job, body->object);
+  if (!verified) co_return std::move(verified.error());
+  const bool restock_allowed = verified->verdict == Verdict::ok;
+  if (decision == ReturnsDecision::restock && !restock_allowed) {
+    ctx.m.returns_decisions->Add({{"decision", decision_name}, {"result", "restock_refused"}}).Increment();
+    co_return problem_response(
+        ProblemCode::restock_refused,
+        "decision: the pack did not verify ok (verdict " + std::string(to_string(verified->verdict)) +
+            "): it must not go back to stock; quarantine or destroy it",
+        {{"field", "decision"}, {"verification", verified->body}, {"restock_allowed", false}});
+  }
+
+  std::optional<Answer> destroyed;
+  if (decision == ReturnsDecision::destroy) {
+    Job destroy_job{Intent{Operation::decommission, Action::destroy}, api.caller, sub_key("destroy"), kReturnsRoute};
+    auto answer = co_await process_pack(ctx, destroy_job, verified->pack, {}, true);
+    if (!answer) co_return mirror_problem(answer.error());
+    destroyed = std::move(*answer);
+  }
+
+  auto product = co_await ctx.s->mirror.cached_product(verified->pack.product_code());
+  if (!product) co_return mirror_problem(product.error());
+  cache::DecisionEntry entry;
+  entry.product_code = mirror_code(product->get(), verified->pack);
+  entry.serial = verified->pack.serial;
+  entry.decision = decision_name;
+  entry.note = body->note;
+  entry.previous_status = answer_text(verified->body, "status");
+  entry.status = destroyed ? answer_text(destroyed->body, "status") : entry.previous_status;
+  if (destroyed) entry.transaction_id = answer_text(destroyed->body, "transaction_id");
+  entry.caller = cache::Caller{api.caller->name, api.caller->location};
+  entry.idempotency_key = sub_key("decision");
+  auto recorded = co_await ctx.s->mirror.record_decision(entry);
+  if (!recorded) co_return mirror_problem(recorded.error());
+  ctx.m.returns_decisions->Add({{"decision", decision_name}, {"result", "recorded"}}).Increment();
+
+  json::object out;
+  out["decision"] = decision_name;
+  out["recorded"] = true;
+  out["replay"] = recorded->replay;
+  out["audit_id"] = recorded->audit_id;
+  out["note"] = str_or_null(body->note);
+  out["restock_allowed"] = restock_allowed;
+  out["advice"] = decision_advice(decision, *verified, destroyed ? &*destroyed : nullptr);
+  out["verification"] = std::move(verified->body);
+  out["decommission"] = destroyed ? json::value(std::move(destroyed->body)) : json::value(nullptr);
+  co_return json_response(out);
 }
 
 }  // namespace
@@ -1195,10 +1359,12 @@ OfflineReplayer register_pack_routes(Api& api, std::shared_ptr<PackServices> ser
   api.add(http::verb::post, "/v1/scan", Access::caller(), [ctx](ApiContext& a) { return scan_image(*ctx, a); });
   api.add(http::verb::get, "/v1/packs/{code}/{serial}", Access::caller(),
           [ctx](ApiContext& a) { return pack_status(*ctx, a); });
-  api.add(http::verb::get, "/v1/alerts", Access::require(Permission::alerts),
-          [ctx](ApiContext& a) { return list_alerts(*ctx, a); });
-  api.add(http::verb::post, "/v1/alerts/{id}/ack", Access::require(Permission::alerts),
+  // Every role reads and acknowledges the alerts of its own location; admin (Permission::alerts) every one's.
+  api.add(http::verb::get, "/v1/alerts", Access::caller(), [ctx](ApiContext& a) { return list_alerts(*ctx, a); });
+  api.add(http::verb::post, "/v1/alerts/{id}/ack", Access::caller(),
           [ctx](ApiContext& a) { return ack_alert(*ctx, a); });
+  api.add(http::verb::post, std::string(kReturnsRoute), Access::require(Permission::returns),
+          [ctx](ApiContext& a) { return returns_decision(*ctx, a); });
   return [ctx](cache::OfflineScan scan) { return replay_offline(*ctx, std::move(scan)); };
 }
 

@@ -151,6 +151,41 @@ Result<SingleBody, Problem> read_single_body(const Request& request, bool change
   return out;
 }
 
+std::string_view to_string(ReturnsDecision decision) {
+  switch (decision) {
+    case ReturnsDecision::restock: return "restock";
+    case ReturnsDecision::quarantine: return "quarantine";
+    case ReturnsDecision::destroy: return "destroy";
+  }
+  return "quarantine";
+}
+
+Result<DecisionBody, Problem> read_decision_body(const Request& request) {
+  auto obj = parse_json_object(request);
+  if (!obj) return Unexpected{std::move(obj.error())};
+  if (auto shape = check_fields(*obj, {{"scan", JsonKind::string, false, true},
+                                       {"pack", JsonKind::object, false, true},
+                                       {"decision", JsonKind::string, true},
+                                       {"note", JsonKind::string, false, true}}))
+    return Unexpected{std::move(*shape)};
+  DecisionBody out{std::move(*obj)};
+  const std::string_view decision = out.object.at("decision").as_string();
+  if (decision == "restock") out.decision = ReturnsDecision::restock;
+  else if (decision == "quarantine") out.decision = ReturnsDecision::quarantine;
+  else if (decision == "destroy") out.decision = ReturnsDecision::destroy;
+  else
+    return Unexpected{Problem{ProblemCode::bad_request, "decision: must be one of restock, quarantine, destroy",
+                              {{"field", "decision"}}}};
+  if (const json::value* note = out.object.if_contains("note"); note && note->is_string()) {
+    const std::string_view text = note->get_string();
+    if (text.size() > 500 || has_control(text))
+      return Unexpected{Problem{ProblemCode::bad_request,
+                                "note: at most 500 characters, no control characters", {{"field", "note"}}}};
+    out.note = std::string(text);
+  }
+  return out;
+}
+
 const json::array* BulkBody::items() const {
   const json::value* v = object.if_contains("items");
   return v && v->is_array() ? &v->get_array() : nullptr;

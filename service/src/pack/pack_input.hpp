@@ -57,6 +57,18 @@ struct SingleBody {
 };
 Result<SingleBody, Problem> read_single_body(const Request& request, bool change);
 
+// POST /v1/returns/decision (issue 17): the pack as POST /v1/verify takes it ({"scan"} or {"pack"}), "decision"
+// (required: restock, quarantine or destroy) and "note" (optional, at most 500 characters, no control
+// characters). Unknown members are refused naming the field.
+enum class ReturnsDecision { restock, quarantine, destroy };
+std::string_view to_string(ReturnsDecision decision);
+struct DecisionBody {
+  boost::json::object object;
+  ReturnsDecision decision = ReturnsDecision::quarantine;
+  std::string note;
+};
+Result<DecisionBody, Problem> read_decision_body(const Request& request);
+
 // POST /v1/bulk: the envelope (operation, action, exactly one of items and sscc).
 struct BulkBody {
   boost::json::object object;

@@ -35,11 +35,17 @@ enum class Permission : std::uint8_t {
   alerts = 12,  // read and acknowledge alerts
   import = 13,  // snapshot import, mirror administration
   status = 14,  // operational status beyond /healthz, /readyz
+  returns = 15,  // returns-desk decisions (POST /v1/returns/decision: restock, quarantine, destroy)
 };
 std::string_view to_string(Permission permission);  // wire names: "verify", ..., "export", ...
 
 // The role -> permission table as data (issue 5): pharmacy, wholesaler, returns desk, admin.
 bool role_allows(Role role, Permission permission);
+// The wire names of the permissions a role has, in permission order (GET /v1/me "actions").
+std::vector<std::string_view> role_actions(Role role);
+// The scan page's modes a role may use, in the order the page offers them (GET /v1/me "modes"):
+// counter, receipt, returns, alerts.
+std::vector<std::string_view> role_modes(Role role);
 
 struct Caller {
   std::string name;  // audit actor

@@ -28,6 +28,7 @@ enum class ProblemCode : int {
   image_too_large = 13,        // 422 an image over [scan] max_pixels (refused from its header, never decoded)
   busy = 14,                   // 503 every worker of a bounded pool is taken (Retry-After); retry shortly
   mirror_full = 15,            // 503 Redis is at maxmemory and refuses writes: the change was not made
+  restock_refused = 16,        // 409 a returned pack may go back to stock only when it verifies ok (issue 17)
 };
 
 std::string_view to_string(ProblemCode code);      // "bad_request", ...
