@@ -57,6 +57,9 @@ std::vector<PackSighting> RecallCollector::sightings() const {
 
 std::string op_name_of(std::string_view op, std::string_view action) {
   if (op == "verify") return "verify";
+  // A returns-desk decision (issue 17): "returns_restock", "returns_quarantine", "returns_destroy" (a destroy
+  // that changed the status has its own "destroy" decommission entry).
+  if (op == "returns_decision") return "returns_" + std::string(action);
   std::string name = action.empty() ? std::string("unknown") : std::string(action);
   return op == "undo" ? "undo_" + name : name;
 }
