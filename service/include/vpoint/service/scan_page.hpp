@@ -1,8 +1,8 @@
 #pragma once
 // The scan station page (GET /): one self-contained HTML document (inline CSS and vanilla JS, no external
-// resources, no build step) that a pharmacist opens in a browser next to a keyboard-wedge scanner. It calls
-// the pack routes of the same origin (POST /v1/verify, /v1/decommission, /v1/undo, /v1/scan) with the API key
-// the user typed in (kept in sessionStorage only).
+// resources, no build step), written as files in service/web/ and embedded at configure time. It serves the
+// counter, the goods-receipt dock, the returns desk and alerts, offering the modes GET /v1/me names for the API
+// key the user typed in (kept in sessionStorage only), and calls the routes of the same origin.
 #include <string>
 #include <string_view>
 
@@ -17,7 +17,7 @@ struct ScanPage {
   std::string content_security_policy;
 };
 
-// Built once (hashes computed on first use); the same object for every request.
+// The same object for every request (page and hashes are computed at configure time).
 const ScanPage& scan_page();
 
 // Registers GET / (open: the page holds no data; every call it makes carries the user's key).
