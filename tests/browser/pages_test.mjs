@@ -414,6 +414,56 @@ test('alerts: this location\'s open alerts, newest first; one acknowledged', asy
   assert.deepEqual(errors, []);
 });
 
+// Tabs forward until the focused element matches `selector` (at most 30 presses).
+async function tabTo(selector) {
+  for (let i = 0; i < 30; ++i) {
+    if (await page.evaluate((sel) => document.activeElement && document.activeElement.matches(sel), selector)) return;
+    await page.keyboard.press('Tab');
+  }
+  assert.fail(`Tab never reached ${selector}`);
+}
+
+test('keyboard only: change mode, scan, verify all and acknowledge without a mouse; every control is named',
+     async () => {
+  await signIn(page, base, KEYS.wholesaler);
+  // Every control has an accessible name (a label, its text or aria-label).
+  const unnamed = await page.$$eval('input, button, select, textarea', (els) => els.filter((el) => {
+    if (!el.checkVisibility()) return false;
+    const labelled = el.labels && [...el.labels].some((l) => l.textContent.trim());
+    return !labelled && !el.getAttribute('aria-label') && !el.textContent.trim();
+  }).map((el) => el.outerHTML.slice(0, 80)));
+  assert.deepEqual(unnamed, []);
+
+  await tabTo('.mode[data-mode=counter]');
+  await tabTo('.mode[data-mode=receipt]');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'receipt-scan', 'the scan field takes the focus');
+  // The list of the case test is still there (it survives a reload): Clear list, and Enter again to confirm.
+  assert.ok(await page.locator('#receipt-rows tr').count() > 0);
+  await tabTo('#receipt-clear');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Confirm clear');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelectorAll('#receipt-rows tr').length === 0);
+  // Focus left the (now disabled) button: a scan typed anyway lands in the scan field.
+  await wedgeScan(page, takeGs1());
+  assert.equal(await page.locator('#receipt-rows tr').count(), 1);
+  await tabTo('#receipt-verify');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.getElementById('receipt-note').textContent === 'All scans verified.');
+  assert.equal(await page.getAttribute('#receipt-rows tr', 'data-verdict'), 'ok');
+
+  await tabTo('.mode[data-mode=alerts]');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelectorAll('#alerts-list .alert-item button').length > 0);
+  const before = await page.locator('#alerts-list .alert-item:not(.acked)').count();
+  await tabTo('#alerts-list .alert-item button');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.getElementById('alerts-note').textContent === 'Alert acknowledged.');
+  assert.equal(await page.locator('#alerts-list .alert-item:not(.acked)').count(), before - 1);
+  assert.deepEqual(errors, []);
+});
+
 test('screenshots were written for every state at both sizes', () => {
   for (const state of ['start-no-key', 'counter-ok', 'counter-supplied', 'counter-repeat', 'counter-undone',
                        'counter-alert', 'counter-refused', 'counter-photo', 'counter-caps-lock-repaired', 'receipt-scanned',

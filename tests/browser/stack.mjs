@@ -159,14 +159,62 @@ export async function signIn(page, base, k) {
                                        document.getElementById('who').textContent.startsWith(name + ' '), k.name);
 }
 
+// WCAG 2.1 1.4.3 over what is on screen: every visible text (not of a disabled control) against the background
+// it is drawn on (the nearest ancestor's colour; each colour of a gradient) has a contrast of at least 4.5:1,
+// 3:1 for large text (24 px, or 18.66 px bold). Returns the texts that fall short.
+export async function contrastProblems(page) {
+  return page.evaluate(() => {
+    const rgb = (text) => {
+      const m = text.match(/rgba?\(([^)]+)\)/);
+      if (!m) return null;
+      const [r, g, b, a = 1] = m[1].split(',').map(Number);
+      return {r, g, b, a};
+    };
+    const luminance = ({r, g, b}) => {
+      const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const ratio = (x, y) => {
+      const [hi, lo] = [luminance(x), luminance(y)].sort((p, q) => q - p);
+      return (hi + 0.05) / (lo + 0.05);
+    };
+    const backgrounds = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const style = getComputedStyle(e);
+        if (style.backgroundImage.includes('gradient')) return style.backgroundImage.match(/rgba?\([^)]+\)/g).map(rgb);
+        const c = rgb(style.backgroundColor);
+        if (c && c.a > 0.5) return [c];
+      }
+      return [{r: 255, g: 255, b: 255, a: 1}];
+    };
+    const out = [];
+    for (const el of document.body.querySelectorAll('*')) {
+      const own = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+      if (!own || !el.checkVisibility() || el.closest('button:disabled, option, script, style')) continue;
+      const style = getComputedStyle(el);
+      const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+      const needed = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+      const color = rgb(style.color);
+      for (const bg of backgrounds(el)) {
+        const r = ratio(color, bg);
+        if (r < needed) out.push(`${el.tagName.toLowerCase()}#${el.id}.${el.className} "${el.textContent.trim().slice(0, 40)}" ${r.toFixed(2)}:1`);
+      }
+    }
+    return out;
+  });
+}
+
 // A screenshot of the state on a desktop and on a phone-sized screen (back to desktop afterwards), as test
-// artefacts: OUT/<name>-desktop.png and OUT/<name>-phone.png. On the phone the page must not scroll sideways.
+// artefacts: OUT/<name>-desktop.png and OUT/<name>-phone.png. On the phone the page must not scroll sideways;
+// on both, every text must be readable (contrastProblems).
 export async function shoot(page, name) {
   await page.setViewportSize(DESKTOP);
+  assert.deepEqual(await contrastProblems(page), [], `${name}: text contrast`);
   await page.screenshot({path: path.join(OUT, `${name}-desktop.png`), fullPage: true});
   await page.setViewportSize(PHONE);
   const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
   assert.ok(scrollWidth <= innerWidth, `${name}: page ${scrollWidth}px wide in a ${innerWidth}px phone window`);
+  assert.deepEqual(await contrastProblems(page), [], `${name}: text contrast on the phone`);
   await page.screenshot({path: path.join(OUT, `${name}-phone.png`), fullPage: true});
   await page.setViewportSize(DESKTOP);
 }
