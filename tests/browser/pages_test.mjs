@@ -201,6 +201,16 @@ test('counter: an unknown serial is a red ALERT, a recalled batch is REFUSED, a 
   view = await resultView(page);
   assert.equal(view.facts['Serial'], photo.serial);
   await shoot(page, 'counter-photo');
+
+  // Destroy takes a second click; then the pack is destroyed in the mirror.
+  await page.click('#destroy');
+  assert.equal(await page.textContent('#destroy'), 'Confirm destroy');
+  await shoot(page, 'counter-destroy-confirm');
+  await page.click('#destroy');
+  await waitForVerdict(page, 'Destroyed');
+  assert.equal((await resultView(page)).sub, 'Done. Pack status: Destroyed');
+  await shoot(page, 'counter-destroyed');
+  assert.equal((await history(KEYS.pharmacy.key, photo)).status, 'destroyed');
   assert.deepEqual(errors, []);
 });
 
@@ -466,7 +476,8 @@ test('keyboard only: change mode, scan, verify all and acknowledge without a mou
 
 test('screenshots were written for every state at both sizes', () => {
   for (const state of ['start-no-key', 'counter-ok', 'counter-supplied', 'counter-repeat', 'counter-undone',
-                       'counter-alert', 'counter-refused', 'counter-photo', 'counter-caps-lock-repaired', 'receipt-scanned',
+                       'counter-alert', 'counter-refused', 'counter-photo', 'counter-destroy-confirm',
+                       'counter-destroyed', 'counter-caps-lock-repaired', 'receipt-scanned',
                        'receipt-verified', 'receipt-sscc', 'returns-may-restock', 'returns-restocked',
                        'returns-do-not-restock', 'returns-destroyed', 'alerts-open', 'alerts-acknowledged']) {
     for (const size of ['desktop', 'phone']) {
