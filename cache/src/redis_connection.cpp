@@ -346,6 +346,15 @@ asio::awaitable<std::optional<RedisError>> Connection::connect() {
   }
   auto handshake_error = co_await handshake_commands();
   if (*timed_out) co_return fail({}, "auth");
+  if (tls_ && handshake_error && handshake_error->kind == ErrorKind::closed) {
+    // TLS 1.3 finishes the client's handshake before the server has checked our certificate: a server that
+    // refuses it (or wants one we did not send) sends an alert and closes, and which of the two we see first
+    // (alert or reset) is a race. Either way it is the TLS setup, not a dropped link: say so, and fail fast.
+    handshake_error = RedisError{ErrorKind::tls, handshake_error->message +
+                                                     " (the server closed the TLS connection before its first "
+                                                     "reply: does it require a client certificate we did not "
+                                                     "send or it does not trust?)"};
+  }
   watchdog.cancel();
   co_return handshake_error;
 }
