@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "vpoint/service/logging.hpp"
+#include "vpoint/service/openapi.hpp"
 #include "vpoint/service/scan_page.hpp"
 
 namespace vpoint::service {
@@ -62,6 +63,7 @@ boost::json::object me_json(const Caller& caller) {
 void add_core_routes(Api& api, std::shared_ptr<Readiness> readiness, std::shared_ptr<Metrics> metrics,
                      std::string metrics_key) {
   add_scan_page(api);  // GET /: the scan station page
+  add_openapi(api);    // GET /openapi.json: the description of every route
   api.add(http::verb::get, "/healthz", Access::open(), [](ApiContext&) -> asio::awaitable<Reply> {
     co_return json_response(boost::json::object{{"status", "up"}});
   });

@@ -1,6 +1,7 @@
 // The real stack the browser tests drive: redis-server, vpoint-central-sim and vpointd on free loopback
 // ports, in a temporary directory, and Debian's chromium through playwright-core. Nothing is faked: every
-// answer the page shows comes from vpointd over its mirror of the simulator.
+// answer the page shows comes from vpointd over its mirror of the simulator. tests/api uses it without the
+// browser (startStack({browser: false}): playwright-core is then not even loaded).
 //
 // Environment (tests/browser/CMakeLists.txt): VPOINTD, CENTRAL_SIM, REDIS_SERVER, VPOINT_BROWSER_OUT, CHROMIUM.
 import assert from 'node:assert/strict';
@@ -12,9 +13,12 @@ import path from 'node:path';
 
 import {launchChromium} from './page_helpers.mjs';
 
-const {chromium} = await import('playwright-core').catch((e) => {
-  throw new Error('playwright-core is not installed: run scripts/setup (npm ci --prefix tests/browser)\n' + e);
-});
+async function loadChromium() {
+  const {chromium} = await import('playwright-core').catch((e) => {
+    throw new Error('playwright-core is not installed: run scripts/setup (npm ci --prefix tests/browser)\n' + e);
+  });
+  return chromium;
+}
 
 export const VPOINTD = process.env.VPOINTD;
 export const CENTRAL_SIM = process.env.CENTRAL_SIM;
@@ -55,11 +59,14 @@ async function stop(child) {
   await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
 }
 
-// Starts the stack. `keys`: [{name, key, role}] (all at GLN); `packs`: the simulator's seeded pack count.
-export async function startStack({name, keys, packs = 400, products = 4, central = ''}) {
+// Starts the stack. `keys`: [{name, key, role}] (all at GLN); `seed`, `products`, `packs`: the simulator's
+// generated data; `browser`: false for no chromium (stack.page and stack.context are then null).
+export async function startStack({name, keys, seed = 11, packs = 400, products = 4, central = '', browser = true}) {
   assert.ok(VPOINTD && CENTRAL_SIM, 'VPOINTD and CENTRAL_SIM must name the built binaries');
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup (Debian package chromium)`);
-  mkdirSync(OUT, {recursive: true});
+  if (browser) {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup (Debian package chromium)`);
+    mkdirSync(OUT, {recursive: true});
+  }
   const work = mkdtempSync(path.join(tmpdir(), `vpoint-browser-${name}-`));
   const children = [];
   const run = (label, bin, args) => {
@@ -75,7 +82,7 @@ export async function startStack({name, keys, packs = 400, products = 4, central
   run('redis-server', REDIS_SERVER, ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '',
                                      '--appendonly', 'no', '--dir', work]);
   const sim = run('vpoint-central-sim', CENTRAL_SIM, ['--listen', `127.0.0.1:${simPort}`, '--data',
-                                                      path.join(work, 'sim'), '--seed', '11', '--products',
+                                                      path.join(work, 'sim'), '--seed', String(seed), '--products',
                                                       String(products), '--packs', String(packs), '--threads', '1']);
   const simUrl = `http://127.0.0.1:${simPort}`;
   await until('the simulator answers', async () => (await fetch(simUrl + '/admin/packs?limit=1')).ok);
@@ -118,8 +125,11 @@ role = "${k.role}"
   }, 60000).catch((e) => {
     throw new Error(`${e.message}\n/readyz: ${readyz}\nvpointd: ${daemon.output.join('').slice(-3000)}`);
   });
-  const {context, page} = await launchChromium(chromium, CHROMIUM, path.join(work, 'profile'));
-  context.setDefaultTimeout(15000);
+  let context = null, page = null;
+  if (browser) {
+    ({context, page} = await launchChromium(await loadChromium(), CHROMIUM, path.join(work, 'profile')));
+    context.setDefaultTimeout(15000);
+  }
 
   const stack = {
     work, base, simUrl, context, page, daemon,

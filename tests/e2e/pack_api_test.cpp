@@ -2,6 +2,8 @@
 // NDJSON snapshot, real barcode images.
 #include <array>
 #include <atomic>
+#include <cctype>
+#include <fstream>
 #include <functional>
 #include <set>
 #include <future>
@@ -450,6 +452,7 @@ TEST_CASE("every route answers each role as the role table says: 200, 401 withou
   auto fixed = [](std::string v) { return [v](std::size_t) { return v; }; };
   const std::vector<Row> table{
       {"GET /", http::verb::get, fixed("/"), fixed(""), "", {200, 200, 200, 200, 200}},
+      {"GET /openapi.json", http::verb::get, fixed("/openapi.json"), fixed(""), "", {200, 200, 200, 200, 200}},
       {"GET /healthz", http::verb::get, fixed("/healthz"), fixed(""), "", {200, 200, 200, 200, 200}},
       {"GET /readyz", http::verb::get, fixed("/readyz"), fixed(""), "", {200, 200, 200, 200, 200}},
       {"GET /metrics", http::verb::get, fixed("/metrics"), fixed(""), "", {200, 200, 200, 200, 200}},
@@ -819,6 +822,49 @@ TEST_CASE("GET /v1/me names the caller, its role, location, allowed actions and 
   HttpClient client(e.server->port());
   check_problem(client.get("/v1/me", {}), 401, "unauthorized");
   check_problem(e.get("/v1/me", "not-a-configured-key"), 401, "unauthorized");
+}
+
+// Issue 18: the API description served as GET /openapi.json is the file service/openapi/openapi.json, byte for byte,
+// and it documents exactly the routes the router has (tests/api checks the schemas against real answers).
+TEST_CASE("openapi: GET /openapi.json documents every registered route and no route that is not registered",
+          "[e2e][openapi]") {
+  E2E e;
+  HttpClient client(e.server->port());
+  auto res = client.get("/openapi.json", {});
+  REQUIRE(res.result_int() == 200);
+  CHECK(res[http::field::content_type] == "application/json");
+  CHECK(res[http::field::cache_control] == "no-cache");
+  std::ifstream file(std::string(VPOINT_SOURCE_DIR) + "/service/openapi/openapi.json", std::ios::binary);
+  REQUIRE(file);
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  CHECK(res.body() == text);  // an edit to the file re-runs the configure step and re-embeds it
+
+  const json::object doc = body_of(res);
+  CHECK(std::string(doc.at("openapi").as_string()).substr(0, 4) == "3.1.");
+  const std::set<std::string> methods{"get", "put", "post", "delete", "options", "head", "patch", "trace"};
+  std::set<std::string> documented;
+  for (const auto& [path, item] : doc.at("paths").as_object()) {
+    for (const auto& [method, operation] : item.as_object()) {
+      if (methods.count(std::string(method)) == 0) continue;  // parameters, summary, … of the path item
+      std::string name(method);
+      for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      documented.insert(name + " " + std::string(path));
+    }
+  }
+  const std::set<std::string> registered(e.api->routes().begin(), e.api->routes().end());
+  REQUIRE(registered.size() >= 15);
+  for (const std::string& route : registered) {
+    INFO("registered but not in openapi.json: " << route);
+    CHECK(documented.count(route) == 1);
+  }
+  for (const std::string& route : documented) {
+    INFO("in openapi.json but not registered: " << route);
+    CHECK(registered.count(route) == 1);
+  }
+  // The document names the two ways to authenticate.
+  const auto& schemes = doc.at("components").as_object().at("securitySchemes").as_object();
+  CHECK(schemes.at("apiKey").as_object().at("scheme") == "bearer");
+  CHECK(schemes.at("mutualTLS").as_object().at("type") == "mutualTLS");
 }
 
 TEST_CASE("alerts: each role sees and acknowledges its own location's, admin every location's", "[e2e][alerts]") {
