@@ -5,7 +5,8 @@
 
 namespace vpoint::cli {
 
-// Exit code chosen by the subcommand that ran (0 ok, 1 some input failed, 2 usage).
+// Exit code chosen by the subcommand that ran (0 ok, 1 some input failed, 2 usage; the client subcommands also
+// 3: vpointd unreachable).
 inline int exit_code = 0;
 
 void add_parse_command(CLI::App& app);
@@ -13,5 +14,9 @@ void add_decode_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_status_command(CLI::App& app);
 void add_alerts_command(CLI::App& app);
+// Client subcommands of a running vpointd (HTTP API).
+void add_pack_commands(CLI::App& app);  // verify, supply, destroy, export, sample, free-sample, stolen, lock, unlock, undo
+void add_bulk_command(CLI::App& app);
+void add_scan_command(CLI::App& app);
 
 }  // namespace vpoint::cli

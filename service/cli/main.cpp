@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
   vpoint::cli::add_import_command(app);
   vpoint::cli::add_status_command(app);
   vpoint::cli::add_alerts_command(app);
+  vpoint::cli::add_pack_commands(app);
+  vpoint::cli::add_bulk_command(app);
+  vpoint::cli::add_scan_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

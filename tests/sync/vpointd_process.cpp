@@ -75,7 +75,7 @@ void Vpointd::start() {
       throw std::runtime_error(fmt::format("vpointd exited with {} during start: {}", *code, out));
     }
     try {
-      ClientOptions quick;
+      ClientOptions quick = options_.client;
       quick.timeout = std::chrono::seconds(2);
       HttpClient client(port_, quick);
       if (!options_.wait_ready && client.get("/healthz").result_int() == 200) return;
@@ -115,7 +115,7 @@ std::string Vpointd::output() const {
 
 Response Vpointd::request(http::verb method, const std::string& target, const std::string& body,
                           const std::string& key, const std::map<std::string, std::string>& headers) {
-  HttpClient client(port_);
+  HttpClient client(port_, options_.client);
   auto all = headers;
   if (!key.empty()) all.emplace("Authorization", "Bearer " + key);
   if (!body.empty()) all.emplace("Content-Type", "application/json");

@@ -37,6 +37,9 @@ struct VpointdOptions {
   // wrapper must exec vpointd so that signals and the pid are vpointd's. An argument "{audit_dir}" is replaced
   // by the [audit] dir.
   std::vector<std::string> wrapper;
+  // How start()'s readiness probe and request() connect: TLS with this CA (and client certificate) when vpointd
+  // has a [tls] section in extra_toml.
+  ClientOptions client;
 };
 
 class Vpointd {
