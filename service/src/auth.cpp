@@ -132,18 +132,21 @@ Result<KeyTable, std::string> KeyTable::from_config(const Config& config) {
   if (auto error = validate(config); !error.empty()) return Unexpected{error};
   KeyTable table;
   table.certificate_wins_ = config.tls.require_client_cert;
-  for (const KeyConfig& key : config.auth.keys) {
-    KeyEntry entry;
-    if (!key.key.empty()) {
-      entry.digest = sha256(key.key);
-    } else {
-      auto digest = from_hex(key.key_sha256);
-      if (!digest) return Unexpected{"[[auth.keys]] (" + key.name + ") key_sha256: must be 64 hex digits"};
-      entry.digest = *digest;
+  // Inline [[auth.keys]] and the [auth] keys_file's entries (validate() found no name or key in both).
+  for (const auto* keys : {&config.auth.keys, &config.auth.file_keys}) {
+    for (const KeyConfig& key : *keys) {
+      KeyEntry entry;
+      if (!key.key.empty()) {
+        entry.digest = sha256(key.key);
+      } else {
+        auto digest = from_hex(key.key_sha256);
+        if (!digest) return Unexpected{"[[auth.keys]] (" + key.name + ") key_sha256: must be 64 hex digits"};
+        entry.digest = *digest;
+      }
+      entry.caller =
+          Caller{key.name, key.role, key.location.empty() ? config.location.gln : key.location, false};
+      table.keys_.push_back(std::move(entry));
     }
-    entry.caller =
-        Caller{key.name, key.role, key.location.empty() ? config.location.gln : key.location, false};
-    table.keys_.push_back(std::move(entry));
   }
   for (const CertConfig& cert : config.auth.certs) {
     CertEntry entry;

@@ -10,6 +10,7 @@
 #include <spdlog/common.h>
 #include <toml++/toml.h>
 
+#include "vpoint/service/auth.hpp"
 #include "vpoint/service/http_server.hpp"
 #include "vpoint/service/logging.hpp"
 #include "vpoint/service/remote_url.hpp"
@@ -34,7 +35,8 @@ struct ScalarField {
 };
 
 // Every scalar (and simple list) setting: one row each. Settable from the file and from
-// VPOINT_<SECTION>_<KEY>. Arrays of tables ([[auth.keys]], [[auth.certs]], [[webhooks]]) are file-only.
+// VPOINT_<SECTION>_<KEY>. Arrays of tables ([[auth.keys]], [[auth.certs]], [[webhooks]]) are file-only; keys
+// may also come from [auth] keys_file (VPOINT_AUTH_KEYS_FILE).
 const ScalarField kScalarFields[] = {
     {"http", "listen", +[](Config& c) -> std::string& { return c.http.listen; }},
     {"http", "threads", +[](Config& c) -> unsigned& { return c.http.threads; }},
@@ -78,6 +80,7 @@ const ScalarField kScalarFields[] = {
     {"location", "gln", +[](Config& c) -> std::string& { return c.location.gln; }},
     {"location", "name", +[](Config& c) -> std::string& { return c.location.name; }},
     {"rules", "repeat_window_s", +[](Config& c) -> unsigned& { return c.rules.repeat_window_s; }},
+    {"auth", "keys_file", +[](Config& c) -> std::string& { return c.auth.keys_file; }},
     {"audit", "dir", +[](Config& c) -> std::string& { return c.audit.dir; }},
     {"audit", "retention_days", +[](Config& c) -> unsigned& { return c.audit.retention_days; }},
     {"audit", "min_age_s", +[](Config& c) -> unsigned& { return c.audit.min_age_s; }},
@@ -85,8 +88,8 @@ const ScalarField kScalarFields[] = {
     {"log", "level", +[](Config& c) -> std::string& { return c.log.level; }},
 };
 
-constexpr std::string_view kSections[] = {"http",     "tls",   "redis", "central", "mirror", "scan",
-                                          "location", "rules", "audit", "log"};
+constexpr std::string_view kSections[] = {"http",  "tls",   "redis", "central", "mirror", "scan",
+                                          "location", "rules", "auth",  "audit",   "log"};
 
 std::string setting(std::string_view section, std::string_view key) {
   // append(), not operator+: GCC 12 reports a false -Wrestrict on the temporary chain.
@@ -243,29 +246,38 @@ const toml::array* table_array(const toml::node& node) {
   return array;
 }
 
+// Key entries ([[auth.keys]] in the config, [[keys]] in a keys file) -> `out`; `where` names the array
+// ("[[auth.keys]]"), the entry number is appended.
+std::string read_key_entries(const toml::node& node, const std::string& where, std::vector<KeyConfig>& out) {
+  const toml::array* keys = table_array(node);
+  if (keys == nullptr) return where + ": must be an array of tables";
+  std::size_t index = 0;
+  for (const auto& item : *keys) {
+    std::string entry_where = where + " #" + std::to_string(++index);
+    KeyConfig entry;
+    std::string role;
+    if (auto e = read_entry(*item.as_table(), entry_where,
+                            {{"name", &entry.name},
+                             {"key_sha256", &entry.key_sha256},
+                             {"key", &entry.key},
+                             {"role", &role},
+                             {"location", &entry.location}});
+        !e.empty())
+      return e;
+    if (auto e = read_role(role, entry.role, entry_where); !e.empty()) return e;
+    out.push_back(std::move(entry));
+  }
+  return "";
+}
+
 std::string apply_auth(Config& config, const toml::node& node) {
   const toml::table* auth = node.as_table();
   if (auth == nullptr) return "[auth]: must be a table";
   for (const auto& [key, value] : *auth) {
     if (key.str() == "keys") {
-      const toml::array* keys = table_array(value);
-      if (keys == nullptr) return "[[auth.keys]]: must be an array of tables";
-      std::size_t index = 0;
-      for (const auto& item : *keys) {
-        std::string where = "[[auth.keys]] #" + std::to_string(++index);
-        KeyConfig entry;
-        std::string role;
-        if (auto e = read_entry(*item.as_table(), where,
-                                {{"name", &entry.name},
-                                 {"key_sha256", &entry.key_sha256},
-                                 {"key", &entry.key},
-                                 {"role", &role},
-                                 {"location", &entry.location}});
-            !e.empty())
-          return e;
-        if (auto e = read_role(role, entry.role, where); !e.empty()) return e;
-        config.auth.keys.push_back(std::move(entry));
-      }
+      if (auto e = read_key_entries(value, "[[auth.keys]]", config.auth.keys); !e.empty()) return e;
+    } else if (const ScalarField* field = find_field("auth", key.str())) {
+      if (auto e = apply_toml(config, *field, value); !e.empty()) return setting("auth", key.str()) + ": " + e;
     } else if (key.str() == "certs") {
       const toml::array* certs = table_array(value);
       if (certs == nullptr) return "[[auth.certs]]: must be an array of tables";
@@ -289,7 +301,7 @@ std::string apply_auth(Config& config, const toml::node& node) {
       }
     } else {
       return "[auth] " + std::string(key.str()) +
-             ": unknown setting (expected [[auth.keys]] or [[auth.certs]])";
+             ": unknown setting (expected keys_file, [[auth.keys]] or [[auth.certs]])";
     }
   }
   return "";
@@ -397,6 +409,61 @@ std::string check_location(const std::string& location, const Config& config, co
   }
   if (!is_valid_gln(location))
     return where + " location: '" + location + "' is not a GLN (13 digits with a valid check digit)";
+  return "";
+}
+
+// "[auth] keys_file 'PATH': [[keys]]": how an entry of the keys file is named in messages.
+std::string keys_file_where(const std::string& path) { return "[auth] keys_file '" + path + "': [[keys]]"; }
+
+// The rules of a key entry, the same for [[auth.keys]] and the keys file. `names` and `digests` (SHA-256 hex of
+// every key, given in clear or as key_sha256) are shared by both lists (and the certificates' names), so a
+// name or a key configured twice is found across them.
+std::string check_keys(const Config& c, const std::vector<KeyConfig>& keys, const std::string& array,
+                       std::set<std::string>& names, std::set<std::string>& digests) {
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const KeyConfig& k = keys[i];
+    std::string where = array + " #" + std::to_string(i + 1);
+    if (k.name.empty()) return where + " name: required (it is the actor in the audit trail)";
+    where += " (" + k.name + ")";
+    if (!names.insert(k.name).second) return where + " name: used twice";
+    if (k.key.empty() == k.key_sha256.empty()) return where + ": set exactly one of key_sha256 or key";
+    if (!k.key_sha256.empty() && !is_hex(k.key_sha256, 64))
+      return where + " key_sha256: must be 64 hex digits";
+    if (!k.key.empty() && k.key.size() < 16) return where + " key: must be at least 16 characters";
+    std::string digest = k.key.empty() ? k.key_sha256 : to_hex(sha256(k.key));
+    for (char& ch : digest) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (!digests.insert(digest).second)
+      return where + (k.key.empty() ? " key_sha256" : " key") + ": the same key is configured twice";
+    if (auto e = check_location(k.location, c, where); !e.empty()) return e;
+  }
+  return "";
+}
+
+std::string toml_error(const toml::parse_error& e) {
+  const auto& where = e.source().begin;
+  return "line " + std::to_string(where.line) + ", column " + std::to_string(where.column) + ": " +
+         std::string(e.description());
+}
+
+// [auth] keys_file -> config.auth.file_keys (replaced). Errors name the file and the entry; the entries' rules
+// are checked by validate().
+std::string read_keys_file(Config& config) {
+  config.auth.file_keys.clear();
+  const std::string& path = config.auth.keys_file;
+  if (path.empty()) return "";
+  if (auto e = check_file(path, "[auth] keys_file"); !e.empty()) return e;
+  const std::string file = "[auth] keys_file '" + path + "'";
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return file + ": " + toml_error(e);
+  }
+  for (const auto& [key, node] : root) {
+    if (key.str() != "keys")
+      return file + ": " + std::string(key.str()) + ": unknown setting (a keys file holds only [[keys]] entries)";
+    if (auto e = read_key_entries(node, keys_file_where(path), config.auth.file_keys); !e.empty()) return e;
+  }
   return "";
 }
 
@@ -521,23 +588,9 @@ std::string validate(const Config& c) {
 
   std::set<std::string> names;
   std::set<std::string> digests;
-  for (std::size_t i = 0; i < c.auth.keys.size(); ++i) {
-    const KeyConfig& k = c.auth.keys[i];
-    std::string where = "[[auth.keys]] #" + std::to_string(i + 1);
-    if (k.name.empty()) return where + " name: required (it is the actor in the audit trail)";
-    where += " (" + k.name + ")";
-    if (!names.insert(k.name).second) return where + " name: used twice";
-    if (k.key.empty() == k.key_sha256.empty()) return where + ": set exactly one of key_sha256 or key";
-    if (!k.key_sha256.empty() && !is_hex(k.key_sha256, 64))
-      return where + " key_sha256: must be 64 hex digits";
-    if (!k.key.empty() && k.key.size() < 16) return where + " key: must be at least 16 characters";
-    if (!k.key_sha256.empty()) {
-      std::string lower = k.key_sha256;
-      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (!digests.insert(lower).second) return where + " key_sha256: the same key is configured twice";
-    }
-    if (auto e = check_location(k.location, c, where); !e.empty()) return e;
-  }
+  if (auto e = check_keys(c, c.auth.keys, "[[auth.keys]]", names, digests); !e.empty()) return e;
+  if (auto e = check_keys(c, c.auth.file_keys, keys_file_where(c.auth.keys_file), names, digests); !e.empty())
+    return e;
   for (std::size_t i = 0; i < c.auth.certs.size(); ++i) {
     const CertConfig& k = c.auth.certs[i];
     std::string where = "[[auth.certs]] #" + std::to_string(i + 1);
@@ -603,11 +656,10 @@ Result<Config, std::string> load_config_text(std::string_view toml_text,
     toml::table root = toml::parse(toml_text);
     if (auto e = apply_file(config, root); !e.empty()) return Unexpected{e};
   } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    return Unexpected{"line " + std::to_string(where.line) + ", column " + std::to_string(where.column) +
-                      ": " + std::string(e.description())};
+    return Unexpected{toml_error(e)};
   }
   if (auto e = apply_environment(config, env); !e.empty()) return Unexpected{e};
+  if (auto e = read_keys_file(config); !e.empty()) return Unexpected{e};
   if (auto e = validate(config); !e.empty()) return Unexpected{e};
   return config;
 }

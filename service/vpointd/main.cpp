@@ -1,4 +1,6 @@
 // vpointd: the verification service. Only wiring: arguments -> config -> Daemon (service/daemon.hpp).
+// `vpointd --health URL` is a probe instead (a container's HEALTHCHECK): one GET, no config, no server.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
@@ -7,30 +9,96 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include "vpoint/cache/alert_log.hpp"
 #include "vpoint/service/audit_archive.hpp"
+#include "vpoint/service/central_http.hpp"
 #include "vpoint/service/central_link.hpp"
 #include "vpoint/service/config.hpp"
 #include "vpoint/service/daemon.hpp"
 #include "vpoint/service/logging.hpp"
 #include "vpoint/service/pack_api.hpp"
 
+namespace {
+
+// --health URL: GET it once (http or https, `ca_file` for a private CA); 0 when it answers 200, else 1 with the
+// reason on stderr. Bounded: connect + TLS handshake, then the request, each by `timeout`, and the whole run
+// by twice that (a name that does not resolve in time counts as no answer).
+int health_check(const std::string& url, const std::string& ca_file, std::chrono::seconds timeout) {
+  namespace svc = vpoint::service;
+  auto origin = svc::parse_origin(url);
+  if (!origin) {
+    std::fprintf(stderr, "vpointd: --health: %s\n", origin.error().c_str());
+    return 1;
+  }
+  // parse_origin keeps the path as the base path; the query goes along as the target.
+  std::string target = origin->base_path.empty() ? "/" : "";
+  if (auto q = url.find('?'); q != std::string::npos) target += url.substr(q, url.find('#', q) - q);
+  svc::HttpClientOptions options;
+  options.connect_timeout = timeout;
+  options.request_timeout = timeout;
+  options.body_limit = 1024 * 1024;
+  options.ca_file = ca_file;
+  options.user_agent = "vpointd-health";
+  int status = 1;
+  std::string outcome = "no answer within " + std::to_string(2 * timeout.count()) + " s";
+  boost::asio::io_context io;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        svc::HttpConnection connection(io.get_executor(), *origin, options);
+        auto res = co_await connection.request(boost::beast::http::verb::get, target);
+        if (!res) {
+          outcome = std::string(svc::to_string(res.error().kind)) + ": " + res.error().message;
+        } else if (res->result_int() == 200) {
+          status = 0;
+        } else {
+          outcome = "answered " + std::to_string(res->result_int());
+        }
+        io.stop();
+      },
+      boost::asio::detached);
+  io.run_for(2 * timeout);
+  if (status != 0) std::fprintf(stderr, "vpointd: --health %s: %s\n", url.c_str(), outcome.c_str());
+  return status;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   namespace svc = vpoint::service;
   CLI::App app{"vpointd: verification point service for medicine packs (config reference: docs/config.md)"};
   std::string config_path;
   bool check_only = false;
-  app.add_option("-c,--config", config_path, "TOML config file; VPOINT_<SECTION>_<KEY> variables override it")
-      ->check(CLI::ExistingFile);
-  app.add_flag("--check", check_only, "validate the configuration and exit");
+  std::string health_url;
+  std::string health_ca_file;
+  unsigned health_timeout_s = 5;
+  auto* config_option =
+      app.add_option("-c,--config", config_path, "TOML config file; VPOINT_<SECTION>_<KEY> variables override it")
+          ->check(CLI::ExistingFile);
+  auto* check_option = app.add_flag("--check", check_only, "validate the configuration and exit");
+  auto* health_option =
+      app.add_option("--health", health_url,
+                     "probe: GET this URL (e.g. http://127.0.0.1:8080/healthz) and exit 0 on HTTP 200, else 1; "
+                     "reads no config and starts no server")
+          ->excludes(config_option)
+          ->excludes(check_option);
+  app.add_option("--health-ca-file", health_ca_file, "--health over https: PEM CA bundle (else the system's CAs)")
+      ->check(CLI::ExistingFile)
+      ->needs(health_option);
+  app.add_option("--health-timeout", health_timeout_s, "--health: seconds for connecting and for the answer each")
+      ->check(CLI::Range(1u, 60u))
+      ->needs(health_option);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (!health_url.empty()) return health_check(health_url, health_ca_file, std::chrono::seconds(health_timeout_s));
 
   std::optional<std::filesystem::path> file;
   if (!config_path.empty()) file = config_path;

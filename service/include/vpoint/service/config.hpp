@@ -127,6 +127,10 @@ struct CertConfig {
 struct AuthConfig {
   std::vector<KeyConfig> keys;    // [[auth.keys]]
   std::vector<CertConfig> certs;  // [[auth.certs]]
+  // A TOML file of [[keys]] entries (the fields of [[auth.keys]]), e.g. mounted into a container; merged with
+  // the inline keys (a name or key in both is an error) and read again on SIGHUP. "" = none.
+  std::string keys_file;
+  std::vector<KeyConfig> file_keys;  // its entries, read by load_config / load_config_text
 };
 
 struct WebhookConfig {
