@@ -1,5 +1,7 @@
 #include "vpoint/service/http_server.hpp"
 
+#include <boost/algorithm/hex.hpp>
+#include <iterator>
 #include <array>
 #include <atomic>
 #include <mutex>
@@ -92,11 +94,7 @@ std::optional<ClientCertificate> verified_client_certificate(SSL* ssl) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_length = 0;
     if (X509_digest(cert, EVP_sha256(), digest, &digest_length) == 1) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      for (unsigned i = 0; i < digest_length; ++i) {
-        cc.fingerprint_sha256.push_back(kHex[digest[i] >> 4]);
-        cc.fingerprint_sha256.push_back(kHex[digest[i] & 0xf]);
-      }
+      boost::algorithm::hex_lower(digest, digest + digest_length, std::back_inserter(cc.fingerprint_sha256));
     }
     out = std::move(cc);
   }
@@ -302,8 +300,10 @@ struct HttpServer::Impl {
       if (options.max_connections != 0 && open_connections() >= options.max_connections) {
         // Full: close at once (the client sees the connection end) instead of holding a descriptor that would
         // starve the next accept; the next connection after one frees is served.
+        // Counted before the close: whoever sees the connection end also sees it counted.
+        const auto refused_before = refused.fetch_add(1);
         socket.close(ignored);
-        if (refused.fetch_add(1) % 1000 == 0)
+        if (refused_before % 1000 == 0)
           log_event(spdlog::level::warn, "connection_refused",
                     {{"reason", "max_connections"}, {"max_connections", options.max_connections},
                      {"refused_total", refused.load()}});
