@@ -2,11 +2,11 @@
 
 #include <unistd.h>
 
-#include <random>
 
 #include <fmt/format.h>
 
 #include "mirror_internal.hpp"
+#include "vpoint/cache/ids.hpp"
 
 namespace vpoint::cache {
 
@@ -16,8 +16,7 @@ using detail::cmd;
 std::string default_lease_owner() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{}:{}:{:08x}", host, ::getpid(), static_cast<std::uint32_t>(rng()));
+  return fmt::format("{}:{}:{}", host, ::getpid(), random_id().substr(0, 8));
 }
 
 Lease::Lease(Client& client, std::string name, std::string owner, std::chrono::milliseconds ttl)

@@ -1,11 +1,12 @@
 // The Redis mirror: pack operations as one FCALL each, product/batch look-ups, the settings check.
 #include "vpoint/cache/mirror.hpp"
 
+#include "vpoint/cache/ids.hpp"
+
 #include <atomic>
 #include <charconv>
 #include <map>
 #include <mutex>
-#include <random>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -64,10 +65,7 @@ std::map<std::string, std::string> hash_reply(const Reply& reply) {
   return out;
 }
 
-std::string random_transaction_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{:016x}{:016x}", rng(), rng());
-}
+std::string random_transaction_id() { return random_id(); }
 
 }  // namespace detail
 

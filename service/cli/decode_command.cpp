@@ -1,4 +1,6 @@
 // `vpoint decode FILE...`: every symbol in each image, one JSON line per file (contract: docs/cli.md).
+#include <boost/algorithm/hex.hpp>
+#include <iterator>
 #include <boost/json.hpp>
 
 #include <cctype>
@@ -19,13 +21,9 @@ namespace vpoint::cli {
 namespace {
 
 std::string to_hex(const std::vector<std::uint8_t>& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
   out.reserve(bytes.size() * 2);
-  for (std::uint8_t b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0x0F];
-  }
+  boost::algorithm::hex_lower(bytes.begin(), bytes.end(), std::back_inserter(out));
   return out;
 }
 

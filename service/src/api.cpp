@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <random>
 
 #include <boost/json/serialize.hpp>
 
+#include "vpoint/cache/ids.hpp"
 #include "vpoint/service/logging.hpp"
 #include "vpoint/service/problem.hpp"
 
@@ -37,14 +37,7 @@ std::string request_id_for(const Request& request) {
     if (!id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), is_request_id_char))
       return std::string(id);
   }
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
-  for (std::size_t i = 0; i < id.size(); i += 16) {
-    std::uint64_t bits = random();
-    for (std::size_t j = 0; j < 16; ++j, bits >>= 4) id[i + j] = kHex[bits & 0xf];
-  }
-  return id;
+  return cache::random_id();
 }
 
 Response json_response(const boost::json::value& body, http::status status) {

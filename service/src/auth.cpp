@@ -1,5 +1,7 @@
 #include "vpoint/service/auth.hpp"
 
+#include <boost/algorithm/hex.hpp>
+#include <iterator>
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -52,19 +54,12 @@ constexpr std::string_view kPermissionNames[] = {
 };
 
 std::optional<Sha256> from_hex(std::string_view hex) {
-  if (hex.size() != 64) return std::nullopt;
+  if (hex.size() != 2 * std::tuple_size_v<Sha256>) return std::nullopt;
   Sha256 out{};
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < 32; ++i) {
-    int hi = nibble(hex[2 * i]);
-    int lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out[i] = static_cast<unsigned char>(hi * 16 + lo);
+  try {
+    boost::algorithm::unhex(hex.begin(), hex.end(), out.begin());
+  } catch (const boost::algorithm::hex_decode_error&) {
+    return std::nullopt;
   }
   return out;
 }
@@ -118,13 +113,9 @@ Sha256 sha256(std::string_view data) {
 }
 
 std::string to_hex(const Sha256& digest) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(64);
-  for (unsigned char byte : digest) {
-    out.push_back(kHex[byte >> 4]);
-    out.push_back(kHex[byte & 0xf]);
-  }
+  out.reserve(2 * digest.size());
+  boost::algorithm::hex_lower(digest.begin(), digest.end(), std::back_inserter(out));
   return out;
 }
 

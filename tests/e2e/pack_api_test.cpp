@@ -417,6 +417,12 @@ TEST_CASE("a pack's history comes newest first in pages of limit entries, follow
   check_problem(e.get(target + "?limit=0", "pharmacy-key-0001"), 400, "bad_request");
   check_problem(e.get(target + "?cursor=garbage", "pharmacy-key-0001"), 400, "bad_request");
   check_problem(e.get(target + "?page=2", "pharmacy-key-0001"), 400, "bad_request");
+  // Query strings are percent-decoded ('+' a space): an encoded parameter name is still that parameter, a
+  // malformed escape is refused naming the query.
+  CHECK(body_of(e.get(target + "?%6Cimit=7", "pharmacy-key-0001")).at("history").as_array().size() == 7);
+  auto malformed = e.get(target + "?limit=%zz", "pharmacy-key-0001");
+  check_problem(malformed, 400, "bad_request");
+  CHECK(body_of(malformed).at("field") == "query");
 }
 
 TEST_CASE("every route answers each role as the role table says: 200, 401 without a key, 403 without the right",

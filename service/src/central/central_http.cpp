@@ -1,6 +1,8 @@
 // HTTP/1.1 client over Beast (central_http.hpp).
 #include "vpoint/service/central_http.hpp"
 
+#include <boost/algorithm/hex.hpp>
+#include <iterator>
 #include <array>
 #include <optional>
 
@@ -358,13 +360,9 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
   unsigned int length = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
        message.size(), digest, &length);
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
+  out.reserve(2 * length);
+  boost::algorithm::hex_lower(digest, digest + length, std::back_inserter(out));
   return out;
 }
 

@@ -12,6 +12,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json/array.hpp>
+#include <boost/url/parse_query.hpp>
+#include <boost/url/params_view.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
@@ -609,42 +611,30 @@ awaitable<cache::MirrorResult<OfflineReplay>> replay_offline(Ctx& ctx, cache::Of
 // ---------------------------------------------------------------------------------------------------------
 // Query strings
 
-std::string pct_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() + 0 && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
+using QueryParams = std::map<std::string, std::string>;
+
+// The query string as decoded parameters (Boost.URL: RFC 3986 percent-escapes, '+' as a space), refusing a
+// malformed escape and any parameter outside `allowed` with 400 bad_request naming it. A repeated parameter
+// keeps its last value.
+Result<QueryParams, Problem> parse_query(std::string_view query, std::initializer_list<std::string_view> allowed) {
+  QueryParams out;
+  if (query.empty()) return out;
+  // Boost.URL 1.81 (Debian 12) parses up to the first NUL whatever the view's size says (a strlen on an empty
+  // view's null data(), and the rest of the request line after the query): it gets a terminated copy.
+  const std::string text(query);
+  if (!boost::urls::parse_query(text))
+    return Unexpected{Problem{ProblemCode::bad_request, "the query string is not valid percent-encoding",
+                              {{"field", "query"}}}};
+  boost::urls::encoding_opts options;
+  options.space_as_plus = true;
+  for (const auto param : boost::urls::params_view(text, options)) {  // checked above: does not throw
+    if (param.key.empty() && !param.has_value) continue;  // "a=1&&b=2"
+    if (std::find(allowed.begin(), allowed.end(), param.key) == allowed.end())
+      return Unexpected{Problem{ProblemCode::bad_request, "query parameter '" + param.key + "' is not known",
+                                {{"field", param.key}}}};
+    out[param.key] = param.value;
   }
   return out;
-}
-
-std::map<std::string, std::string> parse_query(std::string_view q) {
-  std::map<std::string, std::string> out;
-  while (!q.empty()) {
-    auto amp = q.find('&');
-    std::string_view part = q.substr(0, amp);
-    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
-    if (part.empty()) continue;
-    auto eq = part.find('=');
-    out[pct_decode(part.substr(0, eq))] = eq == std::string_view::npos ? "" : pct_decode(part.substr(eq + 1));
-  }
-  return out;
-}
-
-std::optional<Problem> unknown_params(const std::map<std::string, std::string>& params,
-                                      std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : params) {
-    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
-      return Problem{ProblemCode::bad_request, "query parameter '" + k + "' is not known", {{"field", k}}};
-  }
-  return std::nullopt;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -903,8 +893,9 @@ awaitable<Reply> scan_image(Ctx& ctx, ApiContext& api) {
   if (media != "image/png" && media != "image/jpeg")
     co_return problem_response(ProblemCode::unsupported_media_type,
                                "Content-Type must be image/png or image/jpeg", {{"field", "Content-Type"}});
-  auto params = parse_query(api.query);
-  if (auto p = unknown_params(params, {"operation", "action"})) co_return problem_response(*p);
+  auto parsed = parse_query(api.query, {"operation", "action"});
+  if (!parsed) co_return problem_response(parsed.error());
+  auto& params = *parsed;
   Operation op = Operation::verify;
   if (auto it = params.find("operation"); it != params.end()) {
     if (it->second == "decommission") op = Operation::decommission;
@@ -1020,8 +1011,9 @@ struct HistoryPage {
 };
 
 Result<HistoryPage, Problem> history_page(std::string_view query) {
-  auto params = parse_query(query);
-  if (auto p = unknown_params(params, {"limit", "cursor"})) return Unexpected{*p};
+  auto parsed = parse_query(query, {"limit", "cursor"});
+  if (!parsed) return Unexpected{parsed.error()};
+  auto& params = *parsed;
   HistoryPage page;
   auto limit = page_limit(params, page.limit);
   if (!limit) return Unexpected{limit.error()};
@@ -1178,9 +1170,9 @@ bool is_stream_id_text(std::string_view s) {
 
 // GET /v1/alerts?since=&reason=&limit=&location=&acked=&order=&cursor= as a cache::AlertQuery for this caller.
 Result<cache::AlertQuery, Problem> alert_query(std::string_view query, const Caller& caller) {
-  auto params = parse_query(query);
-  if (auto p = unknown_params(params, {"since", "reason", "limit", "location", "acked", "order", "cursor"}))
-    return Unexpected{*p};
+  auto parsed = parse_query(query, {"since", "reason", "limit", "location", "acked", "order", "cursor"});
+  if (!parsed) return Unexpected{parsed.error()};
+  auto& params = *parsed;
   cache::AlertQuery q;
   q.max_examined = kAlertScanLimit;
   q.since = params["since"];
