@@ -61,7 +61,7 @@ scanner::gs1::Date today_utc() {
           static_cast<int>(static_cast<unsigned>(today.day()))};
 }
 
-// What POST /v1/verify decides for a scanned pack (pack_api.cpp: check_batch, plan, one mirror call, decide).
+// What POST /v1/verify decides for a scanned pack (pack_operation.cpp: check_batch, plan, one mirror call, decide).
 service::Decision verify_verdict(LinkHarness& h, const Pack& p) {
   h.mirror().invalidate();
   auto product = h.run(h.mirror().product(p.code));

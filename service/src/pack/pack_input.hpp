@@ -1,7 +1,7 @@
 #pragma once
 // Request bodies of the pack routes, read and checked without I/O: {"scan": "..."} or {"pack": {...}} per pack,
 // the single routes' and the bulk route's envelopes, the action and the Idempotency-Key. Kept out of
-// pack_api.cpp's coroutines so the fuzz target tests/fuzz/fuzz_request.cpp can compile it alone (clang 14, the
+// the pack routes' coroutines so the fuzz target tests/fuzz/fuzz_request.cpp can compile it alone (clang 14, the
 // fuzz build, cannot compile coroutines with the sanitizers).
 #include <cstddef>
 #include <optional>
