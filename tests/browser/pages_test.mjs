@@ -457,7 +457,9 @@ test('keyboard only: change mode, scan, verify all and acknowledge without a mou
   await page.waitForFunction(() => document.querySelectorAll('#receipt-rows tr').length === 0);
   // Focus left the (now disabled) button: a scan typed anyway lands in the scan field.
   await wedgeScan(page, takeGs1());
-  assert.equal(await page.locator('#receipt-rows tr').count(), 1);
+  const rowsAfterScan = await page.locator('#receipt-rows tr').allTextContents();
+  assert.equal(rowsAfterScan.length, 1, `one scan, one row: ${JSON.stringify(rowsAfterScan)}; ` +
+               `note: ${await page.textContent('#receipt-note')}`);
   await tabTo('#receipt-verify');
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.getElementById('receipt-note').textContent === 'All scans verified.');

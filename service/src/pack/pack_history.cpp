@@ -5,27 +5,13 @@
 #include <algorithm>
 #include <map>
 
-#include <boost/json/array.hpp>
-
-#include "pack_input.hpp"
 #include "query.hpp"
-#include "vpoint/scanner/gs1.hpp"
 #include "vpoint/scanner/parse.hpp"
 #include "vpoint/service/audit_archive.hpp"
 #include "vpoint/service/logging.hpp"
 #include "vpoint/service/problem.hpp"
-#include "vpoint/service/rules.hpp"
-
 
 namespace vpoint::service::pack_detail {
-
-namespace json = boost::json;
-using asio::awaitable;
-using cache::Action;
-using cache::Operation;
-using scanner::ErrorCode;
-using scanner::PackId;
-using scanner::ParseError;
 
 namespace {
 

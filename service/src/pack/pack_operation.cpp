@@ -4,28 +4,16 @@
 #include <algorithm>
 #include <ctime>
 
-#include <boost/json/array.hpp>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
-#include "pack_input.hpp"
-#include "vpoint/scanner/gs1.hpp"
 #include "vpoint/scanner/json.hpp"
 #include "vpoint/scanner/normalise.hpp"
 #include "vpoint/scanner/parse.hpp"
 #include "vpoint/service/logging.hpp"
 #include "vpoint/service/problem.hpp"
-#include "vpoint/service/rules.hpp"
 
 namespace vpoint::service::pack_detail {
-
-namespace json = boost::json;
-using asio::awaitable;
-using cache::Action;
-using cache::Operation;
-using scanner::ErrorCode;
-using scanner::PackId;
-using scanner::ParseError;
 
 // ---------------------------------------------------------------------------------------------------------
 // Metrics (issue 5: counts per route and verdict, alerts by reason, Redis round-trip latency).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <prometheus/counter.h>
@@ -24,6 +25,14 @@
 #include "vpoint/service/rules.hpp"
 
 namespace vpoint::service::pack_detail {
+
+namespace json = boost::json;
+using asio::awaitable;
+using cache::Action;
+using cache::Operation;
+using scanner::ErrorCode;
+using scanner::PackId;
+using scanner::ParseError;
 
 // Metrics (issue 5: counts per route and verdict, alerts by reason, Redis round-trip latency).
 struct PackMetrics {

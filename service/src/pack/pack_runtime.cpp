@@ -10,25 +10,14 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/json/array.hpp>
 
 #include "decode_pool.hpp"
-#include "pack_input.hpp"
-#include "vpoint/scanner/gs1.hpp"
 #include "vpoint/scanner/parse.hpp"
 #include "vpoint/service/logging.hpp"
 #include "vpoint/service/problem.hpp"
-#include "vpoint/service/rules.hpp"
 
 namespace vpoint::service {
 
-namespace json = boost::json;
-using asio::awaitable;
-using cache::Action;
-using cache::Operation;
-using scanner::ErrorCode;
-using scanner::PackId;
-using scanner::ParseError;
 using namespace pack_detail;
 
 // ---------------------------------------------------------------------------------------------------------
