@@ -77,6 +77,13 @@ TEST_CASE("fewer replicas than min_replicas_ack: a supply is answered with repli
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::this_thread::sleep_for(100ms);
   }
+  // And the master counts it: online, and acknowledging (WAIT, as vpointd sends it, answers 1 at once). Until
+  // then a WAIT within vpointd's 100 ms may still miss it on a loaded machine (seen under ASan in CI).
+  while (master.cli({"INFO", "replication"}).find("state=online") == std::string::npos ||
+         master.cli({"WAIT", "1", "100"}) != "1") {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(100ms);
+  }
   auto second = supply(packs[2]);
   REQUIRE(second.result_int() == 200);
   auto b = body_json(second);

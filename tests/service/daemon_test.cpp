@@ -2,13 +2,9 @@
 
 #include <sys/resource.h>
 
-#include <atomic>
 #include <csignal>
 #include <sstream>
 
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include "service_support.hpp"
@@ -122,51 +118,6 @@ TEST_CASE("healthz is up and readyz reports every check, unready until the mirro
   auto now_ready = client.get("/readyz");
   CHECK(now_ready.result_int() == 200);
   CHECK(json_of(now_ready).at("ready").as_bool());
-}
-
-TEST_CASE("readyz runs its checks at once and keeps their order, a throwing check is failing",
-          "[service][daemon]") {
-  InProcess vpointd(keys_toml() + "[redis]\nurl = \"redis://127.0.0.1:1\"\n");
-  // "redis" waits until "mirror" (a later check) has started: evaluated one after the other, it would wait
-  // until its own bound and report failing; evaluated at once, both are ok.
-  auto mirror_started = std::make_shared<std::atomic<bool>>(false);
-  vpointd.daemon->readiness().set_check("redis", true, [mirror_started]() -> asio::awaitable<CheckResult> {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    for (int i = 0; i < 500 && !mirror_started->load(); ++i) {  // bounded: at most ~5 s
-      timer.expires_after(std::chrono::milliseconds(10));
-      co_await timer.async_wait(asio::use_awaitable);
-    }
-    co_return CheckResult{mirror_started->load() ? CheckState::ok : CheckState::failing, "waited for mirror"};
-  });
-  vpointd.daemon->readiness().set_check("functions", true, []() -> asio::awaitable<CheckResult> {
-    co_return CheckResult{CheckState::ok, ""};
-  });
-  vpointd.daemon->readiness().set_check("mirror", true, [mirror_started]() -> asio::awaitable<CheckResult> {
-    mirror_started->store(true);
-    co_return CheckResult{CheckState::ok, ""};
-  });
-  HttpClient client(vpointd.port());
-  auto ready = client.get("/readyz");
-  CHECK(ready.result_int() == 200);
-  auto doc = json_of(ready);
-  const auto& checks = doc.at("checks").as_object();
-  CHECK(checks.at("redis").at("status").as_string() == "ok");
-  std::vector<std::string> order;
-  for (const auto& item : checks) order.emplace_back(item.key());
-  REQUIRE(order.size() >= 4);
-  CHECK(std::vector<std::string>(order.begin(), order.begin() + 4) ==
-        std::vector<std::string>{"redis", "functions", "mirror", "central"});
-
-  vpointd.daemon->readiness().set_check("functions", true, []() -> asio::awaitable<CheckResult> {
-    throw std::runtime_error("library list unreadable");
-    co_return CheckResult{CheckState::ok, ""};
-  });
-  auto failing = client.get("/readyz");
-  CHECK(failing.result_int() == 503);
-  auto fdoc = json_of(failing);
-  CHECK(fdoc.at("checks").at("functions").at("status").as_string() == "failing");
-  CHECK(std::string(fdoc.at("checks").at("functions").at("detail").as_string()) ==
-        "check failed: library list unreadable");
 }
 
 TEST_CASE("missing, malformed and wrong API keys get 401 unauthorized", "[service][daemon][auth]") {
