@@ -14,6 +14,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
@@ -50,11 +51,14 @@ constexpr std::size_t kSlots = 16384;
 // The connections to one server. Callers are spread over them; each is pipelined.
 struct Node {
   Endpoint endpoint;
-  std::vector<std::shared_ptr<Connection>> connections;
+  std::vector<std::shared_ptr<Connection>> connections;  // on the Client's own executor
+  std::vector<std::shared_ptr<Connection>> lane_connections;  // one per lane (Client::add_lanes), same order
   std::atomic<std::size_t> next{0};
 
-  // Least loaded connection, ties broken round-robin.
-  std::shared_ptr<Connection> pick() {
+  // A caller on a lane's thread gets that lane's connection (no thread hand-off); anyone else the least
+  // loaded connection of the shared pool, ties broken round-robin.
+  std::shared_ptr<Connection> pick(int lane) {
+    if (lane >= 0 && static_cast<std::size_t>(lane) < lane_connections.size()) return lane_connections[lane];
     const std::size_t start = next.fetch_add(1, std::memory_order_relaxed);
     std::shared_ptr<Connection> best;
     for (std::size_t i = 0; i < connections.size(); ++i) {
@@ -140,6 +144,29 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   std::vector<std::shared_ptr<Node>> slots;  // Cluster: owner of each slot, null = unknown
   bool closed = false;
   std::atomic<bool> refreshing{false};
+  // io_contexts run by one thread each whose callers get their own connection per node (add_lanes). Set
+  // before those threads issue commands, then only read.
+  std::vector<asio::io_context*> lanes;
+
+  // The lane of the calling thread, or -1: a thread runs at most one io_context.
+  int current_lane() const {
+    for (std::size_t i = 0; i < lanes.size(); ++i) {
+      if (lanes[i]->get_executor().running_in_this_thread()) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  void add_lanes(std::vector<asio::io_context*> contexts) {
+    std::lock_guard lock(mutex);
+    lanes.insert(lanes.end(), contexts.begin(), contexts.end());
+    for (auto& [name, node] : nodes) add_lane_connections(*node);
+  }
+
+  void add_lane_connections(Node& node) {
+    for (std::size_t i = node.lane_connections.size(); i < lanes.size(); ++i) {
+      node.lane_connections.push_back(std::make_shared<Connection>(lanes[i]->get_executor(), node.endpoint, settings));
+    }
+  }
 
   Impl(asio::any_io_executor ex, ClientOptions opts) : executor(std::move(ex)), options(std::move(opts)) {
     settings = std::make_shared<detail::ConnectionSettings>();
@@ -215,6 +242,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       for (std::size_t i = 0; i < options.connections_per_node; ++i) {
         node->connections.push_back(std::make_shared<Connection>(executor, ep, settings));
       }
+      add_lane_connections(*node);
     }
     return node;
   }
@@ -227,7 +255,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   static RedisError closed_error() { return {ErrorKind::closed, "redis client closed"}; }
 
   asio::awaitable<Replies> exec(Node& node, std::string payload, std::size_t expected, Clock::time_point deadline) {
-    auto conn = node.pick();
+    auto conn = node.pick(current_lane());
     co_return to_replies(co_await conn->async_execute(std::move(payload), expected, deadline, asio::use_awaitable));
   }
 
@@ -485,7 +513,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     // Every node's batch is sent before any is waited for, so the nodes work in parallel.
     std::vector<Batch> batches;
     batches.reserve(groups.size());
-    for (auto& g : groups) batches.push_back(Batch{g.node->pick(), std::move(g.payload), g.indexes.size()});
+    const int lane = current_lane();
+    for (auto& g : groups) batches.push_back(Batch{g.node->pick(lane), std::move(g.payload), g.indexes.size()});
     auto outcomes = co_await execute_all(std::move(batches), deadline);
     for (std::size_t gi = 0; gi < groups.size(); ++gi) {
       auto& g = groups[gi];
@@ -532,7 +561,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     if (masters.empty()) co_return std::vector<ReplyResult>{vpoint::Unexpected{closed_error()}};
     const auto payload = detail::encode_command(args);
     std::vector<Batch> batches;
-    for (const auto& m : masters) batches.push_back(Batch{m->pick(), payload, 1});
+    const int lane = current_lane();
+    for (const auto& m : masters) batches.push_back(Batch{m->pick(lane), payload, 1});
     auto outcomes = co_await execute_all(std::move(batches), deadline);
     std::vector<ReplyResult> out;
     for (auto& outcome : outcomes) {
@@ -555,6 +585,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     }
     for (auto& [name, node] : all) {
       for (auto& c : node->connections) c->close();
+      for (auto& c : node->lane_connections) c->close();
     }
   }
 };
@@ -584,6 +615,8 @@ asio::awaitable<std::vector<ReplyResult>> Client::on_all_masters(Command args) {
 }
 
 bool Client::cluster_mode() const { return impl_->cluster; }
+
+void Client::add_lanes(std::vector<asio::io_context*> contexts) { impl_->add_lanes(std::move(contexts)); }
 
 void Client::close() { impl_->close(); }
 

@@ -17,6 +17,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
@@ -136,7 +137,11 @@ Result<tcp::endpoint, std::string> parse_listen(std::string_view text) {
 struct HttpServer::Impl {
   ServerOptions options;
   Handler handler;
-  std::optional<asio::io_context> ioc;
+  // One io_context per thread, each run by exactly that thread: a session, and the Redis connection of its
+  // thread (cache::Client lanes), live on one thread, so a request's Redis call needs no thread hand-off.
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
+  std::atomic<std::size_t> next_ioc{0};
   std::optional<ssl::context> ssl_ctx;
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::signal_set> signals;
@@ -153,7 +158,10 @@ struct HttpServer::Impl {
   Impl(ServerOptions o, Handler h) : options(std::move(o)), handler(std::move(h)) {
     unsigned n = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     options.threads = n;
-    ioc.emplace(static_cast<int>(n));
+    for (unsigned i = 0; i < n; ++i) {
+      iocs.push_back(std::make_unique<asio::io_context>(1));
+      keep_running.push_back(asio::make_work_guard(*iocs.back()));
+    }
   }
 
   ~Impl() {
@@ -161,7 +169,8 @@ struct HttpServer::Impl {
     // Pending coroutine frames (only after a cut shutdown) refer to the members below: destroy them first.
     signals.reset();
     acceptor.reset();
-    ioc.reset();
+    keep_running.clear();
+    iocs.clear();
   }
 
   void join() {
@@ -209,7 +218,7 @@ struct HttpServer::Impl {
     if (!endpoint) return Unexpected{"[http] listen: " + endpoint.error()};
     if (auto tls = load_tls(); !tls) return Unexpected{tls.error()};
 
-    acceptor.emplace(asio::make_strand(*ioc));
+    acceptor.emplace(*iocs.front());
     boost::system::error_code ec;
     std::string where = "[http] listen: cannot listen on " + options.listen + ": ";
     acceptor->open(endpoint->protocol(), ec);
@@ -225,7 +234,7 @@ struct HttpServer::Impl {
       if (e) log_event(spdlog::level::critical, "accept_loop_failed");
     });
     if (options.handle_signals) {
-      signals.emplace(*ioc, SIGINT, SIGTERM);
+      signals.emplace(*iocs.front(), SIGINT, SIGTERM);
       signals->async_wait([this](const boost::system::error_code& error, int signal_number) {
         if (error) return;
         log_event(spdlog::level::info, "signal",
@@ -234,8 +243,8 @@ struct HttpServer::Impl {
       });
     }
     std::lock_guard lock(threads_mutex);
-    for (unsigned i = 0; i < options.threads; ++i) {
-      threads.emplace_back([this] { ioc->run(); });
+    for (auto& ioc : iocs) {
+      threads.emplace_back([ioc = ioc.get()] { ioc->run(); });
     }
     return bound;
   }
@@ -243,7 +252,7 @@ struct HttpServer::Impl {
   void stop() {
     if (stopping.exchange(true)) return;
     if (!started) return;
-    asio::co_spawn(*ioc, drain(), [](std::exception_ptr) {});
+    asio::co_spawn(*iocs.front(), drain(), [](std::exception_ptr) {});
   }
 
   void cancel_sessions(bool all) {
@@ -282,12 +291,14 @@ struct HttpServer::Impl {
       }
     }
     log_event(spdlog::level::info, "stopped");
-    ioc->stop();
+    for (auto& ioc : iocs) ioc->stop();
   }
 
   asio::awaitable<void> accept_loop() {
     for (;;) {
-      auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(*ioc), kTuple);
+      // Connections are dealt to the threads in turn.
+      auto& ioc = *iocs[next_ioc.fetch_add(1, std::memory_order_relaxed) % iocs.size()];
+      auto [ec, socket] = co_await acceptor->async_accept(ioc.get_executor(), kTuple);
       if (stopping || !acceptor->is_open()) co_return;
       if (ec) {
         log_event(spdlog::level::warn, "accept_failed", {{"error", ec.message()}});
@@ -546,7 +557,12 @@ asio::ip::tcp::endpoint HttpServer::local_endpoint() const { return impl_->bound
 bool HttpServer::tls() const { return impl_->ssl_ctx.has_value(); }
 std::size_t HttpServer::open_connections() const { return impl_->open_connections(); }
 std::uint64_t HttpServer::refused_connections() const { return impl_->refused.load(); }
-asio::io_context& HttpServer::io_context() { return *impl_->ioc; }
+asio::io_context& HttpServer::io_context() { return *impl_->iocs.front(); }
+std::vector<asio::io_context*> HttpServer::io_contexts() {
+  std::vector<asio::io_context*> out;
+  for (auto& ioc : impl_->iocs) out.push_back(ioc.get());
+  return out;
+}
 
 std::string HttpServer::base_url() const {
   const auto& address = impl_->bound.address();

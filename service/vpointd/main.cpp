@@ -131,6 +131,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     pack = std::move(*runtime);
+    // Each HTTP thread gets its own Redis connection: a request's FCALL is written and its reply read on the
+    // thread serving the request. (The daemon, declared first, outlives the pack runtime.)
+    pack->client().add_lanes(daemon.server().io_contexts());
     for (const auto& warning : pack->setting_warnings())
       svc::log_event(spdlog::level::warn, "redis_setting",
                      {{"setting", warning.setting}, {"actual", warning.actual}, {"required", warning.required},

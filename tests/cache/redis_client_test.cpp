@@ -3,6 +3,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include "redis_server.hpp"
 #include "redis_test_util.hpp"
@@ -303,6 +309,67 @@ TEST_CASE("TLS: a server certificate from another CA is refused with a tls error
   INFO(show(ok));
   REQUIRE(ok);
   CHECK(ok->str == "PONG");
+}
+
+TEST_CASE("a lane's caller gets its own connection and its reply on its own thread", "[redis][lanes]") {
+  RedisServer redis;
+  // The Client's own executor is never run: a command that needed its thread would time out.
+  asio::io_context idle;
+  IoThreads lane_a(1), lane_b(1);  // declared first: the lanes' io_contexts must outlive the Client
+  ClientOptions options = options_for(redis);
+  options.command_timeout = 2s;
+  Client client(idle.get_executor(), options);
+  // Lanes are added when the Client already has its node (vpointd checks Redis first, then adds them).
+  std::vector<asio::io_context*> lanes{&lane_a.context(), &lane_b.context()};
+  client.add_lanes(lanes);
+
+  struct Seen {
+    long long id = 0;
+    std::thread::id before, after;
+  };
+  auto client_id = [&client]() -> asio::awaitable<Seen> {
+    Seen seen;
+    seen.before = std::this_thread::get_id();
+    Command command{"CLIENT", "ID"};  // (GCC 12: no braced list inside a co_await expression)
+    auto reply = co_await client.command(std::move(command));
+    seen.after = std::this_thread::get_id();
+    if (reply && reply->type == Reply::Type::integer) seen.id = reply->integer;
+    co_return seen;
+  };
+  auto a1 = lane_a.run(client_id());
+  auto a2 = lane_a.run(client_id());
+  auto b1 = lane_b.run(client_id());
+  REQUIRE(a1.id > 0);
+  REQUIRE(b1.id > 0);
+  CHECK(a1.after == a1.before);  // completed on the calling thread
+  CHECK(b1.after == b1.before);
+  CHECK(a2.id == a1.id);  // the same lane: the same connection
+  CHECK(b1.id != a1.id);  // another lane: its own connection
+
+  // 200 concurrent callers of one lane share its one connection (pipelined), each with its own reply.
+  auto many = [&client]() -> asio::awaitable<std::vector<std::string>> {
+    std::vector<std::future<ReplyResult>> futures;
+    auto ex = co_await asio::this_coro::executor;
+    for (int i = 0; i < 200; ++i)
+      futures.push_back(asio::co_spawn(ex, client.command({"ECHO", "lane-" + std::to_string(i)}), asio::use_future));
+    std::vector<std::string> out;
+    // The futures complete on this very thread: wait for them from the io_context, not by blocking it.
+    asio::steady_timer pause(ex);
+    for (auto& f : futures) {
+      while (f.wait_for(0s) != std::future_status::ready) {
+        pause.expires_after(1ms);
+        co_await pause.async_wait(asio::use_awaitable);
+      }
+      auto r = f.get();
+      out.push_back(r ? r->str : "error: " + r.error().message);
+    }
+    co_return out;
+  };
+  auto echoed = lane_b.run(many());
+  REQUIRE(echoed.size() == 200);
+  for (int i = 0; i < 200; ++i) CHECK(echoed[static_cast<std::size_t>(i)] == "lane-" + std::to_string(i));
+  // Redis saw the two lane connections (plus this check's own redis-cli), none from the idle pool.
+  CHECK(info_field(redis, "clients", "connected_clients") == 3);
 }
 
 TEST_CASE("closing the client fails pending and later commands with closed", "[redis]") {

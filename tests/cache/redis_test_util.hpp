@@ -42,6 +42,7 @@ class IoThreads {
     for (auto& t : threads_) t.join();
   }
   boost::asio::any_io_executor executor() { return io_.get_executor(); }
+  boost::asio::io_context& context() { return io_; }
 
   // Starts `aw` on the io_context and returns a future of its result.
   template <class T>

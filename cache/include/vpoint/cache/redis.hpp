@@ -15,6 +15,10 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+namespace boost::asio {
+class io_context;
+}
+
 #include "vpoint/scanner/result.hpp"
 
 namespace vpoint::cache {
@@ -102,6 +106,13 @@ class Client {
   boost::asio::awaitable<std::vector<ReplyResult>> on_all_masters(Command args);
 
   bool cluster_mode() const;
+
+  // Lanes: io_contexts each run by exactly one thread (vpointd's HTTP threads). A command issued on a lane's
+  // thread goes through that lane's own connection to the node (pipelined across that thread's requests)
+  // and completes there: no hand-off to another thread. Other callers use the shared pool on `executor`.
+  // Call before those threads issue commands; the io_contexts must outlive the Client's use of them (after
+  // they stop, their connections are closed when the io_contexts are destroyed).
+  void add_lanes(std::vector<boost::asio::io_context*> contexts);
   // Closes every connection; pending and later commands fail with ErrorKind::closed.
   void close();
 

@@ -1,5 +1,6 @@
 #pragma once
-// A reusable Boost.Beast HTTP/1.1 server core: coroutine sessions on an io_context run by a thread pool,
+// A reusable Boost.Beast HTTP/1.1 server core: coroutine sessions on one io_context per thread (connections
+// dealt to the threads in turn; all of a session runs on its thread),
 // keep-alive, header/body limits, idle/read/write deadlines, optional TLS 1.2+ and mutual TLS, graceful
 // shutdown. It knows no routes: every request goes to one Handler (vpointd's Api, or the central simulator).
 // Shape follows Beast's example/advanced/server-flex-awaitable.
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -32,7 +34,7 @@ struct TlsOptions {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:8080";     // see parse_listen
-  unsigned threads = 0;                      // io_context threads; 0 = std::thread::hardware_concurrency()
+  unsigned threads = 0;                      // threads (one io_context each); 0 = hardware_concurrency()
   std::size_t body_limit = 8 * 1024 * 1024;  // bytes; larger bodies get 413 payload_too_large (bulk, images)
   std::size_t header_limit = 16 * 1024;      // bytes of request line + headers; larger get 431
   std::chrono::seconds idle_timeout{30};     // keep-alive connection with no request starting
@@ -76,8 +78,11 @@ class HttpServer {
   std::size_t open_connections() const;
   std::uint64_t refused_connections() const;  // closed at once because max_connections was reached
 
-  // The io_context the sessions run on: background tasks (central link, Redis) co_spawn here too.
+  // The first thread's io_context (signals, the graceful stop and its hooks run there).
   asio::io_context& io_context();
+  // Every thread's io_context, one per thread, in thread order: e.g. for cache::Client::add_lanes. They live
+  // as long as the server; after stop() + wait() nothing runs on them any more.
+  std::vector<asio::io_context*> io_contexts();
   // Runs on the io_context after the sessions drained and before it stops (flush outbox, close Redis...).
   void on_shutdown(std::function<asio::awaitable<void>()> hook);
 
