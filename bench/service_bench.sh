@@ -239,16 +239,17 @@ if [ -n "$profile_dir" ]; then
     sleep 0.5
     run_wrk "${name}_profiled" "$base$2" "$3"
     wait "$perf_pid" || { cat "$tmp/perf_$name.out" >&2; fail "perf record failed"; }
+    # perf's own header lines and column padding dropped; what remains: percent, (self,) object, symbol.
+    report() { perf report -i "$data" --stdio "$@" 2>/dev/null | sed -e 's/[[:space:]]*$//' | grep -v -e '^$' -e '^#'; }
     {
-      echo "# $name: perf record -e cpu-clock -F 999 --call-graph dwarf -p vpointd during:"
+      echo "## $name: perf record -e cpu-clock -F 999 --call-graph dwarf -p vpointd, during:"
       grep -E 'Requests/sec' "$tmp/wrk_${name}_profiled.txt"
-      echo "# self time by shared object"
-      perf report -i "$data" --stdio --no-children --sort dso -g none --percent-limit 0.5 2>/dev/null | grep -v '^$'
-      echo "# self time by symbol"
-      perf report -i "$data" --stdio --no-children --sort dso,symbol -g none --percent-limit 0.4 2>/dev/null \
-        | grep -v '^$'
-      echo "# time including callees, by symbol"
-      perf report -i "$data" --stdio --children --sort symbol -g none --percent-limit 3 2>/dev/null | grep -v '^$'
+      echo "## self time by shared object"
+      report --no-children --sort dso -g none --percent-limit 0.5
+      echo "## self time by symbol"
+      report --no-children -F overhead,dso,sym -g none --percent-limit 0.4
+      echo "## time including callees, by symbol (children, self)"
+      report --children --sort sym -g none --percent-limit 2
     } >"$profile_dir/$name.perf.txt"
     log "profile: $profile_dir/$name.perf.txt"
   }
