@@ -251,10 +251,17 @@ struct Mirror::Impl {
     co_return ref;
   }
 
+  // One pack operation ready to send: what vp_pack / vp_look are called with, minus what is read from the
+  // request itself (the caller's frame keeps it alive while the operation runs).
   struct Prepared {
-    Command command;
-    std::string routing_key;
+    const PackRequest* request = nullptr;
+    Operation operation = Operation::verify;
+    Action action = Action::supply;
+    std::string routing_key;  // the pack's bucket: routes the call in a Cluster
     int partition = 0;
+    std::uint32_t bucket = 0;
+    std::int64_t generation = 0;
+    std::string transaction_id;
     std::shared_ptr<const Product> ref;  // null: unknown product
   };
 
@@ -272,32 +279,63 @@ struct Mirror::Impl {
     const std::string& code = ref ? ref->code : request.product_code;
     const auto [partition, bucket] = pack_place(code, request.serial, bucket_count);
     Prepared p;
+    p.request = &request;
+    p.operation = operation;
+    p.action = action;
     p.partition = partition;
+    p.bucket = bucket;
+    p.generation = gen;
     p.routing_key = pack_key(partition, gen, bucket);
-    std::string field = ref ? pack_field(ref->index, request.serial) : std::string();
-    const char* op = operation_letter(operation);
-    bool idem = !request.idempotency_key.empty();
-    p.command = {"FCALL", "vp_pack", idem ? "8" : "7", p.routing_key, decommission_key(partition, code, request.serial),
-                 outbox_key(partition), audit_key(partition), undo_marker_key(partition, code, request.serial),
-                 unknown_status_key(partition, gen), pending_key(partition)};
-    if (idem) p.command.push_back(idempotency_key(partition, request.caller.name, request.idempotency_key));
-    auto window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options.undo_window).count();
-    p.command.insert(p.command.end(),
-                     {op, field, std::to_string(static_cast<int>(action)), request.caller.location, request.caller.name,
-                      request.transaction_id.empty() ? random_transaction_id() : request.transaction_id,
-                      std::to_string(window_ms), std::to_string(clock_offset_ms.load()), code, request.serial,
-                      std::to_string(options.idempotency_ttl.count()), std::to_string(options.audit_maxlen),
-                      request.expected_batch_index ? std::to_string(*request.expected_batch_index) : std::string(),
-                      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options.undo_marker_ttl).count())});
+    p.transaction_id = request.transaction_id.empty() ? random_transaction_id() : request.transaction_id;
+    p.ref = std::move(ref);
+    return p;
+  }
+
+  // `verb function numkeys keys... args...` of vp_pack (FCALL) or vp_look (FCALL_RO, same arguments), written
+  // in RESP directly (issue 19: no vector of ~30 argument strings per call).
+  RespCommand pack_call(const Prepared& p, std::string_view verb, std::string_view function) const {
+    const PackRequest& request = *p.request;
+    const std::string& code = p.ref ? p.ref->code : request.product_code;
+    const bool idem = !request.idempotency_key.empty();
+    const std::size_t keys = idem ? 8 : 7;
+    RespCommand c(3 + keys + 16);
+    c.arg(verb).arg(function).arg(static_cast<long long>(keys));
+    c.arg(p.routing_key)
+        .arg(decommission_key(p.partition, code, request.serial))
+        .arg(outbox_key(p.partition))
+        .arg(audit_key(p.partition))
+        .arg(undo_marker_key(p.partition, code, request.serial))
+        .arg(unknown_status_key(p.partition, p.generation))
+        .arg(pending_key(p.partition));
+    if (idem) c.arg(idempotency_key(p.partition, request.caller.name, request.idempotency_key));
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    c.arg(operation_letter(p.operation))
+        .arg(p.ref ? pack_field(p.ref->index, request.serial) : std::string())
+        .arg(static_cast<long long>(p.action))
+        .arg(request.caller.location)
+        .arg(request.caller.name)
+        .arg(p.transaction_id)
+        .arg(static_cast<long long>(duration_cast<milliseconds>(options.undo_window).count()))
+        .arg(static_cast<long long>(clock_offset_ms.load()))
+        .arg(code)
+        .arg(request.serial)
+        .arg(static_cast<long long>(options.idempotency_ttl.count()))
+        .arg(static_cast<long long>(options.audit_maxlen));
+    if (request.expected_batch_index) {
+      c.arg(static_cast<long long>(*request.expected_batch_index));
+    } else {
+      c.arg(std::string_view());
+    }
+    c.arg(static_cast<long long>(duration_cast<milliseconds>(options.undo_marker_ttl).count()));
     // The expected batch by name and expiry: the outbox entry carries them (the central system and a later
     // generation know batches by name, not by this generation's index).
     const Batch* expected = nullptr;
-    if (ref && request.expected_batch_index && *request.expected_batch_index < ref->batches.size())
-      expected = &ref->batches[*request.expected_batch_index];
-    p.command.push_back(expected ? expected->batch : std::string());
-    p.command.push_back(expected ? expected->expiry : std::string());
-    p.ref = std::move(ref);
-    return p;
+    if (p.ref && request.expected_batch_index && *request.expected_batch_index < p.ref->batches.size())
+      expected = &p.ref->batches[*request.expected_batch_index];
+    c.arg(expected ? std::string_view(expected->batch) : std::string_view());
+    c.arg(expected ? std::string_view(expected->expiry) : std::string_view());
+    return c;
   }
 
   MirrorResult<PackResult> parse(const Prepared& p, const Reply& reply) {
@@ -344,16 +382,22 @@ struct Mirror::Impl {
   // same connection (WAIT counts the writes of the connection that sends it).
   awaitable<std::vector<MirrorResult<PackResult>>> run(std::vector<Prepared> prepared, std::vector<Operation> ops,
                                                        bool retried = false) {
-    std::vector<Command> commands;
+    std::vector<RespCommand> commands;
     std::vector<std::string> routing;
     std::vector<std::size_t> index_of;  // position of each prepared command in the pipeline
+    commands.reserve(prepared.size());
+    routing.reserve(prepared.size());
+    index_of.reserve(prepared.size());
     for (std::size_t i = 0; i < prepared.size(); ++i) {
       index_of.push_back(commands.size());
-      commands.push_back(prepared[i].command);
+      commands.push_back(pack_call(prepared[i], "FCALL", "vp_pack"));
       routing.push_back(prepared[i].routing_key);
       if (wants_wait(ops[i])) {
-        commands.push_back(cmd("WAIT", std::to_string(options.min_replicas_ack),
-                               std::to_string(options.replicas_ack_timeout.count())));
+        RespCommand wait(3);
+        wait.arg("WAIT")
+            .arg(static_cast<long long>(options.min_replicas_ack))
+            .arg(static_cast<long long>(options.replicas_ack_timeout.count()));
+        commands.push_back(std::move(wait));
         routing.push_back(prepared[i].routing_key);
       }
     }
@@ -389,15 +433,12 @@ struct Mirror::Impl {
   // when full): the same answer from the same state, flagged audit_lost. Changes stay refused (full).
   awaitable<void> look_when_full(const std::vector<Prepared>& prepared, const std::vector<Operation>& ops,
                                  std::vector<MirrorResult<PackResult>>& out) {
-    std::vector<Command> looks;
+    std::vector<RespCommand> looks;
     std::vector<std::string> routing;
     std::vector<std::size_t> which;
     for (std::size_t i = 0; i < out.size(); ++i) {
       if (ops[i] != Operation::verify || out[i] || out[i].error().kind != MirrorErrorKind::full) continue;
-      Command look = prepared[i].command;
-      look[0] = "FCALL_RO";
-      look[1] = "vp_look";
-      looks.push_back(std::move(look));
+      looks.push_back(pack_call(prepared[i], "FCALL_RO", "vp_look"));
       routing.push_back(prepared[i].routing_key);
       which.push_back(i);
     }

@@ -408,8 +408,14 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<ReplyResult> run_command(const Command& args, std::optional<std::string> key,
                                            Clock::time_point deadline) {
-    auto self = shared_from_this();
     if (args.empty()) co_return vpoint::Unexpected{RedisError{ErrorKind::protocol, "empty redis command"}};
+    co_return co_await run_payload(detail::encode_command(args), std::move(key), deadline);
+  }
+
+  // One command in RESP, routed by `key` in Cluster mode, following MOVED/ASK.
+  asio::awaitable<ReplyResult> run_payload(std::string command, std::optional<std::string> key,
+                                           Clock::time_point deadline) {
+    auto self = shared_from_this();
     std::optional<std::uint16_t> slot;
     if (key) slot = key_slot(*key);
     std::shared_ptr<Node> ask_node;
@@ -428,7 +434,12 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       std::string payload;
       // ASK: the target serves the slot only for the next command after ASKING (Cluster spec).
       if (asking) detail::encode_command({"ASKING"}, payload);
-      detail::encode_command(args, payload);
+      // Standalone sends it once (no redirections): the command moves; a Cluster may need it again.
+      if (!cluster && !asking) {
+        payload = std::move(command);
+      } else {
+        payload += command;
+      }
       auto res = co_await exec(*node, std::move(payload), asking ? 2 : 1, deadline);
       if (!res) {
         if (cluster) {
@@ -481,22 +492,48 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<std::vector<ReplyResult>> run_pipeline(std::vector<Command> commands,
                                                          std::vector<std::string> routing_keys) {
-    auto self = shared_from_this();
-    const auto deadline = Clock::now() + options.command_timeout;
-    std::vector<std::optional<ReplyResult>> results(commands.size());
+    std::vector<std::string> payloads(commands.size());
     std::vector<std::optional<std::string>> keys(commands.size());
-    struct Group {
-      std::shared_ptr<Node> node;
-      std::vector<std::size_t> indexes;
-      std::string payload;
-    };
-    std::vector<Group> groups;
+    std::vector<std::optional<ReplyResult>> results(commands.size());
     for (std::size_t i = 0; i < commands.size(); ++i) {
       keys[i] = routing_key_of(commands[i], i < routing_keys.size() ? routing_keys[i] : std::string_view{});
       if (commands[i].empty()) {
         results[i] = vpoint::Unexpected{RedisError{ErrorKind::protocol, "empty redis command"}};
         continue;
       }
+      payloads[i] = detail::encode_command(commands[i]);
+    }
+    co_return co_await run_payloads(std::move(payloads), std::move(keys), std::move(results));
+  }
+
+  asio::awaitable<std::vector<ReplyResult>> run_resp_pipeline(std::vector<RespCommand> commands,
+                                                              std::vector<std::string> routing_keys) {
+    std::vector<std::string> payloads;
+    payloads.reserve(commands.size());
+    for (auto& c : commands) payloads.push_back(std::move(c).take());
+    std::vector<std::optional<std::string>> keys(commands.size());
+    for (std::size_t i = 0; i < commands.size() && i < routing_keys.size(); ++i) {
+      if (!routing_keys[i].empty()) keys[i] = std::move(routing_keys[i]);
+    }
+    co_return co_await run_payloads(std::move(payloads), std::move(keys),
+                                    std::vector<std::optional<ReplyResult>>(commands.size()));
+  }
+
+  // Commands in RESP, each routed by its key (Cluster), pipelined per node; an entry of `results` already
+  // set (a command refused before sending) is kept.
+  asio::awaitable<std::vector<ReplyResult>> run_payloads(std::vector<std::string> payloads,
+                                                         std::vector<std::optional<std::string>> keys,
+                                                         std::vector<std::optional<ReplyResult>> results) {
+    auto self = shared_from_this();
+    const auto deadline = Clock::now() + options.command_timeout;
+    struct Group {
+      std::shared_ptr<Node> node;
+      std::vector<std::size_t> indexes;
+      std::string payload;
+    };
+    std::vector<Group> groups;
+    for (std::size_t i = 0; i < payloads.size(); ++i) {
+      if (results[i]) continue;
       auto routed = co_await route(keys[i] ? std::optional(key_slot(*keys[i])) : std::nullopt, deadline);
       if (!routed) {
         results[i] = vpoint::Unexpected{routed.error()};
@@ -508,7 +545,12 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         it = std::prev(groups.end());
       }
       it->indexes.push_back(i);
-      detail::encode_command(commands[i], it->payload);
+      // A Cluster may have to send a command again alone (redirection): it keeps its own copy.
+      if (it->payload.empty() && !cluster) {
+        it->payload = std::move(payloads[i]);
+      } else {
+        it->payload += payloads[i];
+      }
     }
     // Every node's batch is sent before any is waited for, so the nodes work in parallel.
     std::vector<Batch> batches;
@@ -531,7 +573,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         Reply& reply = (*res)[k];
         if (cluster && parse_redirect(reply).kind != Redirect::Kind::none) {
           // The slot moved under us: that command did not run; redo it alone, following redirections.
-          results[i] = co_await run_command(commands[i], keys[i], deadline);
+          results[i] = co_await run_payload(payloads[i], keys[i], deadline);
         } else {
           results[i] = std::move(reply);
         }
@@ -607,6 +649,12 @@ asio::awaitable<std::vector<ReplyResult>> Client::pipeline(std::vector<Command> 
                                                            std::vector<std::string> routing_keys) {
   auto impl = impl_;
   co_return co_await impl->run_pipeline(std::move(commands), std::move(routing_keys));
+}
+
+asio::awaitable<std::vector<ReplyResult>> Client::pipeline(std::vector<RespCommand> commands,
+                                                           std::vector<std::string> routing_keys) {
+  auto impl = impl_;
+  co_return co_await impl->run_resp_pipeline(std::move(commands), std::move(routing_keys));
 }
 
 asio::awaitable<std::vector<ReplyResult>> Client::on_all_masters(Command args) {

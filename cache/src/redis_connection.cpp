@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <iterator>
+#include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -78,37 +81,111 @@ std::string encode_command(const Command& args) {
   return out;
 }
 
+}  // namespace vpoint::cache::detail
+
+namespace vpoint::cache {
+
+// RESP arrays of bulk strings (the same bytes as hiredis' redisFormatCommandArgv), written as the arguments
+// come: hiredis' formatter needs an argv array of all arguments first, which is what this avoids.
+RespCommand::RespCommand(std::size_t argc) : declared_(argc) {
+  out_.reserve(64 + argc * 24);
+  out_ += '*';
+  out_ += std::to_string(argc);
+  out_ += "\r\n";
+}
+
+RespCommand& RespCommand::arg(std::string_view value) {
+  ++given_;
+  out_ += '$';
+  out_ += std::to_string(value.size());
+  out_ += "\r\n";
+  out_.append(value);
+  out_ += "\r\n";
+  return *this;
+}
+
+RespCommand& RespCommand::arg(long long value) {
+  char digits[24];
+  auto end = std::to_chars(std::begin(digits), std::end(digits), value).ptr;
+  return arg(std::string_view(digits, static_cast<std::size_t>(end - digits)));
+}
+
+void RespCommand::check() const {
+  if (given_ != declared_)
+    throw std::logic_error("RespCommand: " + std::to_string(given_) + " arguments given, " +
+                           std::to_string(declared_) + " declared");
+}
+
+const std::string& RespCommand::payload() const {
+  check();
+  return out_;
+}
+
+std::string RespCommand::take() && {
+  check();
+  return std::move(out_);
+}
+
+}  // namespace vpoint::cache
+
+namespace vpoint::cache::detail {
+
 namespace {
 
-Reply convert(const redisReply* r) {
-  Reply out;
-  switch (r->type) {
-    case REDIS_REPLY_STRING:
-      out.type = Reply::Type::string;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_STATUS:
-      out.type = Reply::Type::status;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ERROR:
-      out.type = Reply::Type::error;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      out.type = Reply::Type::integer;
-      out.integer = r->integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      out.type = Reply::Type::array;
-      out.elements.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
-      break;
-    default:
-      out.type = Reply::Type::nil;
+// hiredis reads RESP straight into our Reply tree (its redisReplyObjectFunctions hook): no redisReply tree
+// that would be copied into a Reply and freed again for every reply. An array's elements are sized when it
+// is created, so a child is built in its parent's slot; only the root is a heap object (freeObject's only
+// argument). Nothing may throw through hiredis' C frames: an allocation failure is hiredis' "out of memory".
+void* place(const redisReadTask* task, Reply&& value) noexcept {
+  try {
+    if (task->parent != nullptr) {
+      auto* parent = static_cast<Reply*>(task->parent->obj);
+      Reply* slot = &parent->elements.at(static_cast<std::size_t>(task->idx));
+      *slot = std::move(value);
+      return slot;
+    }
+    return new Reply(std::move(value));
+  } catch (...) {
+    return nullptr;
   }
-  return out;
 }
+
+void* create_string(const redisReadTask* task, char* str, std::size_t len) noexcept {
+  Reply r;
+  r.type = task->type == REDIS_REPLY_ERROR    ? Reply::Type::error
+           : task->type == REDIS_REPLY_STATUS ? Reply::Type::status
+                                              : Reply::Type::string;
+  try {
+    r.str.assign(str, len);
+  } catch (...) {
+    return nullptr;
+  }
+  return place(task, std::move(r));
+}
+
+void* create_array(const redisReadTask* task, int elements) noexcept {
+  Reply r;
+  r.type = Reply::Type::array;
+  try {
+    r.elements.resize(elements > 0 ? static_cast<std::size_t>(elements) : 0);
+  } catch (...) {
+    return nullptr;
+  }
+  return place(task, std::move(r));
+}
+
+void* create_integer(const redisReadTask* task, long long value) noexcept {
+  Reply r;
+  r.type = Reply::Type::integer;
+  r.integer = value;
+  return place(task, std::move(r));
+}
+
+void* create_nil(const redisReadTask* task) noexcept { return place(task, Reply{}); }
+
+void free_root(void* object) noexcept { delete static_cast<Reply*>(object); }
+
+redisReplyObjectFunctions reply_functions{create_string, create_array, create_integer, create_nil, free_root};
 
 }  // namespace
 
@@ -308,7 +385,7 @@ asio::awaitable<std::optional<RedisError>> Connection::connect() {
     tcp_ = std::make_unique<TcpSocket>(strand_);
   }
   if (reader_ != nullptr) redisReaderFree(reader_);
-  reader_ = redisReaderCreate();
+  reader_ = redisReaderCreateWithFunctions(&reply_functions);
   if (reader_ == nullptr) throw std::bad_alloc();
 
   // Watchdog: closing the socket aborts whichever step (resolve excepted) is pending at the deadline.
@@ -405,9 +482,8 @@ std::optional<RedisError> Connection::parse_replies(std::vector<Reply>& sink) {
       return RedisError{ErrorKind::protocol, "malformed reply from " + endpoint_.str() + ": " + reader_->errstr};
     }
     if (raw == nullptr) return std::nullopt;
-    auto* reply = static_cast<redisReply*>(raw);
-    sink.push_back(convert(reply));
-    freeReplyObject(reply);
+    std::unique_ptr<Reply> reply(static_cast<Reply*>(raw));  // the root create_* made
+    sink.push_back(std::move(*reply));
   }
 }
 

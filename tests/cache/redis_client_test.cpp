@@ -22,6 +22,7 @@ using vpoint::cache::Command;
 using vpoint::cache::ErrorKind;
 using vpoint::cache::Reply;
 using vpoint::cache::ReplyResult;
+using vpoint::cache::RespCommand;
 using vpoint::test::IoThreads;
 using vpoint::test::numbered;
 using vpoint::test::show;
@@ -82,6 +83,64 @@ TEST_CASE("commands round-trip every reply type through a real redis-server", "[
   REQUIRE(wrong);
   CHECK(wrong->is_error());
   CHECK_THAT(wrong->str, Catch::Contains("WRONGTYPE"));
+}
+
+TEST_CASE("nested arrays, nils, integers and errors inside arrays arrive as one Reply tree", "[redis]") {
+  RedisServer redis;
+  IoThreads io;
+  Client client(io.executor(), options_for(redis));
+  // Lua: a table stops at its first nil, so false stands for a nil (Redis converts false to a nil bulk).
+  auto nested = io.run(client.command(
+      {"EVAL", "return {1, {'a', {2, false}, {}}, redis.error_reply('E inner'), 'tail', false}", "0"}));
+  INFO(show(nested));
+  REQUIRE(nested);
+  REQUIRE(nested->type == Reply::Type::array);
+  REQUIRE(nested->elements.size() == 5);
+  CHECK(nested->elements[0].integer == 1);
+  const Reply& inner = nested->elements[1];
+  REQUIRE(inner.type == Reply::Type::array);
+  REQUIRE(inner.elements.size() == 3);
+  CHECK(inner.elements[0].str == "a");
+  REQUIRE(inner.elements[1].elements.size() == 2);
+  CHECK(inner.elements[1].elements[0].integer == 2);
+  CHECK(inner.elements[1].elements[1].is_nil());
+  CHECK(inner.elements[2].type == Reply::Type::array);
+  CHECK(inner.elements[2].elements.empty());
+  CHECK(nested->elements[2].is_error());
+  CHECK(nested->elements[2].str == "E inner");
+  CHECK(nested->elements[3].str == "tail");
+  CHECK(nested->elements[4].is_nil());
+  // A nil array (BLPOP timing out) is a nil, not an empty array.
+  auto timed_out = io.run(client.command({"BLPOP", "vp:empty", "0.01"}));
+  REQUIRE(timed_out);
+  CHECK(timed_out->is_nil());
+}
+
+TEST_CASE("RespCommand writes the RESP bytes of its arguments and refuses a wrong argument count", "[redis]") {
+  RespCommand c(4);
+  c.arg("SET").arg(std::string_view("k\r\n", 3)).arg(-42LL).arg(std::string_view());
+  CHECK(c.payload() == "*4\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$3\r\n-42\r\n$0\r\n\r\n");
+  RespCommand short_one(3);
+  short_one.arg("GET").arg("k");
+  CHECK_THROWS_WITH(short_one.payload(), Catch::Contains("2 arguments given, 3 declared"));
+
+  // Sent through the Client, pipelined with a command of the vector form, each reply at its place.
+  RedisServer redis;
+  IoThreads io;
+  Client client(io.executor(), options_for(redis));
+  std::vector<RespCommand> commands;
+  RespCommand set(3);
+  set.arg("SET").arg("vp:resp").arg(7LL);
+  commands.push_back(std::move(set));
+  RespCommand get(2);
+  get.arg("GET").arg("vp:resp");
+  commands.push_back(std::move(get));
+  auto replies = io.run(client.pipeline(std::move(commands), std::vector<std::string>{"vp:resp", "vp:resp"}));
+  REQUIRE(replies.size() == 2);
+  REQUIRE(replies[0]);
+  CHECK(replies[0]->str == "OK");
+  REQUIRE(replies[1]);
+  CHECK(replies[1]->str == "7");
 }
 
 TEST_CASE("1000 concurrent callers on one connection each get their own reply", "[redis][pipeline]") {
