@@ -1,5 +1,8 @@
 #include "vpoint/service/metrics.hpp"
 
+#include <charconv>
+#include <iterator>
+
 #include <prometheus/text_serializer.h>
 
 namespace vpoint::service {
@@ -21,14 +24,25 @@ Metrics::Metrics()
           &prometheus::BuildHistogram()
                .Name("vpoint_http_request_duration_seconds")
                .Help("Time from a complete request to its response being ready, by method, route and status")
-               .Register(*registry_)) {}
+               .Register(*registry_)) {
+  std::vector<std::string> names{"method", "route", "status"};
+  request_counts_ = std::make_unique<LabelledChildren<prometheus::Counter>>(
+      names, [family = requests_](const prometheus::Labels& labels) -> prometheus::Counter& {
+        return family->Add(labels);
+      });
+  request_latencies_ = std::make_unique<LabelledChildren<prometheus::Histogram>>(
+      names, [family = latency_](const prometheus::Labels& labels) -> prometheus::Histogram& {
+        return family->Add(labels, kLatencyBuckets);
+      });
+}
 
 void Metrics::observe_request(std::string_view method, std::string_view route, unsigned status,
                               std::chrono::nanoseconds latency) {
-  prometheus::Labels labels{
-      {"method", std::string(method)}, {"route", std::string(route)}, {"status", std::to_string(status)}};
-  requests_->Add(labels).Increment();
-  latency_->Add(labels, kLatencyBuckets).Observe(std::chrono::duration<double>(latency).count());
+  char digits[12];
+  auto end = std::to_chars(std::begin(digits), std::end(digits), status).ptr;
+  std::string_view status_text(digits, static_cast<std::size_t>(end - digits));
+  request_counts_->at({method, route, status_text}).Increment();
+  request_latencies_->at({method, route, status_text}).Observe(std::chrono::duration<double>(latency).count());
 }
 
 std::string Metrics::serialize() const {

@@ -21,10 +21,13 @@ namespace vpoint::service::pack_detail {
 PackMetrics make_metrics(Metrics& metrics) {
   auto& registry = metrics.registry();
   PackMetrics m{};
-  m.verdicts = &prometheus::BuildCounter()
-                    .Name("vpoint_verdicts_total")
-                    .Help("Pack answers by route, verdict and reason")
-                    .Register(registry);
+  auto* verdicts = &prometheus::BuildCounter()
+                        .Name("vpoint_verdicts_total")
+                        .Help("Pack answers by route, verdict and reason")
+                        .Register(registry);
+  m.verdicts = std::make_shared<LabelledChildren<prometheus::Counter>>(
+      std::vector<std::string>{"route", "verdict", "reason"},
+      [verdicts](const prometheus::Labels& labels) -> prometheus::Counter& { return verdicts->Add(labels); });
   m.alerts = &prometheus::BuildCounter()
                   .Name("vpoint_alerts_total")
                   .Help("Alerts raised, by reason")
@@ -256,11 +259,7 @@ json::object answer_body(const Ctx& ctx, const Job& job, const PackId& pack, con
 
 // One count per answered pack: vpoint_verdicts_total{route, verdict, reason ("none" for no reason)}.
 void count_verdict(Ctx& ctx, const Job& job, Verdict verdict, Reason reason) {
-  ctx.m.verdicts
-      ->Add({{"route", std::string(job.route)},
-             {"verdict", std::string(to_string(verdict))},
-             {"reason", reason == Reason::none ? std::string("none") : std::string(to_string(reason))}})
-      .Increment();
+  ctx.m.verdicts->at({job.route, to_string(verdict), reason == Reason::none ? "none" : to_string(reason)}).Increment();
 }
 
 Decision decide_for(Ctx& ctx, const Job& job, const cache::Product* product, const BatchCheck& bc, const Plan& pl,

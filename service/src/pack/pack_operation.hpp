@@ -21,6 +21,7 @@
 #include "vpoint/cache/mirror.hpp"
 #include "vpoint/scanner/gs1.hpp"
 #include "vpoint/service/api.hpp"
+#include "vpoint/service/metrics.hpp"
 #include "vpoint/service/pack_api.hpp"
 #include "vpoint/service/rules.hpp"
 
@@ -36,7 +37,7 @@ using scanner::ParseError;
 
 // Metrics (issue 5: counts per route and verdict, alerts by reason, Redis round-trip latency).
 struct PackMetrics {
-  prometheus::Family<prometheus::Counter>* verdicts;
+  std::shared_ptr<LabelledChildren<prometheus::Counter>> verdicts;  // route, verdict, reason
   prometheus::Family<prometheus::Counter>* alerts;
   prometheus::Histogram* mirror_call;
   prometheus::Counter* audit_lost;
