@@ -142,7 +142,9 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   std::mutex mutex;  // guards nodes, slots, closed — held for look-ups only, never across co_await
   std::map<std::string, std::shared_ptr<Node>> nodes;
   std::vector<std::shared_ptr<Node>> slots;  // Cluster: owner of each slot, null = unknown
-  bool closed = false;
+  std::atomic<bool> closed{false};
+  // Standalone: the one server's pool, made at construction and never replaced (read without the mutex).
+  std::shared_ptr<Node> standalone;
   std::atomic<bool> refreshing{false};
   // io_contexts run by one thread each whose callers get their own connection per node (add_lanes). Set
   // before those threads issue commands, then only read.
@@ -223,6 +225,20 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     settings->tls_verify_peer = options.tls_verify_peer;
     settings->tls_server_name = options.tls_server_name;
     if (tls) settings->tls = make_tls_context();
+    if (!cluster) standalone = node_for(seeds.front());
+  }
+
+  // Standalone, one command: straight to the caller's connection, without routing or a channel (the hot
+  // path: one FCALL per pack operation).
+  asio::awaitable<vpoint::Result<Reply, RedisError>> exec_standalone(std::string payload) {
+    if (closed) co_return vpoint::Unexpected{closed_error()};
+    auto conn = standalone->pick(current_lane());
+    auto outcome = co_await conn->async_execute(std::move(payload), 1, Clock::now() + options.command_timeout,
+                                                asio::use_awaitable);
+    if (outcome.error) co_return vpoint::Unexpected{std::move(*outcome.error)};
+    if (outcome.replies.size() != 1)
+      co_return vpoint::Unexpected{RedisError{ErrorKind::protocol, "expected one reply"}};
+    co_return std::move(outcome.replies.front());
   }
 
   std::shared_ptr<asio::ssl::context> make_tls_context() const {
@@ -639,6 +655,7 @@ Client::~Client() { impl_->close(); }
 
 asio::awaitable<ReplyResult> Client::command(Command args, std::string_view routing_key) {
   auto impl = impl_;
+  if (!impl->cluster && !args.empty()) co_return co_await impl->exec_standalone(detail::encode_command(args));
   const auto deadline = Clock::now() + impl->options.command_timeout;
   auto key = routing_key_of(args, routing_key);
   if (!impl->cluster) key.reset();
@@ -654,6 +671,11 @@ asio::awaitable<std::vector<ReplyResult>> Client::pipeline(std::vector<Command> 
 asio::awaitable<std::vector<ReplyResult>> Client::pipeline(std::vector<RespCommand> commands,
                                                            std::vector<std::string> routing_keys) {
   auto impl = impl_;
+  if (!impl->cluster && commands.size() == 1) {
+    std::vector<ReplyResult> out;
+    out.push_back(co_await impl->exec_standalone(std::move(commands.front()).take()));
+    co_return out;
+  }
   co_return co_await impl->run_resp_pipeline(std::move(commands), std::move(routing_keys));
 }
 
