@@ -424,7 +424,7 @@ namespace {
 template <class Plain, class Detailed>
 Result<ParseResult, ParseError> plain_else_detailed(std::string_view text, const ParseOptions& options, Plain plain,
                                                     Detailed detailed) {
-  Result<ParseResult, ParseError> result;  // a default ParseResult, built in place
+  Result<ParseResult, ParseError> result{ParseResult{}};  // filled in place
   if (plain(text, options.reference_year, *result)) return result;
   result = detailed(text, options);
   return result;

@@ -278,7 +278,7 @@ Result<ParseResult, ParseError> parse_envelope(std::string_view text, const Pars
                                   " do not carry the same PZN.")};
     }
   }
-  Result<ParseResult, ParseError> result;  // a default ParseResult, built in place
+  Result<ParseResult, ParseError> result{ParseResult{}};  // filled in place
   ParseResult& r = *result;
   r.kind = Kind::pack;
   r.pack.scheme = Scheme::ppn;

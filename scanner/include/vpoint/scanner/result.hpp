@@ -1,5 +1,6 @@
 #pragma once
 // Expected failures are values (style.md): Result<T, E> holds either a value or an error.
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -15,8 +16,11 @@ Unexpected(E) -> Unexpected<E>;
 template <class T, class E>
 class Result {
  public:
-  // Default: a default-constructed value (lets a Result travel through co_spawn / use_awaitable).
-  Result() = default;
+  // Default: an error (a default-constructed E), never a success: a Result that nobody set must not count as
+  // one (issue 19). Exists so a Result can travel through co_spawn / use_awaitable, which want a default.
+  Result()
+    requires std::is_default_constructible_v<E>
+      : v_(std::in_place_index<1>) {}
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
   template <class G>
   Result(Unexpected<G> e) : v_(std::in_place_index<1>, std::move(e.error)) {}
