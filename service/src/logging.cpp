@@ -4,7 +4,9 @@
 #include <chrono>
 #include <type_traits>
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <iostream>
+
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <boost/json/serializer.hpp>
 #include <boost/json/value.hpp>
@@ -32,13 +34,18 @@ bool parse_log_level(std::string_view text, spdlog::level::level_enum& out) {
 
 void init_logging(spdlog::level::level_enum level) {
   spdlog::drop("vpoint");  // idempotent: tests and reloads may call it again
-  auto logger = spdlog::stdout_logger_mt("vpoint");
+  // spdlog's stdout sink fflush()es after every line (a write(2) per request: ~7 % of vpointd's CPU per verify
+  // in the issue 19 profile, whatever flush_on says). An ostream sink on std::cout without force_flush writes
+  // into stdout's buffer instead, and the flushes below decide when it reaches the file or pipe.
+  auto logger = std::make_shared<spdlog::logger>(
+      "vpoint", std::make_shared<spdlog::sinks::ostream_sink_mt>(std::cout, /*force_flush=*/false));
+  spdlog::register_logger(logger);
   // %v is the event object without its braces, so every line is one JSON object.
   logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l",%v})", spdlog::pattern_time_type::utc);
   logger->set_level(level);
   // Warnings and errors reach the file/pipe at once (with every line before them); request lines are written
-  // in batches, at least every second (spdlog 1.10's flush_every takes whole seconds): a write(2) per request
-  // line was ~4 % of vpointd's CPU per verify (issue 19 profile). stdout is line-buffered on a terminal anyway.
+  // in batches, at least every second (spdlog 1.10's flush_every takes whole seconds). On a terminal stdout is
+  // line-buffered anyway.
   logger->flush_on(spdlog::level::warn);
   spdlog::flush_every(std::chrono::seconds(1));
   spdlog::set_default_logger(std::move(logger));
