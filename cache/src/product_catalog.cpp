@@ -13,7 +13,7 @@ std::size_t ProductCatalog::shard_of(std::string_view code) { return std::hash<s
 std::shared_ptr<const Product> ProductCatalog::find(std::string_view code,
                                                     std::optional<std::chrono::steady_clock::duration> max_age) const {
   auto map = shards_[shard_of(code)].load(std::memory_order_acquire);
-  auto it = map->find(std::string(code));
+  auto it = map->find(code);
   if (it == map->end()) return nullptr;
   if (max_age && std::chrono::steady_clock::now() - it->second.fetched > *max_age) return nullptr;
   return it->second.product;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,7 +43,12 @@ class ProductCatalog {
     std::shared_ptr<const Product> product;
     std::chrono::steady_clock::time_point fetched;  // when it was read from Redis (before the fetch started)
   };
-  using Map = std::unordered_map<std::string, Entry>;
+  // Looked up by string_view (transparent hash): a find builds no std::string.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
   static constexpr std::size_t kShards = 64;
   static std::size_t shard_of(std::string_view code);
   std::array<std::atomic<std::shared_ptr<const Map>>, kShards> shards_;
