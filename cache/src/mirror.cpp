@@ -259,7 +259,6 @@ struct Mirror::Impl {
     Action action = Action::supply;
     std::string routing_key;  // the pack's bucket: routes the call in a Cluster
     int partition = 0;
-    std::uint32_t bucket = 0;
     std::int64_t generation = 0;
     std::string transaction_id;
     std::shared_ptr<const Product> ref;  // null: unknown product
@@ -283,7 +282,6 @@ struct Mirror::Impl {
     p.operation = operation;
     p.action = action;
     p.partition = partition;
-    p.bucket = bucket;
     p.generation = gen;
     p.routing_key = pack_key(partition, gen, bucket);
     p.transaction_id = request.transaction_id.empty() ? random_transaction_id() : request.transaction_id;

@@ -48,37 +48,12 @@ RedisError map_error(const error_code& ec, std::string_view context) {
   return {ErrorKind::io, message};
 }
 
-void encode_command(const Command& args, std::string& out) {
-  // Every pack operation (one FCALL of ~20 arguments) comes through here: the argument tables live on the
-  // stack up to kInline arguments instead of two heap vectors per call.
-  constexpr std::size_t kInline = 32;
-  std::array<const char*, kInline> inline_argv;
-  std::array<std::size_t, kInline> inline_len;
-  std::vector<const char*> heap_argv;
-  std::vector<std::size_t> heap_len;
-  const char** argv = inline_argv.data();
-  std::size_t* argvlen = inline_len.data();
-  if (args.size() > kInline) {
-    heap_argv.resize(args.size());
-    heap_len.resize(args.size());
-    argv = heap_argv.data();
-    argvlen = heap_len.data();
-  }
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    argv[i] = args[i].data();
-    argvlen[i] = args[i].size();
-  }
-  char* target = nullptr;
-  int len = redisFormatCommandArgv(&target, static_cast<int>(args.size()), argv, argvlen);
-  if (len < 0 || target == nullptr) throw std::bad_alloc();
-  out.append(target, static_cast<std::size_t>(len));
-  redisFreeCommand(target);
-}
+void encode_command(const Command& args, std::string& out) { out += encode_command(args); }
 
 std::string encode_command(const Command& args) {
-  std::string out;
-  encode_command(args, out);
-  return out;
+  RespCommand command(args.size());
+  for (const auto& arg : args) command.arg(arg);
+  return std::move(command).take();
 }
 
 }  // namespace vpoint::cache::detail
@@ -86,7 +61,8 @@ std::string encode_command(const Command& args) {
 namespace vpoint::cache {
 
 // RESP arrays of bulk strings (the same bytes as hiredis' redisFormatCommandArgv), written as the arguments
-// come: hiredis' formatter needs an argv array of all arguments first, which is what this avoids.
+// come: hiredis' formatter needs an argv array of all arguments first. The one encoder: Command vectors
+// (encode_command) are written by it too.
 RespCommand::RespCommand(std::size_t argc) : declared_(argc) {
   out_.reserve(64 + argc * 24);
   out_ += '*';

@@ -59,7 +59,7 @@ struct ConnectionSettings {
 // THE one place where socket / TLS / resolver failures become RedisError (style.md: one mapping function).
 RedisError map_error(const boost::system::error_code& ec, std::string_view context);
 
-// RESP encoding via hiredis' redisFormatCommandArgv; appends to `out`.
+// RESP encoding of a Command (through RespCommand); appends to `out`.
 void encode_command(const Command& args, std::string& out);
 std::string encode_command(const Command& args);
 

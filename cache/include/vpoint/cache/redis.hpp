@@ -1,5 +1,5 @@
 #pragma once
-// Redis transport: hiredis 0.14 as the RESP codec only (redisFormatCommandArgv / redisReader) over our own
+// Redis transport: hiredis 0.14's redisReader parses RESP (RespCommand writes it) over our own
 // Boost.Asio sockets (plain TCP or asio::ssl::stream). Pipelining, deadlines, reconnects, TLS, AUTH and
 // Cluster slot routing (CRC16 hash tags, CLUSTER SLOTS, MOVED/ASK) live here, on the io_context, with no
 // thread per connection. Knows Redis, nothing of HTTP.
